@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine:
+#   make report   set up (first time), then render report.pdf from results/
+#   make test     set up (first time), then lint and run the test suite
+# The environment is a virtualenv in .venv made with pip. Inside an activated
+# conda environment (environment.yml), use `make test PYTHON=python VENV=`.
+
+VENV ?= .venv
+PYTHON ?= $(if $(VENV),$(VENV)/bin/python,python)
+STAMP := $(if $(VENV),$(VENV)/.installed,.installed-conda)
+
+.PHONY: setup test report grid quick-grid summary clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ -n "$(VENV)" ] && [ ! -x "$(VENV)/bin/python" ]; then python3 -m venv $(VENV); fi
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+test: $(STAMP)
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m pytest -q
+
+report: $(STAMP)
+	@QUARTO_PYTHON=$(abspath $(PYTHON)) PYTHON=$(PYTHON) bash scripts/render.sh report.qmd
+
+grid: $(STAMP)
+	$(PYTHON) -m mnistbench grid
+
+quick-grid: $(STAMP)
+	$(PYTHON) -m mnistbench grid --quick --results-dir results/cpu-quick
+
+summary: $(STAMP)
+	$(PYTHON) -m mnistbench summary
+
+clean:
+	rm -rf .quarto _freeze report_files supplement_files

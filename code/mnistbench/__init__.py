@@ -1,0 +1,1 @@
+"""A from-scratch JAX MLP and its PyTorch twin on MNIST, timed honestly."""

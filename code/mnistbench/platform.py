@@ -1,0 +1,115 @@
+"""What machine, versions and code a run used; read without importing the
+other framework, so a JAX run does not pay for PyTorch's import (or vice versa)."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib.metadata
+import os
+import platform as py_platform
+import subprocess
+from pathlib import Path
+
+PACKAGES = ("jax", "jaxlib", "torch", "torchvision", "numpy")
+# The modules whose code decides what a training run measures; a change to
+# any of them changes the code version, and the grid re-runs its records.
+MEASURING_MODULES = ("config.py", "data.py", "jax_mlp.py", "torch_mlp.py", "timing.py", "experiment.py")
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def code_version() -> str:
+    """Hash of the measuring modules' source."""
+    digest = hashlib.sha256()
+    for name in MEASURING_MODULES:
+        digest.update((PACKAGE_DIR / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {"python": py_platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return py_platform.processor() or py_platform.machine()
+
+
+def _run(command: list[str]) -> str | None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=20, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def nvidia_driver_version() -> str | None:
+    out = _run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
+    return out.splitlines()[0] if out else None
+
+
+def git_state() -> dict:
+    """Commit of the working tree and whether it had uncommitted changes.
+
+    A copy without ``.git`` (a tree shipped to a GPU host) can state them in
+    ``MNISTBENCH_GIT_COMMIT`` and ``MNISTBENCH_GIT_DIRTY``.
+    """
+    if os.environ.get("MNISTBENCH_GIT_COMMIT"):
+        return {"commit": os.environ["MNISTBENCH_GIT_COMMIT"],
+                "dirty": os.environ.get("MNISTBENCH_GIT_DIRTY", "unknown") == "1"}
+    root = PACKAGE_DIR.parents[1]
+    commit = _run(["git", "-C", str(root), "rev-parse", "HEAD"])
+    status = _run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
+    return {"commit": commit, "dirty": bool(status) if commit else None}
+
+
+def jax_device_info(device: str) -> dict:
+    import jax
+
+    devices = jax.devices(device)
+    info = {"kind": device, "name": devices[0].device_kind, "count": len(devices)}
+    if device == "cpu":
+        info["name"] = cpu_model()
+    else:
+        info["driver"] = nvidia_driver_version()
+        plugins = sorted(f"{d.metadata['Name']} {d.version}" for d in importlib.metadata.distributions()
+                         if (d.metadata["Name"] or "").startswith("jax-cuda") and "plugin" in d.metadata["Name"])
+        info["cuda"] = ", ".join(plugins) or None
+    return info
+
+
+def torch_device_info(device: str) -> dict:
+    import torch
+
+    if device == "cpu":
+        return {"kind": "cpu", "name": cpu_model(), "count": 1, "threads": torch.get_num_threads()}
+    return {"kind": "gpu", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count(),
+            "driver": nvidia_driver_version(), "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version()}
+
+
+def describe(framework: str, device: str) -> dict:
+    """The ``device`` and ``platform`` parts of a result record."""
+    device_info = (jax_device_info if framework == "jax" else torch_device_info)(device)
+    return {
+        "device": device_info,
+        "platform": {
+            **package_versions(),
+            "os": py_platform.platform(),
+            "cpu": cpu_model(),
+            "code_version": code_version(),
+            "git": git_state(),
+        },
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }

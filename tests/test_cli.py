@@ -1,0 +1,67 @@
+import subprocess
+import sys
+
+import pytest
+from mnistbench import cli, results
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "mnistbench", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**__import__("os").environ, "JAX_PLATFORMS": "cpu"})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--framework", "jax", "--batch-size", "0"], "must be at least 1"),
+    (["run", "--framework", "jax", "--batch-size", "-5"], "must be at least 1"),
+    (["run", "--framework", "jax", "--batch-size", "abc"], "not a whole number"),
+    (["run", "--framework", "mxnet"], "invalid choice"),
+    (["run", "--framework", "jax", "--batch-size", "60000"], "larger than the 50000 training images"),
+    (["grid", "--batch-sizes", "64", "0"], "must be at least 1"),
+    (["run", "--framework", "torch", "--seed", "-1"], "must not be negative"),
+    (["summary", "--results-dir", "/nonexistent/folder"], "no result records"),
+])
+def test_user_errors_are_one_line_and_status_2(args, message, capsys):
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_results_folder_that_is_a_file(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert cli.main(["run", "--framework", "jax", "--results-dir", str(blocker)]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_gpu_on_a_cpu_machine_is_one_line():
+    done = run_cli("run", "--framework", "torch", "--device", "gpu", "--epochs", "1", "--train-subset", "256")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["mnistbench: error: --device gpu: torch sees no GPU on this machine"]
+
+
+def test_help_lists_the_commands():
+    done = run_cli("--help")
+    assert done.returncode == 0
+    for command in ("run", "grid", "summary", "evidence", "fetch-data"):
+        assert command in done.stdout
+
+
+def test_grid_runs_resumes_and_summarizes(tmp_path):
+    common = ["--results-dir", str(tmp_path), "--quick", "--epochs", "2", "--batch-sizes", "256",
+              "--train-subset", "1024", "--device", "cpu"]
+    first = run_cli("grid", *common)
+    assert first.returncode == 0, first.stderr
+    assert "2 to do" in first.stderr and "JAX" in first.stdout and "PyTorch" in first.stdout
+    records = results.load_records(tmp_path)
+    assert sorted(r["framework"] for r in records) == ["jax", "torch"]
+    mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.json")}
+
+    again = run_cli("grid", *common)
+    assert again.returncode == 0 and "2 already recorded, 0 to do" in again.stderr
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.json")} == mtimes
+
+    forced = run_cli("grid", *common, "--force", "--frameworks", "jax")
+    assert "1 to do" in forced.stderr
+
+    summary = run_cli("summary", "--results-dir", str(tmp_path))
+    assert summary.returncode == 0 and "256" in summary.stdout

@@ -1,0 +1,76 @@
+"""The heart of the comparison: the two implementations compute the same thing."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mnistbench import jax_mlp, torch_mlp
+from mnistbench.config import Config
+from mnistbench.data import epoch_permutation
+
+CONFIG = Config()  # the real 784-1024-1024-10 network
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return jax_mlp.initial_weights(CONFIG)
+
+
+def torch_model(weights):
+    model = torch_mlp.build_model(CONFIG.layer_sizes)
+    torch_mlp.load_weights(model, weights)
+    return model
+
+
+def test_loss_and_gradients_agree(weights, mnist_data):
+    x, y = mnist_data.x_train[:256], mnist_data.y_train[:256]
+    params = jax_mlp.init_params_from(weights)
+    y_onehot = jnp.asarray(mnist_data.y_train_onehot[:256])
+    jax_loss, jax_grads = jax.value_and_grad(jax_mlp.loss_fn)(params, jnp.asarray(x), y_onehot)
+
+    model = torch_model(weights)
+    torch_loss = F.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y.astype(np.int64)))
+    torch_loss.backward()
+    torch_grads = [(m.weight.grad.numpy().T, m.bias.grad.numpy()) for m in model if isinstance(m, torch.nn.Linear)]
+
+    assert float(jax_loss) == pytest.approx(torch_loss.item(), rel=1e-5)
+    for (jw, jb), (tw, tb) in zip(jax_grads, torch_grads, strict=True):
+        np.testing.assert_allclose(np.asarray(jw), tw, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(np.asarray(jb), tb, rtol=1e-4, atol=1e-4)
+
+
+def test_twenty_momentum_steps_agree(weights, mnist_data):
+    batch = 128
+    order = epoch_permutation(seed=0, epoch=1, n=len(mnist_data.x_train))
+    params = jax_mlp.init_params_from(weights)
+    velocity = jax.tree.map(jnp.zeros_like, params)
+    step = jax_mlp.make_train_step(CONFIG.replace(batch_size=batch), donate=False)
+    x_all, y_all, order_dev = (jnp.asarray(a) for a in (mnist_data.x_train, mnist_data.y_train_onehot, order))
+    loss_sum = jnp.float32(0)
+
+    model = torch_model(weights)
+    optimizer = torch_mlp.make_optimizer(model, CONFIG)
+    x_t, y_t = torch.from_numpy(mnist_data.x_train), torch.from_numpy(mnist_data.y_train.astype(np.int64))
+    torch_losses = []
+    for i in range(20):
+        params, velocity, loss_sum = step(params, velocity, loss_sum, x_all, y_all, order_dev, i)
+        idx = torch.from_numpy(order[i * batch:(i + 1) * batch].astype(np.int64))
+        torch_losses.append(float(torch_mlp.train_step(model, optimizer, x_t[idx], y_t[idx])))
+
+    assert float(loss_sum) == pytest.approx(sum(torch_losses), rel=1e-4)
+    for (jw, jb), (tw, tb) in zip(params, torch_mlp.export_weights(model), strict=True):
+        np.testing.assert_allclose(np.asarray(jw), tw, atol=1e-3)
+        np.testing.assert_allclose(np.asarray(jb), tb, atol=1e-3)
+    # and the parameters really moved: the test would catch a no-op update
+    assert np.abs(np.asarray(params[0][0]) - weights[0][0]).max() > 1e-3
+
+
+def test_evaluation_agrees(weights, mnist_data):
+    params = jax_mlp.init_params_from(weights)
+    jax_loss, jax_acc = jax_mlp.evaluate(params, jnp.asarray(mnist_data.x_val), jnp.asarray(mnist_data.y_val))
+    torch_loss, torch_acc = torch_mlp.evaluate(torch_model(weights), torch.from_numpy(mnist_data.x_val),
+                                               torch.from_numpy(mnist_data.y_val.astype(np.int64)))
+    assert float(jax_loss) == pytest.approx(torch_loss, rel=1e-5)
+    assert float(jax_acc) == pytest.approx(torch_acc, abs=1e-4)

@@ -1,0 +1,61 @@
+import json
+import os
+
+import pytest
+from mnistbench import experiment, results
+from mnistbench.config import Config
+
+TINY = Config(layer_sizes=(784, 64, 10), batch_size=128, epochs=2, train_subset=2048)
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_a_tiny_run_gives_a_complete_record(framework, tmp_path):
+    record = experiment.run_one(framework, TINY, device="cpu", log=lambda _: None)
+    path = results.save_record(record, tmp_path)
+    [loaded] = results.load_records(tmp_path)
+    assert loaded["framework"] == framework and loaded["device"]["kind"] == "cpu"
+    assert len(loaded["epoch_times_s"]) == 2 and loaded["first_epoch_s"] == loaded["epoch_times_s"][0]
+    assert loaded["steady_epoch_s"] == loaded["epoch_times_s"][1]
+    assert all(0 <= a <= 1 for a in loaded["val_accuracy"]) and 0 <= loaded["test_accuracy"] <= 1
+    assert loaded["steps_per_epoch"] == 2048 // 128
+    assert loaded["valid"] is True and loaded["fraction_of_peak"] > 0
+    for key in ("python", "jax", "torch", "numpy", "code_version"):
+        assert loaded["platform"][key]
+    if framework == "jax":
+        # one compilation, in the first epoch: the partial batch is dropped, nothing recompiles
+        assert loaded["compile_count_per_epoch"] == [1, 0]
+        assert loaded["compile_s"] == pytest.approx(sum(loaded["compile_split"].values()))
+        assert loaded["compile_s"] < loaded["first_epoch_s"]
+    else:
+        assert loaded["compile_s"] is None and loaded["compile_count"] is None
+    json.dumps(loaded)  # plain JSON all the way down
+    assert path.exists()
+
+
+def test_diverging_run_stops_with_a_clear_error():
+    with pytest.raises(experiment.RunError, match="diverged"):
+        experiment.run_one("jax", TINY.replace(learning_rate=1e6, epochs=1), device="cpu", log=lambda _: None)
+
+
+def test_gpu_request_without_gpu_is_refused():
+    with pytest.raises(experiment.RunError, match="no GPU"):
+        experiment.resolve_device("torch", "gpu")
+
+
+def test_each_run_is_a_fresh_process(tmp_path):
+    seen_epochs = []
+    paths = [experiment.run_in_fresh_process("jax", TINY.replace(seed=seed), "cpu", tmp_path,
+                                             on_epoch=lambda e, acc: seen_epochs.append(e))
+             for seed in (0, 1)]
+    pids = {results.read_record(p)["process_id"] for p in paths}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert seen_epochs == [1, 2, 1, 2]
+    # a cold start each time: both runs compiled their step
+    assert all(results.read_record(p)["compile_count_per_epoch"][0] == 1 for p in paths)
+
+
+def test_grid_order_is_balanced():
+    plan = experiment.grid_configs(Config(), ["jax", "torch"], [64, 256], [0, 1])
+    assert [(fw, c.batch_size, c.seed) for fw, c in plan[:4]] == [
+        ("jax", 64, 0), ("torch", 64, 0), ("jax", 256, 0), ("torch", 256, 0)]
+    assert len(plan) == 8

@@ -1,0 +1,89 @@
+import json
+
+import pytest
+from mnistbench import results
+
+
+def make_record(**changes):
+    record = {
+        "schema_version": results.SCHEMA_VERSION, "kind": "run", "framework": "jax", "batch_size": 64,
+        "seed": 0, "epochs": 3, "precision": "float32", "config_fingerprint": "abc", "epoch_times_s": [3.0, 1.0, 1.2],
+        "first_epoch_s": 3.0, "steady_epoch_s": 1.1, "steady_epoch_range_s": [1.0, 1.2],
+        "val_accuracy": [0.9, 0.95, 0.96], "test_accuracy": 0.96, "compile_s": 0.5, "compile_count": 1,
+        "valid": True, "device": {"kind": "cpu", "name": "Some CPU"}, "fraction_of_peak": 0.5,
+        "peak_matmul_flops": 1e11, "platform": {"code_version": "v1"},
+    }
+    record.update(changes)
+    return record
+
+
+def test_save_and_load_round_trip(tmp_path):
+    path = results.save_record(make_record(), tmp_path)
+    assert path.name == "run-jax-bs64-seed0-cpu-abc.json"
+    [loaded] = results.load_records(tmp_path)
+    assert loaded["steady_epoch_s"] == 1.1 and loaded["_path"] == str(path)
+    assert not list(tmp_path.glob(".*.tmp"))  # the temporary file was renamed away
+
+
+def test_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
+    path = results.save_record(make_record(), tmp_path)
+    before = path.read_text()
+
+    def crash(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        results.save_record(make_record(steady_epoch_s=9.9), tmp_path)
+    assert path.read_text() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_unreadable_file_is_named_and_never_overwritten(tmp_path):
+    path = tmp_path / "run-jax-bs64-seed0-cpu-abc.json"
+    path.write_text("{ not json")
+    with pytest.raises(results.ResultsError, match="run-jax-bs64-seed0-cpu-abc.json.*unreadable"):
+        results.load_records(tmp_path)
+    with pytest.raises(results.ResultsError):
+        results.save_record(make_record(), tmp_path)
+    assert path.read_text() == "{ not json"
+
+
+def test_other_schema_version_is_refused(tmp_path):
+    (tmp_path / "old.json").write_text(json.dumps(make_record(schema_version=0)))
+    with pytest.raises(results.ResultsError, match="old.json.*schema version 0"):
+        results.load_records(tmp_path)
+
+
+def test_incomplete_record_is_refused(tmp_path):
+    record = make_record()
+    del record["test_accuracy"]
+    (tmp_path / "x.json").write_text(json.dumps(record))
+    with pytest.raises(results.ResultsError, match="missing test_accuracy"):
+        results.load_records(tmp_path)
+
+
+def test_is_current_matches_config_and_code(tmp_path):
+    path = results.save_record(make_record(), tmp_path)
+    assert results.is_current(path, "abc", "v1")
+    assert not results.is_current(path, "abc", "v2")
+    assert not results.is_current(path, "other", "v1")
+    assert not results.is_current(tmp_path / "missing.json", "abc", "v1")
+
+
+def test_summary_aggregates_repeats():
+    records = [make_record(seed=s, test_accuracy=a, steady_epoch_s=t) for s, a, t in
+               [(0, 0.96, 1.0), (1, 0.98, 2.0), (2, 0.97, 3.0)]]
+    [row] = results.summarize(records)
+    assert row["repeats"] == 3 and row["steady_epoch_s"] == 2.0 and row["steady_epoch_range_s"] == [1.0, 3.0]
+    assert row["test_accuracy"] == pytest.approx(0.97)
+    assert row["test_accuracy_std"] == pytest.approx(0.01)
+
+
+def test_select_study_prefers_gpu_and_drops_invalid_runs():
+    cpu = [make_record(seed=s) for s in range(3)]
+    gpu = [make_record(device={"kind": "gpu", "name": "H100"}), make_record(seed=1, valid=False,
+                                                                             device={"kind": "gpu", "name": "H100"})]
+    chosen = results.select_study(cpu + gpu)
+    assert [r["device"]["name"] for r in chosen] == ["H100"]
+    assert results.select_study(cpu) == cpu
