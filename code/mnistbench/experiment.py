@@ -143,6 +143,7 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
     counter = timing.JaxCompileCounter.shared() if framework == "jax" else None
     history = train_and_time(trainer, config, on_epoch, (lambda: counter.count) if counter else (lambda: 0))
 
+    peak_memory = trainer.peak_memory_bytes()  # read before the matmul probe adds its own buffers
     peak_flops = timing.matmul_peak(framework, device)  # after training: must not warm the first epoch
     flops_per_epoch = training_flops_per_sample(config.layer_sizes) * config.batch_size * trainer.n_batches
     steady_s, steady_range = steady_state(history["epoch_times_s"])
@@ -180,7 +181,7 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
         "peak_matmul_flops": peak_flops,
         "fraction_of_peak": flops_per_epoch / reference_s / peak_flops,
         "physical_floor_s": timing.physical_floor_s(flops_per_epoch, peak_flops),
-        "peak_memory_bytes": trainer.peak_memory_bytes(),
+        "peak_memory_bytes": peak_memory,
         "valid": not violations,
         "invalid_reasons": violations,
         "run_wall_s": time.perf_counter() - started,

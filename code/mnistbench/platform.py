@@ -16,6 +16,9 @@ PACKAGES = ("jax", "jaxlib", "torch", "torchvision", "numpy")
 # any of them changes the code version, and the grid re-runs its records.
 MEASURING_MODULES = ("config.py", "data.py", "jax_mlp.py", "torch_mlp.py", "timing.py", "experiment.py")
 PACKAGE_DIR = Path(__file__).resolve().parent
+# Settings that change what a framework does; kept with every record.
+RECORDED_ENVIRONMENT = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES",
+                        "OMP_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL")
 
 
 def code_version() -> str:
@@ -110,6 +113,7 @@ def describe(framework: str, device: str) -> dict:
             "cpu": cpu_model(),
             "code_version": code_version(),
             "git": git_state(),
+            "environment": {name: os.environ.get(name) for name in RECORDED_ENVIRONMENT},
         },
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
