@@ -279,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             from .evidence import cmd_evidence
 
             return cmd_evidence(args)
+        if args.command == "evidence-child":
+            from .evidence import child_main
+
+            return child_main(args.task, args.kwargs)
         return COMMANDS[args.command](args)
     except (UserError, DataError, RunError, ResultsError) as error:
         print(f"mnistbench: error: {error}", file=sys.stderr)
