@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # the suite runs on the CPU, also on a GPU host
 
 import pytest
+
 from mnistbench import data as mnist
 
 

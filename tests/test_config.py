@@ -1,4 +1,5 @@
 import pytest
+
 from mnistbench.config import Config, parameter_count, training_flops_per_sample
 
 

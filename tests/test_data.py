@@ -3,6 +3,7 @@ import shutil
 
 import numpy as np
 import pytest
+
 from mnistbench import data as mnist
 
 

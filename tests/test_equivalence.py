@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from mnistbench import jax_mlp, torch_mlp
 from mnistbench.config import Config
 from mnistbench.data import epoch_permutation

@@ -2,6 +2,7 @@ import json
 import os
 
 import pytest
+
 from mnistbench import experiment, results
 from mnistbench.config import Config
 

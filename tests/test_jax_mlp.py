@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from mnistbench import jax_mlp
 from mnistbench.config import Config
 from mnistbench.experiment import train_and_time

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from mnistbench import jax_mlp, timing
 from mnistbench.config import Config, training_flops_per_sample
 

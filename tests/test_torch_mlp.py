@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from mnistbench import torch_mlp
 from mnistbench.config import Config, parameter_count
 from mnistbench.data import first_training_images

@@ -293,6 +293,22 @@ def measure_overhead(device: str, quick: bool) -> dict:
     return result
 
 
+def overhead_from_runs(runs: list[dict]) -> dict[str, dict]:
+    """Per framework: step time = overhead + batch * per-sample cost, fitted to the
+    study's own steady epochs (one point per batch size)."""
+    fits = {}
+    for framework in ("jax", "torch"):
+        rows = [{"batch_size": r["batch_size"], "step_s": r["steady_epoch_s"] / r["steps_per_epoch"]}
+                for r in runs if r["framework"] == framework]
+        sizes = sorted({r["batch_size"] for r in rows})
+        if len(sizes) >= 2:
+            medians = [{"batch_size": b,
+                        "step_s": float(np.median([r["step_s"] for r in rows if r["batch_size"] == b]))}
+                       for b in sizes]
+            fits[framework] = {"rows": medians, "fit": fit_overhead(medians)}
+    return fits
+
+
 # --- 4. amortization ------------------------------------------------------------
 
 
@@ -443,20 +459,29 @@ def evidence_record(name: str, device: str, data: dict, seconds: float) -> dict:
             "measure_wall_s": seconds, **described}
 
 
-def derived(name: str):
-    """Evidence computed from the run records of the report's study."""
-    def measure(device: str, quick: bool, runs_dir: Path) -> dict:
-        from .results import load_records, select_study
+def study_of(runs_dir: Path) -> list[dict]:
+    """The report's study among the run records in ``runs_dir``."""
+    from .results import load_records, select_study
 
-        study = select_study(load_records(runs_dir))
-        if not study:
-            raise EvidenceError(f"no valid run records in {runs_dir}; run the grid first")
-        return {"study": {"device": study[0]["device"]["name"], "runs": len(study)},
-                "rows": DERIVED[name](study)}
-    return measure
+    study = select_study(load_records(runs_dir)) if Path(runs_dir).exists() else []
+    if not study:
+        raise EvidenceError(f"no valid run records in {runs_dir}; run the grid first")
+    return study
 
 
-DERIVED = {"amortization": amortization, "efficiency": efficiency, "compile-breakdown": first_epoch_breakdown}
+def derived_record(name: str, study: list[dict], runs_dir: Path) -> dict:
+    """A record computed from run records: it describes the study's device, not this machine."""
+    import datetime
+
+    from .results import SCHEMA_VERSION
+
+    return {"schema_version": SCHEMA_VERSION, "kind": "evidence", "name": name, "derived_from": str(runs_dir),
+            "data": {"runs": len(study), "rows": DERIVED[name](study)},
+            "device": study[0]["device"], "platform": study[0]["platform"],
+            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+DERIVED = {"amortization": amortization, "efficiency": efficiency}
 MEASURES = {"compile": measure_compile, "fusion": measure_fusion, "overhead": measure_overhead,
             "variants": measure_variants, "donation": measure_donation}
 CHILD_TASKS = {"partial_batch_compiles": task_partial_batch_compiles, "compile_split": task_compile_split,
@@ -490,27 +515,19 @@ def argparse_suppress():
 
 def run_evidence(name: str, device: str, quick: bool, results_dir: Path, runs_dir: Path,
                  batch_sizes=(64, 256, 1024)) -> Path:
-    """Measure one item and save its record; returns the record's path."""
+    """Measure (or derive) one item and save its record; returns the record's path."""
     from .results import save_record
 
+    if name in DERIVED:
+        return save_record(derived_record(name, study_of(runs_dir), runs_dir), results_dir)
     started = time.perf_counter()
-    if name in MEASURES:
-        data = MEASURES[name](device, quick)
-    elif name == "precision":
+    if name == "precision":
         data = measure_precision(device, batch_sizes, results_dir)
-    elif name in ("amortization", "efficiency"):
-        data = derived(name)(device, quick, runs_dir)
+    elif name in MEASURES:
+        data = MEASURES[name](device, quick)
     else:
         raise EvidenceError(f"unknown evidence item {name!r}")
-    if name == "compile":
-        data["breakdown"] = derived("compile-breakdown")(device, quick, runs_dir) if _has_runs(runs_dir) else None
     return save_record(evidence_record(name, device, data, time.perf_counter() - started), results_dir)
-
-
-def _has_runs(runs_dir: Path) -> bool:
-    from .results import load_records
-
-    return Path(runs_dir).exists() and bool(load_records(runs_dir))
 
 
 def cmd_evidence(args) -> int:

@@ -1,0 +1,49 @@
+import pytest
+
+from mnistbench import plots, tables
+
+from .factories import run_record
+
+
+@pytest.fixture
+def runs():
+    return [run_record(fw, b, seed=s, epoch_times=(10.0 if fw == "jax" else 2.0, 1.0 + s, 1.0), steps=50_000 // b)
+            for fw in ("jax", "torch") for b in (64, 256, 1024) for s in (0, 1)]
+
+
+@pytest.mark.parametrize("draw", [plots.training_curves, plots.cumulative_time, plots.timing])
+def test_figures_are_written_as_pdf_and_png(draw, runs, tmp_path):
+    fig = draw(runs, folder=tmp_path)
+    stem = draw.__defaults__[-1]  # the figure's file name
+    assert (tmp_path / f"{stem}.pdf").stat().st_size > 1000
+    assert (tmp_path / f"{stem}.png").stat().st_size > 1000
+    for ax in fig.axes:
+        assert ax.get_xlabel() and ax.get_ylabel()  # every axis says what it shows
+
+
+def test_unchanged_data_gives_unchanged_files(runs, tmp_path):
+    plots.training_curves(runs, folder=tmp_path / "a")
+    plots.training_curves(runs, folder=tmp_path / "b")
+    assert (tmp_path / "a/training_curves.pdf").read_bytes() == (tmp_path / "b/training_curves.pdf").read_bytes()
+
+
+def test_results_markdown_covers_every_framework_and_batch(runs):
+    text = tables.results_markdown(runs)
+    lines = text.splitlines()
+    assert len(lines) == 2 + 6
+    rows = lines[2:]
+    assert sum(line.startswith("| JAX ") for line in rows) == 3
+    assert sum(line.startswith("| PyTorch ") for line in rows) == 3
+    assert "98.00 %" in text  # accuracy from the records
+
+
+def test_seconds_formatting():
+    assert tables.seconds(0.125) == "125 ms" and tables.seconds(12.345) == "12.35 s"
+    assert tables.seconds_range(1.0, [0.9, 1.2]) == "1.00 s (900 ms–1.20 s)"
+    assert tables.seconds_range(0.017, [0.0171, 0.0172]) == "17 ms"
+
+
+def test_summary_text_has_one_table_per_study(runs):
+    cpu = [run_record("jax", 64, device_kind="cpu")]
+    text = tables.summary_text(runs + cpu)
+    assert text.count("Framework") == 2 and "Test GPU (GPU)" in text and "Test CPU (CPU)" in text

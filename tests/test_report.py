@@ -1,0 +1,87 @@
+"""The report and the supplement: execute every code cell in a real Jupyter kernel
+against the committed results, then (where Quarto is installed) render the PDF."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK = re.compile(r"```\{python\}\n(.*?)```", re.DOTALL)
+INLINE = re.compile(r"(?<!`)`\{python\} ([^`\n]+)`")  # not the ```{python} of a chunk
+
+
+def notebook_from_qmd(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
+    """Code cells of a .qmd in order, plus a last cell evaluating every inline expression."""
+    text = path.read_text()
+    cells = [nbformat.v4.new_code_cell(source) for source in CHUNK.findall(text)]
+    inline = INLINE.findall(text)
+    cells.append(nbformat.v4.new_code_cell(
+        "_inline = [" + ", ".join(f"str({expr})" for expr in inline) + "]\nprint(repr(_inline))"))
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernelspec})
+    return notebook, inline
+
+
+def execute(path: Path, tmp_path: Path, monkeypatch) -> nbformat.NotebookNode:
+    monkeypatch.setenv("MNISTBENCH_FIGURES", str(tmp_path / "figures"))  # keep figures/ as committed
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    notebook, _ = notebook_from_qmd(path)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    return notebook
+
+
+def outputs(cell, mime):
+    return [o for o in cell.get("outputs", []) if mime in o.get("data", {})]
+
+
+def figure_count(notebook) -> int:
+    return sum(bool(outputs(c, "image/png") or outputs(c, "image/svg+xml")) for c in notebook.cells)
+
+
+def inline_values(notebook) -> list[str]:
+    text = "".join(o.get("text", "") for o in notebook.cells[-1].outputs if o.get("name") == "stdout")
+    return eval(text)  # a printed list of strings
+
+
+def test_report_cells_execute_against_committed_results(tmp_path, monkeypatch):
+    notebook = execute(ROOT / "report.qmd", tmp_path, monkeypatch)
+    table = next(c for c in notebook.cells if "tbl-results" in c.source)
+    markdown = outputs(table, "text/markdown")[0]["data"]["text/markdown"]
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in markdown.splitlines()[2:]]
+    assert {(row[0], row[1]) for row in cells} == {(f, b) for f in ("JAX", "PyTorch") for b in ("64", "256", "1024")}
+    assert figure_count(notebook) >= 2
+    values = inline_values(notebook)
+    assert values and all(v for v in values)
+    missing = [expr for expr, v in zip(INLINE.findall((ROOT / "report.qmd").read_text()), values) if v == "n/a"]
+    assert not missing, f"facts the committed results do not hold: {missing}"
+    assert (tmp_path / "figures" / "training_curves.pdf").exists()
+
+
+def test_supplement_cells_execute_against_committed_results(tmp_path, monkeypatch):
+    notebook = execute(ROOT / "supplement.qmd", tmp_path, monkeypatch)
+    assert figure_count(notebook) >= 2
+    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+
+
+def test_report_without_results_says_how_to_get_them(tmp_path, monkeypatch):
+    qmd = (ROOT / "report.qmd").read_text().replace('"results"', repr(str(tmp_path / "empty")))
+    (tmp_path / "report.qmd").write_text(qmd)
+    notebook = execute(tmp_path / "report.qmd", tmp_path, monkeypatch)
+    printed = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+    assert "No result records were found" in printed and "mnistbench grid" in printed
+
+
+@pytest.mark.skipif(shutil.which("quarto") is None, reason="needs Quarto on the PATH")
+def test_report_renders_to_at_most_two_pages(tmp_path):
+    from pypdf import PdfReader
+
+    subprocess.run(["quarto", "render", "report.qmd", "--output-dir", str(tmp_path)], cwd=ROOT, check=True,
+                   timeout=600)
+    assert 1 <= len(PdfReader(tmp_path / "report.pdf").pages) <= 2
