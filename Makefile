@@ -8,7 +8,7 @@ VENV ?= .venv
 PYTHON ?= $(if $(VENV),$(VENV)/bin/python,python)
 STAMP := $(if $(VENV),$(VENV)/.installed,.installed-conda)
 
-.PHONY: setup test report grid quick-grid summary clean
+.PHONY: setup test report grid quick-grid evidence summary clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PYTHON) -m pytest -q
 
 report: $(STAMP)
-	@QUARTO_PYTHON=$(abspath $(PYTHON)) PYTHON=$(PYTHON) bash scripts/render.sh report.qmd
+	@PYTHON=$(PYTHON) bash scripts/render.sh report.qmd supplement.qmd
 
 grid: $(STAMP)
 	$(PYTHON) -m mnistbench grid
@@ -31,8 +31,11 @@ grid: $(STAMP)
 quick-grid: $(STAMP)
 	$(PYTHON) -m mnistbench grid --quick --results-dir results/cpu-quick
 
+evidence: $(STAMP)
+	$(PYTHON) -m mnistbench evidence all
+
 summary: $(STAMP)
 	$(PYTHON) -m mnistbench summary
 
 clean:
-	rm -rf .quarto _freeze report_files supplement_files
+	rm -rf .quarto _freeze report_files supplement_files report.pdf supplement.pdf

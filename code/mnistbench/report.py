@@ -1,0 +1,248 @@
+"""What the report and the supplement say, computed from the result records.
+
+``load_study`` gathers the run records of one study (a GPU study when there
+is one) and the evidence records of the same device; ``facts`` turns them
+into the numbers the prose quotes, already formatted. The documents hold no
+logic and no typed numbers: every value they print comes from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import evidence as ev
+from .config import Config, parameter_count
+from .results import load_records, select_study, summarize
+
+RERUN_ENV = "MNISTBENCH_RERUN"
+
+
+@dataclasses.dataclass
+class Study:
+    """The runs the report shows and the evidence measured on the same device."""
+
+    runs: list[dict]
+    evidence: dict[str, dict]
+    results_dir: Path
+
+    @property
+    def first(self) -> dict:
+        return self.runs[0]
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.first["device"]["kind"] == "gpu"
+
+    def row(self, framework: str, batch_size: int) -> dict:
+        return next(r for r in summarize(self.runs) if r["framework"] == framework and r["batch_size"] == batch_size)
+
+
+def rerun_requested(parameter: bool = False) -> bool:
+    return parameter or os.environ.get(RERUN_ENV, "").lower() in ("1", "true", "yes")
+
+
+def rerun_study(results_dir: Path) -> None:
+    """Run the whole study (resumable; progress on stderr) before rendering."""
+    subprocess.run([sys.executable, "-m", "mnistbench", "grid", "--results-dir", str(results_dir)], check=True)
+    subprocess.run([sys.executable, "-m", "mnistbench", "evidence", "all", "--results-dir",
+                    str(Path(results_dir) / "evidence"), "--runs-dir", str(results_dir)], check=False)
+
+
+def load_study(results_dir: Path | str = "results", rerun: bool = False) -> Study | None:
+    """The study to report, or None when there are no results yet."""
+    results_dir = Path(results_dir)
+    if rerun_requested(rerun):
+        rerun_study(results_dir)
+    if not results_dir.exists():
+        return None
+    runs = select_study(load_records(results_dir))
+    if not runs:
+        return None
+    device = runs[0]["device"]
+    evidence = {}
+    for record in load_records(results_dir, kind="evidence"):
+        same_kind = record["device"]["kind"] == device["kind"]
+        if same_kind and record["device"]["name"] == device["name"]:
+            evidence[record["name"]] = record
+    return Study(runs=runs, evidence=evidence, results_dir=results_dir)
+
+
+def missing_results_message(results_dir: Path | str = "results") -> str:
+    return (f"No result records were found in `{results_dir}/`. Produce them with "
+            "`python -m mnistbench grid` (about 10 minutes on a GPU), or render with "
+            "`quarto render report.qmd -P rerun:true` to run the study first.")
+
+
+# --- formatting -------------------------------------------------------------------
+
+
+def fmt_s(seconds: float | None) -> str:
+    """Seconds for prose: '125 ms', '10.8 s'."""
+    if seconds is None or not np.isfinite(seconds):
+        return "n/a"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.0f} ms" if seconds >= 0.01 else f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.1f} s"
+
+
+def fmt_x(ratio: float | None) -> str:
+    return "n/a" if ratio is None else (f"{ratio:.1f}×" if ratio < 10 else f"{ratio:.0f}×")
+
+
+def fmt_pct(fraction: float | None, digits: int = 0) -> str:
+    return "n/a" if fraction is None else f"{100 * fraction:.{digits}f}%"
+
+
+def fmt_mb(n_bytes: float | None) -> str:
+    return "n/a" if n_bytes is None else f"{n_bytes / 2**20:.0f} MiB"
+
+
+# --- facts --------------------------------------------------------------------------
+
+
+def platform_facts(study: Study) -> dict:
+    first = study.first
+    device, platform = first["device"], first["platform"]
+    torch_run = next((r for r in study.runs if r["framework"] == "torch"), first)
+    jax_run = next((r for r in study.runs if r["framework"] == "jax"), first)
+    return {
+        "device_kind": device["kind"].upper(), "device_name": device["name"],
+        "driver": device.get("driver") or "n/a", "cuda": torch_run["device"].get("cuda") or "n/a",
+        "jax_cuda": jax_run["device"].get("cuda") or "n/a", "cpu": platform["cpu"],
+        "python": platform["python"], "jax": platform["jax"], "jaxlib": platform["jaxlib"],
+        "torch": platform["torch"], "torchvision": platform["torchvision"], "numpy": platform["numpy"],
+        "commit": (platform["git"].get("commit") or "unknown")[:7], "date": first["timestamp"][:10],
+        "precision": "full float32 (TF32 off)" if first["precision"] == "float32" else "TF32",
+    }
+
+
+def config_facts(study: Study) -> dict:
+    config = Config.from_dict(study.first["config"])
+    sizes = sorted({r["batch_size"] for r in study.runs})
+    return {
+        "layers": "–".join(str(n) for n in config.layer_sizes),
+        "parameters": f"{parameter_count(config.layer_sizes):,}",
+        "learning_rate": f"{config.learning_rate:g}", "momentum": f"{config.momentum:g}",
+        "epochs": str(config.epochs), "output_scale": f"{config.output_init_scale:g}",
+        "repeats": str(max(sum(1 for r in study.runs if r["framework"] == "jax" and r["batch_size"] == b)
+                           for b in sizes)),
+        "seeds": ", ".join(str(s) for s in sorted({r["seed"] for r in study.runs})),
+        "batch_sizes": ", ".join(str(b) for b in sizes), "n_runs": str(len(study.runs)),
+        "n_train": f"{60_000 - config.validation_size:,}", "n_val": f"{config.validation_size:,}",
+        "n_test": "10,000",
+    }
+
+
+def timing_facts(study: Study) -> dict:
+    facts = {}
+    sizes = sorted({r["batch_size"] for r in study.runs})
+    for b in sizes:
+        jax_row, torch_row = study.row("jax", b), study.row("torch", b)
+        facts[f"jax_first_{b}"] = fmt_s(jax_row["first_epoch_s"])
+        facts[f"jax_steady_{b}"] = fmt_s(jax_row["steady_epoch_s"])
+        facts[f"jax_compile_{b}"] = fmt_s(jax_row["compile_s"])
+        facts[f"torch_first_{b}"] = fmt_s(torch_row["first_epoch_s"])
+        facts[f"torch_steady_{b}"] = fmt_s(torch_row["steady_epoch_s"])
+        facts[f"steady_ratio_{b}"] = fmt_x(torch_row["steady_epoch_s"] / jax_row["steady_epoch_s"])
+        facts[f"jax_acc_{b}"] = fmt_pct(jax_row["test_accuracy"], 2)
+        facts[f"torch_acc_{b}"] = fmt_pct(torch_row["test_accuracy"], 2)
+        facts[f"jax_peak_frac_{b}"] = fmt_pct(jax_row["fraction_of_peak"], 0)
+        facts[f"torch_peak_frac_{b}"] = fmt_pct(torch_row["fraction_of_peak"], 0)
+    compile_values = [study.row("jax", b)["compile_s"] for b in sizes]
+    facts["jax_compile_min"], facts["jax_compile_max"] = fmt_s(min(compile_values)), fmt_s(max(compile_values))
+    breakdown = ev.first_epoch_breakdown(study.runs)
+    jax_shares = [r["compile_share"] for r in breakdown if r["framework"] == "jax" and r["compile_share"]]
+    facts["compile_share_min"] = fmt_pct(min(jax_shares)) if jax_shares else "n/a"
+    torch_excess = [r["excess_s"] for r in breakdown if r["framework"] == "torch"]
+    facts["torch_excess_min"], facts["torch_excess_max"] = fmt_s(min(torch_excess)), fmt_s(max(torch_excess))
+    trace = [r["split_trace_s"] + r["split_lower_s"] for r in breakdown if r["framework"] == "jax"]
+    facts["trace_lower_max"] = fmt_s(max(trace)) if trace else "n/a"
+    for row in ev.amortization(study.runs):
+        epoch = row["break_even_epoch"]
+        facts[f"break_even_{row['batch_size']}"] = (f"epoch {epoch}" if epoch else
+                                                    f"not within {row['horizon']} epochs")
+    peak = np.median([r["peak_matmul_flops"] for r in study.runs])
+    facts["peak_tflops"] = f"{peak / 1e12:.0f} TFLOP/s" if peak >= 1e12 else f"{peak / 1e9:.0f} GFLOP/s"
+    facts["min_floor_margin"] = fmt_x(min(r["steady_epoch_s"] / r["physical_floor_s"] for r in study.runs))
+    fits = ev.overhead_from_runs(study.runs)
+    for framework, part in fits.items():
+        facts[f"{framework}_overhead"] = fmt_s(part["fit"]["overhead_s"])
+        facts[f"{framework}_per_sample"] = f"{part['fit']['per_sample_s'] * 1e6:.2f} µs"
+    return facts
+
+
+def evidence_facts(study: Study) -> dict:
+    facts = {}
+    fusion = study.evidence.get("fusion")
+    if fusion:
+        jax_part, torch_part = fusion["data"]["jax"], fusion["data"]["torch"]
+        facts["hlo_ops_before"] = str(jax_part["before_optimization"]["operations"])
+        facts["xla_kernels"] = str(jax_part["after_optimization"]["operations"])
+        facts["xla_fusions"] = str(jax_part["after_optimization"]["fusions"])
+        facts["torch_ops"] = f"{torch_part['top_level_ops_per_step']:.0f}"
+        kernels = torch_part["gpu_kernels_per_step"]
+        facts["torch_kernels"] = f"{kernels:.0f}" if kernels is not None else "n/a"
+    variants = study.evidence.get("variants")
+    if variants:
+        rows = {r["variant"]: r for r in variants["data"]["rows"] if "steady_epoch_s" in r}
+        for name, row in rows.items():
+            key = name.replace("-", "_")
+            facts[f"{key}_steady"] = fmt_s(row["steady_epoch_s"])
+            facts[f"{key}_first"] = fmt_s(row["first_epoch_s"])
+        if {"jax-loop", "jax-scan"} <= set(rows):
+            loop, scan = rows["jax-loop"]["steady_epoch_s"], rows["jax-scan"]["steady_epoch_s"]
+            facts["scan_speedup"] = fmt_x(loop / scan)
+            facts["dispatch_share"] = fmt_pct(1 - scan / loop)
+        if {"jax-loop", "jax-no-donation"} <= set(rows):
+            effect = ev.donation_effect(variants)
+            facts["donation_memory_saved"] = fmt_mb(effect["memory_saved_bytes"])
+            facts["no_donation_slowdown"] = fmt_x(effect["steady_s"]["not_donated"] / effect["steady_s"]["donated"])
+        facts["variants_batch"] = str(variants["data"]["batch_size"])
+    precision_rows = ev.precision_comparison(load_records(study.results_dir))
+    for row in precision_rows:
+        facts[f"tf32_speedup_{row['framework']}_{row['batch_size']}"] = fmt_x(row["speedup"])
+    tf32_compile = [r["compile_s"] for r in load_records(study.results_dir)
+                    if r["precision"] == "tf32" and r["framework"] == "jax" and r["device"]["kind"] == "gpu"]
+    facts["tf32_compile_median"] = fmt_s(float(np.median(tf32_compile))) if tf32_compile else "n/a"
+    return facts
+
+
+def facts(study: Study) -> dict[str, str]:
+    """Every number the report's prose quotes, formatted, keyed by name."""
+    values = {**platform_facts(study), **config_facts(study), **timing_facts(study), **evidence_facts(study)}
+    return _Facts(values)
+
+
+class _Facts(dict):
+    """A dict that answers 'n/a' for a fact that was not measured, so a study
+    without some evidence still renders (and says so) instead of failing."""
+
+    def __missing__(self, key):
+        return "n/a"
+
+
+def evidence_records(results_dir: Path | str = "results") -> dict[str, list[dict]]:
+    """Every evidence record, by item name, GPU records first."""
+    by_name: dict[str, list[dict]] = {}
+    for record in load_records(Path(results_dir), kind="evidence"):
+        by_name.setdefault(record["name"], []).append(record)
+    for records in by_name.values():
+        records.sort(key=lambda r: r["device"]["kind"] != "gpu")
+    return by_name
+
+
+def device_label(record: dict) -> str:
+    return f"{record['device']['name']} ({record['device']['kind'].upper()})"
+
+
+def not_measured(name: str, device: str = "gpu") -> str:
+    return (f"*Not measured on the {device.upper()} yet:* run `python -m mnistbench evidence {name} "
+            f"--device {device}` on a machine with one.")
