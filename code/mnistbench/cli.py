@@ -77,8 +77,10 @@ def add_training(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="mnistbench", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    parser = Parser(prog="mnistbench", description="Train the same MLP on MNIST in JAX and in PyTorch, "
+                    "time both honestly, and measure why they differ.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
+                                     metavar="{fetch-data,run,grid,summary,evidence}")
 
     fetch = commands.add_parser("fetch-data", help="download and verify MNIST")
     add_common(fetch, results=False)

@@ -502,15 +502,9 @@ def add_evidence_parser(commands) -> None:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 256, 1024],
                         help="batch sizes of the TF32 runs (precision)")
     parser.add_argument("--quiet", action="store_true")
-    child = commands.add_parser("evidence-child", help=argparse_suppress())
+    child = commands.add_parser("evidence-child")  # internal: one measurement in a fresh process
     child.add_argument("task", choices=sorted(CHILD_TASKS))
     child.add_argument("kwargs")
-
-
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 def run_evidence(name: str, device: str, quick: bool, results_dir: Path, runs_dir: Path,
