@@ -20,6 +20,11 @@ def run_cli(*args, timeout=300):
     (["grid", "--batch-sizes", "64", "0"], "must be at least 1"),
     (["run", "--framework", "torch", "--seed", "-1"], "must not be negative"),
     (["summary", "--results-dir", "/nonexistent/folder"], "no result records"),
+    (["grid", "--train-subset", "100", "--batch-sizes", "256"], "smaller than one batch of 256"),
+    (["run", "--framework", "jax", "--momentum", "1.5"], "must be in [0, 1)"),
+    (["run", "--framework", "jax", "--learning-rate", "nan"], "must be a positive number"),
+    (["run", "--framework", "jax", "--data-dir", "/proc/no/such/place"], "cannot be created"),
+    (["evidence", "precision", "--batch-sizes", "0"], "must be at least 1"),
 ])
 def test_user_errors_are_one_line_and_status_2(args, message, capsys):
     assert cli.main(args) == 2
@@ -32,8 +37,11 @@ def test_results_folder_that_is_a_file(tmp_path, capsys):
     blocker.write_text("")
     assert cli.main(["run", "--framework", "jax", "--results-dir", str(blocker)]) == 2
     assert "not writable" in capsys.readouterr().err
+    assert cli.main(["fetch-data", "--data-dir", str(blocker)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
 def test_gpu_on_a_cpu_machine_is_one_line():
     done = run_cli("run", "--framework", "torch", "--device", "gpu", "--epochs", "1", "--train-subset", "256")
     assert done.returncode == 2

@@ -45,7 +45,20 @@ def test_epoch_permutation_is_shared_and_changes_per_epoch():
     np.testing.assert_array_equal(np.sort(first), np.arange(1000))
     np.testing.assert_array_equal(first, mnist.epoch_permutation(seed=0, epoch=1, n=1000))
     assert not np.array_equal(first, mnist.epoch_permutation(seed=0, epoch=2, n=1000))
-    assert mnist.batches_per_epoch(50_000, 64) == 781  # the partial batch is dropped
+
+
+
+@pytest.mark.parametrize("batch_size", [64, 1000, 1024])
+def test_both_trainers_drop_the_partial_batch(mnist_data, batch_size):
+    from mnistbench.config import Config
+    from mnistbench.jax_mlp import JaxTrainer
+    from mnistbench.torch_mlp import TorchTrainer
+
+    data = mnist.first_training_images(mnist_data, 5000)
+    config = Config(layer_sizes=(784, 8, 10), batch_size=batch_size)
+    expected = mnist.batches_per_epoch(5000, batch_size)
+    assert expected == 5000 // batch_size
+    assert JaxTrainer(config, data).n_batches == TorchTrainer(config, data).n_batches == expected
 
 
 def _copy_dataset(raw_dir, tmp_path):

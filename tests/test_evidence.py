@@ -50,10 +50,31 @@ def test_amortization_measured_extrapolated_and_never():
     assert rows[64]["cumulative_s"]["jax"] == [10, 11, 12]
 
 
+def test_amortization_counts_validation_and_needs_a_faster_steady_state():
+    # JAX's first validation compiles evaluation: 5 s more, which moves the break-even
+    runs = [run_record("jax", 64, epoch_times=(4, 1, 1), val_times=(5, 0, 0)),
+            run_record("torch", 64, epoch_times=(3, 3, 3))]
+    [row] = ev.amortization(runs)
+    assert row["cumulative_s"]["jax"] == [9, 10, 11]
+    assert row["break_even_epoch"] == 5  # 11 + n < 9 + 3n  ->  n = 2 more epochs
+    # ahead after the first epoch, but slower per epoch: it never stays ahead
+    runs = [run_record("jax", 64, epoch_times=(1, 2, 2)), run_record("torch", 64, epoch_times=(3, 1, 1))]
+    assert ev.amortization(runs)[0]["break_even_epoch"] is None
+
+
 def test_amortization_within_the_measured_epochs():
     runs = [run_record("jax", 64, epoch_times=(4, 1, 1)), run_record("torch", 64, epoch_times=(3, 3, 3))]
     [row] = ev.amortization(runs)
     assert row["break_even_epoch"] == 2 and row["measured"]
+
+
+def test_breakdown_is_the_median_of_per_run_differences():
+    runs = [run_record("jax", 64, seed=0, epoch_times=(10, 1, 1), compile_s=9.0),
+            run_record("jax", 64, seed=1, epoch_times=(20, 1, 1), compile_s=10.0),
+            run_record("jax", 64, seed=2, epoch_times=(30, 1, 1), compile_s=28.0)]
+    [row] = ev.first_epoch_breakdown(runs)
+    # per run: unexplained 0, 9, 1 -> median 1 (a difference of medians would say 19 - 10 = 9)
+    assert row["unexplained_s"] == pytest.approx(1.0) and row["excess_s"] == 19
 
 
 def test_first_epoch_breakdown_and_overhead_from_runs():
@@ -67,11 +88,14 @@ def test_first_epoch_breakdown_and_overhead_from_runs():
 
 
 def test_precision_comparison_pairs_float32_with_tf32():
-    runs = [run_record("jax", 1024, epoch_times=(5, 2, 2)),
-            run_record("jax", 1024, epoch_times=(3, 1, 1), precision="tf32", accuracy=0.97),
+    runs = [run_record("jax", 1024, seed=0, epoch_times=(5, 2, 2)),
+            run_record("jax", 1024, seed=1, epoch_times=(5, 9, 9)),  # no TF32 run of seed 1: not compared
+            run_record("jax", 1024, epoch_times=(3, 1, 1), precision="tf32", accuracy=0.97, compile_s=3.0),
             run_record("torch", 1024, epoch_times=(3, 1, 1))]  # no TF32 partner: left out
     [row] = ev.precision_comparison(runs)
     assert row["speedup"] == 2 and row["test_accuracy"] == {"float32": 0.98, "tf32": 0.97}
+    assert row["seeds"] == [0] and row["compile_s"] == {"float32": 9.0, "tf32": 3.0}
+    assert ev.precision_comparison(runs, device_name="Another GPU") == []
 
 
 def test_donation_effect():
@@ -93,8 +117,9 @@ def test_xla_fuses_the_step_and_pytorch_dispatches_many_operators():
     assert after["fusions"] > 0 and after["operations"] < before["operations"]
     torch_ops = ev.task_torch_ops("cpu", batch_size=64, steps=3)
     assert torch_ops["top_level_ops_per_step"] >= 10 and torch_ops["gpu_kernels_per_step"] is None
-    table = ev.operations_table({"data": {"jax": jax_ops, "torch": torch_ops}})
-    assert [r["dispatches_per_step"] for r in table][0] == 1
+    table = {r["framework"]: r for r in ev.operations_table({"data": {"jax": jax_ops, "torch": torch_ops}})}
+    assert table["jax"]["kernels_per_step"] == after["operations"]
+    assert table["torch"]["dispatches_per_step"] > table["jax"]["dispatches_per_step"]
 
 
 def test_step_times_in_a_child_process():
@@ -129,5 +154,5 @@ def test_evidence_without_runs_fails_clearly(tmp_path, capsys):
     from mnistbench import cli
 
     assert cli.main(["evidence", "amortization", "--device", "cpu", "--quiet", "--results-dir",
-                     str(tmp_path / "e"), "--runs-dir", str(tmp_path / "none")]) == 1
+                     str(tmp_path / "e"), "--runs-dir", str(tmp_path / "none")]) == 2
     assert "no valid run records" in capsys.readouterr().err

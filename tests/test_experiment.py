@@ -38,6 +38,7 @@ def test_diverging_run_stops_with_a_clear_error():
         experiment.run_one("jax", TINY.replace(learning_rate=1e6, epochs=1), device="cpu", log=lambda _: None)
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
 def test_gpu_request_without_gpu_is_refused():
     with pytest.raises(experiment.RunError, match="no GPU"):
         experiment.resolve_device("torch", "gpu")

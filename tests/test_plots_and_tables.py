@@ -11,7 +11,7 @@ def runs():
             for fw in ("jax", "torch") for b in (64, 256, 1024) for s in (0, 1)]
 
 
-@pytest.mark.parametrize("draw", [plots.training_curves, plots.cumulative_time, plots.timing])
+@pytest.mark.parametrize("draw", [plots.training_curves, plots.timing])
 def test_figures_are_written_as_pdf_and_png(draw, runs, tmp_path):
     fig = draw(runs, folder=tmp_path)
     stem = draw.__defaults__[-1]  # the figure's file name

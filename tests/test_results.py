@@ -88,3 +88,14 @@ def test_select_study_prefers_gpu_and_drops_invalid_runs():
     chosen = results.select_study(cpu + gpu)
     assert [r["device"]["name"] for r in chosen] == ["H100"]
     assert results.select_study(cpu) == cpu
+
+
+def test_a_run_with_other_settings_is_not_folded_into_the_study():
+    from .factories import run_record
+
+    study = [run_record(fw, b, seed=s) for fw in ("jax", "torch") for b in (64, 256) for s in (0, 1)]
+    smoke = run_record("jax", 64, seed=5, train_subset=256, accuracy=0.5)
+    chosen = results.select_study(study + [smoke])
+    assert smoke not in chosen and len(chosen) == len(study)
+    rows = results.summarize(study + [smoke])
+    assert len(rows) == 5  # the smoke run is a study (one row) of its own

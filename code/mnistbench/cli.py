@@ -45,13 +45,23 @@ def seed_int(text: str) -> int:
     return value
 
 
+def momentum_value(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"momentum {value} must be in [0, 1)")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} must be positive")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} must be a positive number")
     return value
 
 
@@ -71,7 +81,7 @@ def add_training(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.matmul_precision,
                         help="float32 matmul precision in both frameworks (default: float32)")
     parser.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate)
-    parser.add_argument("--momentum", type=float, default=defaults.momentum)
+    parser.add_argument("--momentum", type=momentum_value, default=defaults.momentum)
     parser.add_argument("--train-subset", type=positive_int, default=None, metavar="N",
                         help="train on the first N training images only (smoke tests)")
 
@@ -137,6 +147,19 @@ def check_writable(folder: Path) -> None:
         raise UserError(f"results folder {folder} is not writable ({error.strerror or error})") from None
 
 
+def check_data_dir(folder: Path | None) -> None:
+    """The MNIST folder must be (or become) a writable folder."""
+    from .data import default_data_dir
+
+    folder = Path(folder or default_data_dir())
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"data folder {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"data folder {folder} cannot be created ({error.strerror or error})") from None
+
+
 def check_batch_size(batch_size: int) -> None:
     n_train = 60_000 - Config().validation_size
     if batch_size > n_train:
@@ -163,6 +186,7 @@ def say(args, message: str) -> None:
 def cmd_fetch_data(args) -> int:
     from .data import fetch_mnist
 
+    check_data_dir(args.data_dir)
     path = fetch_mnist(args.data_dir, log=lambda m: say(args, m))
     print(path)
     return 0
@@ -175,6 +199,7 @@ def cmd_run(args) -> int:
 
     check_batch_size(args.batch_size)
     check_writable(args.results_dir)
+    check_data_dir(args.data_dir)
     config = training_config(args, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
     experiment.prepare_process(args.framework, args.device)
     device = experiment.resolve_device(args.framework, args.device)  # fail before any progress bar
@@ -213,15 +238,19 @@ def cmd_grid(args) -> int:
     for size in args.batch_sizes:
         check_batch_size(size)
     check_writable(args.results_dir)
+    check_data_dir(args.data_dir)
     check_gpu_for_grid(args.device)
-    fetch_mnist(args.data_dir, log=lambda m: say(args, m))  # once, before the children start
 
     epochs = args.epochs or (QUICK["epochs"] if args.quick else Config().epochs)
     seeds = args.seeds or (QUICK["seeds"] if args.quick else GRID_SEEDS)
     base = training_config(args, epochs=epochs)
     device_kind = "gpu" if args.device == "gpu" else ("cpu" if args.device == "cpu" else _auto_device_kind())
     version = code_version()
-    plan = experiment.grid_configs(base, args.frameworks, args.batch_sizes, seeds)
+    try:
+        plan = experiment.grid_configs(base, args.frameworks, args.batch_sizes, seeds)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    fetch_mnist(args.data_dir, log=lambda m: say(args, m))  # once, before the children start
     todo = [(fw, cfg) for fw, cfg in plan if args.force or not results.is_current(
         args.results_dir / results.run_filename(fw, cfg.batch_size, cfg.seed, device_kind, cfg.fingerprint()),
         cfg.fingerprint(), version)]
@@ -289,3 +318,6 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, DataError, RunError, ResultsError) as error:
         print(f"mnistbench: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0

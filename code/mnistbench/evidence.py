@@ -136,29 +136,32 @@ def measure_compile(device: str, quick: bool) -> dict:
 
 
 def first_epoch_breakdown(records: list[dict]) -> list[dict]:
-    """Per framework and batch size: how much of (first - steady) the measured
-    compile time explains, and what remains (lazy initialization, autotuning
-    outside the step's compile, first-touch allocations)."""
+    """Per framework and batch size (medians over runs of per-run values): the
+    first epoch's excess over the steady state, the measured trace / lower /
+    compile parts, and what they leave unexplained (for PyTorch: all of it)."""
     rows = []
-    for row in _by_framework_and_batch(records):
-        runs = row["runs"]
-        excess = float(np.median([r["first_epoch_s"] - r["steady_epoch_s"] for r in runs]))
-        compile_s = float(np.median([r["compile_s"] or 0.0 for r in runs]))
-        split = {k: float(np.median([r["compile_split"][k] for r in runs])) if runs[0]["compile_split"] else 0.0
-                 for k in ("trace_s", "lower_s", "compile_s")}
-        rows.append({"framework": row["framework"], "batch_size": row["batch_size"], "excess_s": excess,
-                     "compile_total_s": compile_s, **{f"split_{k}": v for k, v in split.items()},
-                     "unexplained_s": excess - compile_s,
-                     "compile_share": compile_s / excess if excess > 0 else None})
+    for (framework, batch_size), runs in _by_framework_and_batch(records).items():
+        per_run = []
+        for r in runs:
+            split = r["compile_split"] or {"trace_s": 0.0, "lower_s": 0.0, "compile_s": 0.0}
+            excess = r["first_epoch_s"] - r["steady_epoch_s"]
+            compiled = sum(split.values())
+            per_run.append({"excess_s": excess, "compile_total_s": compiled,
+                            **{f"split_{k}": v for k, v in split.items()}, "unexplained_s": excess - compiled,
+                            "compile_share": compiled / excess if excess > 0 else np.nan})
+        median = {key: float(np.nanmedian([p[key] for p in per_run])) for key in per_run[0]}
+        if framework != "jax" or np.isnan(median["compile_share"]):
+            median["compile_share"] = None
+        rows.append({"framework": framework, "batch_size": batch_size, **median})
     return rows
 
 
-def _by_framework_and_batch(records: list[dict]) -> list[dict]:
-    groups: dict[tuple, list[dict]] = {}
-    for r in records:
-        if r["steady_epoch_s"] is not None:
-            groups.setdefault((r["framework"], r["batch_size"]), []).append(r)
-    return [{"framework": f, "batch_size": b, "runs": groups[(f, b)]} for f, b in sorted(groups)]
+def _by_framework_and_batch(records: list[dict]) -> dict[tuple[str, int], list[dict]]:
+    """Runs with a steady state, grouped by (framework, batch size)."""
+    from .results import group_by
+
+    return group_by([r for r in records if r["steady_epoch_s"] is not None],
+                    lambda r: (r["framework"], r["batch_size"]))
 
 
 # --- 2. fusion ------------------------------------------------------------------
@@ -295,17 +298,14 @@ def measure_overhead(device: str, quick: bool) -> dict:
 
 def overhead_from_runs(runs: list[dict]) -> dict[str, dict]:
     """Per framework: step time = overhead + batch * per-sample cost, fitted to the
-    study's own steady epochs (one point per batch size)."""
+    study's own steady epochs (the median per batch size)."""
+    by_key = _by_framework_and_batch(runs)
     fits = {}
     for framework in ("jax", "torch"):
-        rows = [{"batch_size": r["batch_size"], "step_s": r["steady_epoch_s"] / r["steps_per_epoch"]}
-                for r in runs if r["framework"] == framework]
-        sizes = sorted({r["batch_size"] for r in rows})
-        if len(sizes) >= 2:
-            medians = [{"batch_size": b,
-                        "step_s": float(np.median([r["step_s"] for r in rows if r["batch_size"] == b]))}
-                       for b in sizes]
-            fits[framework] = {"rows": medians, "fit": fit_overhead(medians)}
+        rows = [{"batch_size": b, "step_s": float(np.median([r["steady_epoch_s"] / r["steps_per_epoch"] for r in rs]))}
+                for (f, b), rs in by_key.items() if f == framework]
+        if len(rows) >= 2:
+            fits[framework] = {"rows": rows, "fit": fit_overhead(rows)}
     return fits
 
 
@@ -313,30 +313,34 @@ def overhead_from_runs(runs: list[dict]) -> dict[str, dict]:
 
 
 def amortization(records: list[dict], horizon: int = 1000) -> list[dict]:
-    """Per batch size: cumulative seconds per epoch for each framework and the
-    first epoch at which JAX's total (compilation included) is below PyTorch's.
-    Beyond the measured epochs, the totals are extended with the steady times."""
+    """Per batch size: cumulative seconds of training *and* per-epoch validation
+    (what a user waits for; JAX compiles the evaluation function in the first
+    validation) for each framework, and the break-even epoch: the first epoch
+    from which JAX's total stays below PyTorch's. Past the measured epochs the
+    totals grow by the steady epoch plus steady validation time."""
     rows = []
-    by_key = {(row["framework"], row["batch_size"]): row["runs"] for row in _by_framework_and_batch(records)}
+    by_key = _by_framework_and_batch(records)
     for batch_size in sorted({b for _, b in by_key}):
         if ("jax", batch_size) not in by_key or ("torch", batch_size) not in by_key:
             continue
-        curves = {fw: np.median([np.cumsum(r["epoch_times_s"]) for r in by_key[(fw, batch_size)]], axis=0)
-                  for fw in ("jax", "torch")}
-        steady = {fw: float(np.median([r["steady_epoch_s"] for r in by_key[(fw, batch_size)]]))
-                  for fw in ("jax", "torch")}
-        measured = np.nonzero(curves["jax"] < curves["torch"])[0]
-        if measured.size:
-            break_even = int(measured[0]) + 1
-        elif steady["jax"] < steady["torch"]:
+        runs = {fw: by_key[(fw, batch_size)] for fw in ("jax", "torch")}
+        curves = {fw: np.median([np.cumsum(np.add(r["epoch_times_s"], r["val_times_s"])) for r in rs], axis=0)
+                  for fw, rs in runs.items()}
+        steady = {fw: float(np.median([r["steady_epoch_s"] + np.median(r["val_times_s"][1:]) for r in rs]))
+                  for fw, rs in runs.items()}
+        ahead = curves["jax"] < curves["torch"]
+        stays_ahead = [i for i in range(len(ahead)) if ahead[i:].all()]
+        if steady["jax"] >= steady["torch"]:
+            break_even = None  # PyTorch's epochs are as fast or faster: JAX never catches up for good
+        elif stays_ahead:
+            break_even = stays_ahead[0] + 1
+        else:
             gap = curves["jax"][-1] - curves["torch"][-1]
             break_even = len(curves["jax"]) + math.floor(gap / (steady["torch"] - steady["jax"])) + 1
-        else:
-            break_even = None
         rows.append({"batch_size": batch_size, "cumulative_s": {fw: c.tolist() for fw, c in curves.items()},
                      "steady_s": steady,
                      "break_even_epoch": break_even if break_even and break_even <= horizon else None,
-                     "measured": bool(measured.size), "horizon": horizon})
+                     "measured": bool(stays_ahead), "horizon": horizon})
     return rows
 
 
@@ -416,19 +420,29 @@ def measure_precision(device: str, batch_sizes, results_dir: Path) -> dict:
     return {"applies": True, "records": runs}
 
 
-def precision_comparison(records: list[dict]) -> list[dict]:
-    """Per framework and batch size: steady time and accuracy, float32 against TF32."""
+def precision_comparison(records: list[dict], device_name: str | None = None) -> list[dict]:
+    """Per framework and batch size on one GPU: steady time and accuracy with
+    float32 and TF32 matmuls, over the seeds measured with both (valid runs only)."""
+    from .results import group_by
+
+    runs = [r for r in records if r["device"]["kind"] == "gpu" and r["valid"] and r["steady_epoch_s"] is not None
+            and (device_name is None or r["device"]["name"] == device_name)]
     rows = []
-    groups: dict[tuple, dict[str, list[dict]]] = {}
-    for r in records:
-        if r["device"]["kind"] == "gpu" and r["steady_epoch_s"] is not None:
-            groups.setdefault((r["framework"], r["batch_size"]), {}).setdefault(r["precision"], []).append(r)
-    for (framework, batch_size), by_precision in sorted(groups.items()):
-        if set(by_precision) >= {"float32", "tf32"}:
-            median = {p: float(np.median([r["steady_epoch_s"] for r in runs])) for p, runs in by_precision.items()}
-            accuracy = {p: float(np.mean([r["test_accuracy"] for r in runs])) for p, runs in by_precision.items()}
-            rows.append({"framework": framework, "batch_size": batch_size, "steady_s": median,
-                         "test_accuracy": accuracy, "speedup": median["float32"] / median["tf32"]})
+    for (framework, batch_size), group in group_by(runs, lambda r: (r["framework"], r["batch_size"])).items():
+        by_precision = group_by(group, lambda r: r["precision"])
+        if set(by_precision) < {"float32", "tf32"}:
+            continue
+        seeds = {r["seed"] for r in by_precision["float32"]} & {r["seed"] for r in by_precision["tf32"]}
+        paired = {p: [r for r in rs if r["seed"] in seeds] for p, rs in by_precision.items()}
+        if not seeds:
+            continue
+        median = {p: float(np.median([r["steady_epoch_s"] for r in rs])) for p, rs in paired.items()}
+        compile_s = {p: float(np.median([r["compile_s"] for r in rs])) if rs[0]["compile_s"] is not None else None
+                     for p, rs in paired.items()}
+        rows.append({"framework": framework, "batch_size": batch_size, "seeds": sorted(seeds),
+                     "steady_s": median, "compile_s": compile_s,
+                     "test_accuracy": {p: float(np.mean([r["test_accuracy"] for r in rs])) for p, rs in paired.items()},
+                     "speedup": median["float32"] / median["tf32"]})
     return rows
 
 
@@ -437,13 +451,10 @@ def precision_comparison(records: list[dict]) -> list[dict]:
 
 def efficiency(records: list[dict]) -> list[dict]:
     """Per framework and batch size: steady epoch, achieved FLOP/s, fraction of peak."""
-    return [{"framework": row["framework"], "batch_size": row["batch_size"],
-             "steady_epoch_s": float(np.median([r["steady_epoch_s"] for r in row["runs"]])),
-             "achieved_flops": float(np.median([r["achieved_flops"] for r in row["runs"]])),
-             "peak_matmul_flops": float(np.median([r["peak_matmul_flops"] for r in row["runs"]])),
-             "fraction_of_peak": float(np.median([r["fraction_of_peak"] for r in row["runs"]])),
-             "physical_floor_s": float(np.median([r["physical_floor_s"] for r in row["runs"]]))}
-            for row in _by_framework_and_batch(records)]
+    keys = ("steady_epoch_s", "achieved_flops", "peak_matmul_flops", "fraction_of_peak", "physical_floor_s")
+    return [{"framework": framework, "batch_size": batch_size,
+             **{key: float(np.median([r[key] for r in runs])) for key in keys}}
+            for (framework, batch_size), runs in _by_framework_and_batch(records).items()]
 
 
 # --- records and the command line ----------------------------------------------------
@@ -499,7 +510,9 @@ def add_evidence_parser(commands) -> None:
                         help="run records the derived items read (default: results)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     parser.add_argument("--quick", action="store_true", help="fewer batch sizes and steps (CPU-sized)")
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 256, 1024],
+    from .cli import positive_int
+
+    parser.add_argument("--batch-sizes", nargs="+", type=positive_int, default=[64, 256, 1024],
                         help="batch sizes of the TF32 runs (precision)")
     parser.add_argument("--quiet", action="store_true")
     child = commands.add_parser("evidence-child")  # internal: one measurement in a fresh process
@@ -525,14 +538,19 @@ def run_evidence(name: str, device: str, quick: bool, results_dir: Path, runs_di
 
 
 def cmd_evidence(args) -> int:
-    from .cli import _auto_device_kind, check_gpu_for_grid, check_writable
+    from .cli import UserError, _auto_device_kind, check_gpu_for_grid, check_writable
     from .data import fetch_mnist
 
     check_writable(args.results_dir)
     check_gpu_for_grid(args.device)
+    names = EVIDENCE_NAMES if "all" in args.names else list(dict.fromkeys(args.names))
+    if any(name in DERIVED for name in names):
+        try:
+            study_of(args.runs_dir)
+        except EvidenceError as error:
+            raise UserError(str(error)) from None
     fetch_mnist(log=lambda m: None if args.quiet else print(m, file=sys.stderr))
     device = args.device if args.device != "auto" else _auto_device_kind()
-    names = EVIDENCE_NAMES if "all" in args.names else list(dict.fromkeys(args.names))
     failures = 0
     for name in names:
         started = time.perf_counter()

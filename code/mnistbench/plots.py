@@ -92,25 +92,29 @@ def _draw_cumulative(ax, records):
                     linewidth=1.2, **FRAMEWORK_STYLE[framework])
     ax.set_yscale("log")
     _plain_ticks(ax)
-    ax.set(xlabel="epoch", ylabel="cumulative training time (s)")
+    ax.set(xlabel="epoch", ylabel="cumulative time (s)")
     ax.grid(alpha=0.3, which="both")
 
 
-def _draw_step_fit(ax, records):
-    for framework, part in overhead_from_runs(records).items():
+def _draw_step_fit(ax, fits: dict[str, dict], colors=None):
+    """Measured step times (markers) and each framework's fitted line."""
+    for framework, part in fits.items():
         sizes = np.array([r["batch_size"] for r in part["rows"]])
         times = np.array([r["step_s"] for r in part["rows"]]) * 1e3
         grid = np.geomspace(sizes.min(), sizes.max(), 50)
         fit = part["fit"]
-        ax.plot(grid, (fit["overhead_s"] + fit["per_sample_s"] * grid) * 1e3, color="#444444", linewidth=0.8,
-                linestyle=FRAMEWORK_STYLE[framework]["linestyle"])
+        line_color = colors[framework] if colors else "#444444"
+        ax.plot(grid, (fit["overhead_s"] + fit["per_sample_s"] * grid) * 1e3, color=line_color, linewidth=0.8,
+                linestyle=FRAMEWORK_STYLE[framework]["linestyle"],
+                label=f"{FRAMEWORK_NAMES[framework]}: {fit['overhead_s'] * 1e3:.2f} ms + "
+                      f"{fit['per_sample_s'] * 1e6:.2f} µs/sample" if colors else None)
         for size, value in zip(sizes, times):
-            ax.plot(size, value, color=_color(int(size)), markersize=5, linestyle="none",
-                    marker=FRAMEWORK_STYLE[framework]["marker"])
+            ax.plot(size, value, color=colors[framework] if colors else _color(int(size)), markersize=5,
+                    linestyle="none", marker=FRAMEWORK_STYLE[framework]["marker"])
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     _plain_ticks(ax)
-    ax.set_xticks(sorted({r["batch_size"] for r in records}))
+    ax.set_xticks(sorted({r["batch_size"] for part in fits.values() for r in part["rows"]}))
     ax.set(xlabel="batch size", ylabel="steady time per step (ms)")
     ax.grid(alpha=0.3, which="both")
 
@@ -128,25 +132,13 @@ def _plain_ticks(ax):
         axis.set_minor_formatter(NullFormatter())
 
 
-def cumulative_time(records: list[dict], folder: Path | None = None, name: str = "cumulative_time"):
-    """Total training time after each epoch (median over seeds), log scale:
-    JAX starts high (compilation) and rises slowly; PyTorch the opposite."""
-    fig, ax = plt.subplots(figsize=(3.3, 2.4))
-    _draw_cumulative(ax, records)
-    sizes = sorted({r["batch_size"] for r in records})
-    ax.legend(handles=_batch_handles(sizes) + _framework_handles(), ncol=3, loc="lower center",
-              bbox_to_anchor=(0.45, 1.0), frameon=False, columnspacing=1.0)
-    fig.tight_layout()
-    return save(fig, name, folder)
-
-
 def timing(records: list[dict], folder: Path | None = None, name: str = "timing"):
     """(a) cumulative time per epoch; (b) steady time per step against batch
     size with the fitted line overhead + batch x per-sample cost."""
     fig, (ax_total, ax_step) = plt.subplots(1, 2, figsize=(6.8, 2.0))
     _draw_cumulative(ax_total, records)
-    _draw_step_fit(ax_step, records)
-    ax_total.set_title("(a) total time, compilation included", loc="left")
+    _draw_step_fit(ax_step, overhead_from_runs(records))
+    ax_total.set_title("(a) training + validation, compilations included", loc="left")
     ax_step.set_title("(b) one training step, after warm-up", loc="left")
     sizes = sorted({r["batch_size"] for r in records})
     fig.legend(handles=_batch_handles(sizes) + _framework_handles(), ncol=5, loc="lower center",
@@ -156,24 +148,10 @@ def timing(records: list[dict], folder: Path | None = None, name: str = "timing"
 
 
 def step_time_fit(record: dict, folder: Path | None = None, name: str = "step_time_fit"):
-    """Steady step time against batch size with the fitted line, per framework."""
+    """An overhead evidence record: steady step time against batch size with the fitted lines."""
     fig, ax = plt.subplots(figsize=(3.3, 2.4))
-    for framework, colour in (("jax", "#1f77b4"), ("torch", "#d62728")):
-        part = record["data"][framework]
-        sizes = np.array([r["batch_size"] for r in part["rows"]])
-        times = np.array([r["step_s"] for r in part["rows"]]) * 1e3
-        fit = part["fit"]
-        grid = np.geomspace(sizes.min(), sizes.max(), 50)
-        ax.plot(sizes, times, "o", color=colour, markersize=4,
-                label=f"{FRAMEWORK_NAMES[framework]}: {fit['overhead_s'] * 1e3:.2f} ms + "
-                      f"{fit['per_sample_s'] * 1e6:.2f} µs/sample")
-        ax.plot(grid, (fit["overhead_s"] + fit["per_sample_s"] * grid) * 1e3, "-", color=colour, linewidth=1)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    _plain_ticks(ax)
-    ax.set_xticks(sizes)
-    ax.set(xlabel="batch size", ylabel="time per training step (ms)")
-    ax.grid(alpha=0.3, which="both")
+    fits = {framework: record["data"][framework] for framework in ("jax", "torch")}
+    _draw_step_fit(ax, fits, colors={"jax": "#1f77b4", "torch": "#d62728"})
     ax.legend(frameon=False, loc="upper left")
     fig.tight_layout()
     return save(fig, name, folder)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import equivalence
 from . import evidence as ev
 from .config import Config, parameter_count
 from .results import load_records, select_study, summarize
@@ -75,7 +76,7 @@ def load_study(results_dir: Path | str = "results", rerun: bool = False) -> Stud
 
 def missing_results_message(results_dir: Path | str = "results") -> str:
     return (f"No result records were found in `{results_dir}/`. Produce them with "
-            "`python -m mnistbench grid` (about 10 minutes on a GPU), or render with "
+            "`python -m mnistbench grid`, or render with "
             "`quarto render report.qmd -P rerun:true` to run the study first.")
 
 
@@ -83,7 +84,7 @@ def missing_results_message(results_dir: Path | str = "results") -> str:
 
 
 def fmt_s(seconds: float | None) -> str:
-    """Seconds for prose: '125 ms', '10.8 s'."""
+    """Seconds for prose, one decimal fewer than the tables: '125 ms', '10.8 s'."""
     if seconds is None or not np.isfinite(seconds):
         return "n/a"
     if seconds < 1e-3:
@@ -99,6 +100,11 @@ def fmt_x(ratio: float | None) -> str:
 
 def fmt_pct(fraction: float | None, digits: int = 0) -> str:
     return "n/a" if fraction is None else f"{100 * fraction:.{digits}f}%"
+
+
+def fmt_e(value: float) -> str:
+    """A tolerance as '1e-5'."""
+    return f"{value:.0e}".replace("e-0", "e-")
 
 
 def fmt_mb(n_bytes: float | None) -> str:
@@ -127,17 +133,21 @@ def platform_facts(study: Study) -> dict:
 def config_facts(study: Study) -> dict:
     config = Config.from_dict(study.first["config"])
     sizes = sorted({r["batch_size"] for r in study.runs})
+    params = parameter_count(config.layer_sizes)
     return {
         "layers": "–".join(str(n) for n in config.layer_sizes),
-        "parameters": f"{parameter_count(config.layer_sizes):,}",
+        "parameters": f"{params:,}", "state_mib": f"{2 * 4 * params / 2**20:.0f} MiB",  # weights + velocity
         "learning_rate": f"{config.learning_rate:g}", "momentum": f"{config.momentum:g}",
         "epochs": str(config.epochs), "output_scale": f"{config.output_init_scale:g}",
         "repeats": str(max(sum(1 for r in study.runs if r["framework"] == "jax" and r["batch_size"] == b)
                            for b in sizes)),
         "seeds": ", ".join(str(s) for s in sorted({r["seed"] for r in study.runs})),
-        "batch_sizes": ", ".join(str(b) for b in sizes), "n_runs": str(len(study.runs)),
+        "batch_sizes": ", ".join(str(b) for b in sizes), "n_batch_sizes": str(len(sizes)),
+        "n_runs": str(len(study.runs)),
         "n_train": f"{60_000 - config.validation_size:,}", "n_val": f"{config.validation_size:,}",
         "n_test": "10,000",
+        "loss_rtol": fmt_e(equivalence.LOSS_RTOL), "grad_tol": fmt_e(equivalence.GRAD_TOL),
+        "params_tol": fmt_e(equivalence.PARAMS_TOL), "equivalence_steps": str(equivalence.STEPS),
     }
 
 
@@ -151,7 +161,8 @@ def timing_facts(study: Study) -> dict:
         facts[f"jax_compile_{b}"] = fmt_s(jax_row["compile_s"])
         facts[f"torch_first_{b}"] = fmt_s(torch_row["first_epoch_s"])
         facts[f"torch_steady_{b}"] = fmt_s(torch_row["steady_epoch_s"])
-        facts[f"steady_ratio_{b}"] = fmt_x(torch_row["steady_epoch_s"] / jax_row["steady_epoch_s"])
+        if jax_row["steady_epoch_s"] and torch_row["steady_epoch_s"]:
+            facts[f"steady_ratio_{b}"] = fmt_x(torch_row["steady_epoch_s"] / jax_row["steady_epoch_s"])
         facts[f"jax_acc_{b}"] = fmt_pct(jax_row["test_accuracy"], 2)
         facts[f"torch_acc_{b}"] = fmt_pct(torch_row["test_accuracy"], 2)
         facts[f"jax_peak_frac_{b}"] = fmt_pct(jax_row["fraction_of_peak"], 0)
@@ -159,24 +170,42 @@ def timing_facts(study: Study) -> dict:
     compile_values = [study.row("jax", b)["compile_s"] for b in sizes]
     facts["jax_compile_min"], facts["jax_compile_max"] = fmt_s(min(compile_values)), fmt_s(max(compile_values))
     breakdown = ev.first_epoch_breakdown(study.runs)
-    jax_shares = [r["compile_share"] for r in breakdown if r["framework"] == "jax" and r["compile_share"]]
-    facts["compile_share_min"] = fmt_pct(min(jax_shares)) if jax_shares else "n/a"
+    jax_shares = [r["compile_share"] for r in breakdown if r["compile_share"] is not None]
+    facts["compile_share_min"] = fmt_pct(min(jax_shares), 1) if jax_shares else "n/a"
     torch_excess = [r["excess_s"] for r in breakdown if r["framework"] == "torch"]
-    facts["torch_excess_min"], facts["torch_excess_max"] = fmt_s(min(torch_excess)), fmt_s(max(torch_excess))
+    if torch_excess:
+        facts["torch_excess_min"], facts["torch_excess_max"] = fmt_s(min(torch_excess)), fmt_s(max(torch_excess))
     trace = [r["split_trace_s"] + r["split_lower_s"] for r in breakdown if r["framework"] == "jax"]
     facts["trace_lower_max"] = fmt_s(max(trace)) if trace else "n/a"
-    for row in ev.amortization(study.runs):
+    eval_compile = [float(np.median([r["val_times_s"][0] - np.median(r["val_times_s"][1:]) for r in runs]))
+                    for (fw, _), runs in ev._by_framework_and_batch(study.runs).items() if fw == "jax"]
+    if eval_compile:
+        facts["jax_eval_first_min"], facts["jax_eval_first_max"] = fmt_s(min(eval_compile)), fmt_s(max(eval_compile))
+    amortized = ev.amortization(study.runs)
+    for row in amortized:
         epoch = row["break_even_epoch"]
         facts[f"break_even_{row['batch_size']}"] = (f"epoch {epoch}" if epoch else
                                                     f"not within {row['horizon']} epochs")
+    facts["first_to_finish"] = first_to_finish(amortized)
     peak = np.median([r["peak_matmul_flops"] for r in study.runs])
     facts["peak_tflops"] = f"{peak / 1e12:.0f} TFLOP/s" if peak >= 1e12 else f"{peak / 1e9:.0f} GFLOP/s"
-    facts["min_floor_margin"] = fmt_x(min(r["steady_epoch_s"] / r["physical_floor_s"] for r in study.runs))
-    fits = ev.overhead_from_runs(study.runs)
-    for framework, part in fits.items():
+    steady_runs = [r for r in study.runs if r["steady_epoch_s"]]
+    if steady_runs:
+        facts["min_floor_margin"] = fmt_x(min(r["steady_epoch_s"] / r["physical_floor_s"] for r in steady_runs))
+    for framework, part in ev.overhead_from_runs(study.runs).items():
         facts[f"{framework}_overhead"] = fmt_s(part["fit"]["overhead_s"])
         facts[f"{framework}_per_sample"] = f"{part['fit']['per_sample_s'] * 1e6:.2f} µs"
     return facts
+
+
+def first_to_finish(amortized: list[dict]) -> str:
+    """Who has the lower total after the last measured epoch, as a clause."""
+    leaders = {row["batch_size"]: min(row["cumulative_s"], key=lambda fw: row["cumulative_s"][fw][-1])
+               for row in amortized}
+    names = {"jax": "JAX", "torch": "PyTorch"}
+    if len(set(leaders.values())) == 1 and leaders:
+        return f"{names[next(iter(leaders.values()))]} finishes first at every batch size"
+    return "; ".join(f"{names[fw]} finishes first at batch {b}" for b, fw in leaders.items())
 
 
 def evidence_facts(study: Study) -> dict:
@@ -204,14 +233,19 @@ def evidence_facts(study: Study) -> dict:
         if {"jax-loop", "jax-no-donation"} <= set(rows):
             effect = ev.donation_effect(variants)
             facts["donation_memory_saved"] = fmt_mb(effect["memory_saved_bytes"])
+            facts["donated_peak"] = fmt_mb(effect["peak_memory_bytes"]["donated"])
             facts["no_donation_slowdown"] = fmt_x(effect["steady_s"]["not_donated"] / effect["steady_s"]["donated"])
+            facts["variant_epochs"] = str(rows["jax-loop"]["epochs"])
         facts["variants_batch"] = str(variants["data"]["batch_size"])
-    precision_rows = ev.precision_comparison(load_records(study.results_dir))
+    precision_rows = ev.precision_comparison(load_records(study.results_dir), study.first["device"]["name"])
     for row in precision_rows:
         facts[f"tf32_speedup_{row['framework']}_{row['batch_size']}"] = fmt_x(row["speedup"])
-    tf32_compile = [r["compile_s"] for r in load_records(study.results_dir)
-                    if r["precision"] == "tf32" and r["framework"] == "jax" and r["device"]["kind"] == "gpu"]
-    facts["tf32_compile_median"] = fmt_s(float(np.median(tf32_compile))) if tf32_compile else "n/a"
+    jax_rows = [r for r in precision_rows if r["framework"] == "jax"]
+    if jax_rows:
+        facts["tf32_compile"] = ", ".join(f"{fmt_s(r['compile_s']['tf32'])} (batch {r['batch_size']})"
+                                          for r in jax_rows)
+        facts["tf32_vs_f32_compile"] = ", ".join(f"{fmt_s(r['compile_s']['float32'])}" for r in jax_rows)
+        facts["tf32_seeds"] = ", ".join(str(s) for s in sorted({s for r in jax_rows for s in r["seeds"]}))
     return facts
 
 

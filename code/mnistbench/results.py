@@ -9,6 +9,7 @@ overwrites it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -111,41 +112,60 @@ def is_current(path: Path, config_fingerprint: str, code_version: str) -> bool:
             and record.get("platform", {}).get("code_version") == code_version)
 
 
+STUDY_VARIABLES = ("batch_size", "seed")  # what varies inside one study; everything else must match
+
+
+def settings_fingerprint(record: dict) -> str:
+    """Hash of the run's configuration without the study's own variables."""
+    settings = {k: v for k, v in record.get("config", {}).items() if k not in STUDY_VARIABLES}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+
+
 def study_key(record: dict) -> tuple:
-    """Records with the same key belong to one study (same device, precision, length)."""
+    """Records with the same key belong to one study: same device, precision, length,
+    other settings and measuring code; only framework, batch size and seed vary."""
     return (record["device"]["kind"], record["device"]["name"], record.get("precision", "float32"),
-            record["epochs"])
+            record["epochs"], settings_fingerprint(record), record.get("platform", {}).get("code_version"))
+
+
+def group_by(records: list[dict], key) -> dict:
+    """Records grouped by ``key(record)``, groups in sorted key order."""
+    groups: dict = {}
+    for record in records:
+        groups.setdefault(key(record), []).append(record)
+    return dict(sorted(groups.items(), key=lambda item: _sortable(item[0])))
+
+
+def _sortable(key) -> tuple:
+    """A key that sorts numbers as numbers and anything else (None included) as text."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return tuple((0, part, "") if isinstance(part, (int, float)) else (1, 0, str(part)) for part in parts)
 
 
 def select_study(records: list[dict]) -> list[dict]:
-    """The runs the report shows: a GPU study if there is one, then the largest,
-    then the longest; only valid runs of one device, precision and length."""
-    if not records:
+    """The valid runs the report shows: a GPU study if there is one, then the
+    one with most runs, then the longest."""
+    groups = group_by([r for r in records if r["valid"]], study_key)
+    if not groups:
         return []
-    groups: dict[tuple, list[dict]] = {}
-    for record in records:
-        groups.setdefault(study_key(record), []).append(record)
     best = max(groups, key=lambda key: (key[0] == "gpu", len(groups[key]), key[3]))
-    return [r for r in groups[best] if r["valid"]]
+    return groups[best]
 
 
 def summarize(records: list[dict]) -> list[dict]:
     """One row per (study, framework, batch size): medians and spreads over repeats."""
-    groups: dict[tuple, list[dict]] = {}
-    for record in records:
-        groups.setdefault((*study_key(record), record["framework"], record["batch_size"]), []).append(record)
     rows = []
-    for key in sorted(groups, key=lambda k: (k[:4], k[4], k[5])):
-        runs = groups[key]
+    groups = group_by(records, lambda r: (study_key(r), r["framework"], r["batch_size"]))
+    for (study, framework, batch_size), runs in groups.items():
         steady = [r["steady_epoch_s"] for r in runs if r["steady_epoch_s"] is not None]
         compiles = [r["compile_s"] for r in runs if r["compile_s"] is not None]
+        firsts = [r["first_epoch_s"] for r in runs]
         accuracy = np.array([r["test_accuracy"] for r in runs])
         rows.append({
-            "device_kind": key[0], "device": key[1], "precision": key[2], "epochs": key[3],
-            "framework": key[4], "batch_size": key[5], "repeats": len(runs),
+            "study": study, "device_kind": study[0], "device": study[1], "precision": study[2], "epochs": study[3],
+            "framework": framework, "batch_size": batch_size, "repeats": len(runs),
             "valid_runs": sum(bool(r["valid"]) for r in runs),
-            "first_epoch_s": float(np.median([r["first_epoch_s"] for r in runs])),
-            "first_epoch_range_s": [min(r["first_epoch_s"] for r in runs), max(r["first_epoch_s"] for r in runs)],
+            "first_epoch_s": float(np.median(firsts)), "first_epoch_range_s": [min(firsts), max(firsts)],
             "steady_epoch_s": float(np.median(steady)) if steady else None,
             "steady_epoch_range_s": [min(steady), max(steady)] if steady else None,
             "compile_s": float(np.median(compiles)) if compiles else None,

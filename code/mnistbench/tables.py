@@ -38,7 +38,7 @@ def summary_rows(records: list[dict]) -> list[dict]:
         "Steady epoch": seconds_range(row["steady_epoch_s"], row["steady_epoch_range_s"]),
         "JAX compile": seconds(row["compile_s"]),
         "Test accuracy": accuracy(row["test_accuracy"], row["test_accuracy_std"]),
-        "Peak FLOP/s used": f"{100 * row['fraction_of_peak']:.1f} %",
+        "Share of peak": f"{100 * row['fraction_of_peak']:.1f} %",
         "Runs": row["repeats"] if row["valid_runs"] == row["repeats"]
         else f"{row['valid_runs']}/{row['repeats']} valid",
     } for row in summarize(records)]
@@ -52,12 +52,15 @@ def summary_text(records: list[dict], fmt: str = "simple") -> str:
     """The results table(s), one per study, as text."""
     if not records:
         return "no result records"
-    blocks = []
     rows = summarize(records)
-    titles = list(dict.fromkeys(study_title(row) for row in rows))
     display = summary_rows(records)
-    for title in titles:
-        chosen = [d for d, row in zip(display, rows) if study_title(row) == title]
+    studies = list(dict.fromkeys(row["study"] for row in rows))
+    titles = [study_title(next(r for r in rows if r["study"] == study)) for study in studies]
+    blocks = []
+    for study, title in zip(studies, titles):
+        if titles.count(title) > 1:  # same device and length, other settings or code
+            title += f" [settings {study[4]}, code {study[5]}]"
+        chosen = [d for d, row in zip(display, rows) if row["study"] == study]
         title = f"**{title}**\n" if fmt == "pipe" else title  # Markdown needs a blank line before a table
         blocks.append(title + "\n" + tabulate(chosen, headers="keys", tablefmt=fmt, disable_numparse=True))
     return "\n\n".join(blocks)
@@ -65,17 +68,10 @@ def summary_text(records: list[dict], fmt: str = "simple") -> str:
 
 def results_markdown(records: list[dict]) -> str:
     """The report's compact results table as a Markdown pipe table."""
-    rows = [{
-        "Framework": FRAMEWORK_NAMES.get(row["framework"], row["framework"]),
-        "Batch": row["batch_size"],
-        "First epoch": seconds(row["first_epoch_s"]),
-        "Steady epoch (range)": seconds_range(row["steady_epoch_s"], row["steady_epoch_range_s"]),
-        "JAX compile": seconds(row["compile_s"]),
-        "Test accuracy": accuracy(row["test_accuracy"], row["test_accuracy_std"]),
-        "Share of peak": f"{100 * row['fraction_of_peak']:.1f} %",
-    } for row in summarize(records)]
+    drop = ("Runs",)
+    rows = [{k: v for k, v in row.items() if k not in drop} for row in summary_rows(records)]
     return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True,
-                    colalign=("left", "right", "right", "right", "right", "right", "right"))
+                    colalign=("left",) + ("right",) * (len(rows[0]) - 1) if rows else ())
 
 
 # --- the supplement's tables ---------------------------------------------------------
@@ -148,6 +144,8 @@ def precision_markdown(rows: list[dict]) -> str:
         "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": r["batch_size"],
         "Steady, float32": seconds(r["steady_s"]["float32"]), "Steady, TF32": seconds(r["steady_s"]["tf32"]),
         "Speed-up": f"{r['speedup']:.2f}×",
+        "Compile, float32": seconds(r["compile_s"]["float32"]), "Compile, TF32": seconds(r["compile_s"]["tf32"]),
+        "Seeds": ", ".join(str(seed) for seed in r["seeds"]),
         "Accuracy, float32": f"{100 * r['test_accuracy']['float32']:.2f} %",
         "Accuracy, TF32": f"{100 * r['test_accuracy']['tf32']:.2f} %",
     } for r in rows])
