@@ -9,6 +9,7 @@ logic and no typed numbers: every value they print comes from here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import subprocess
 import sys
@@ -26,10 +27,12 @@ RERUN_ENV = "MNISTBENCH_RERUN"
 
 @dataclasses.dataclass
 class Study:
-    """The runs the report shows and the evidence measured on the same device."""
+    """The runs the report shows, read once from a results folder together with
+    every other run and evidence record there."""
 
     runs: list[dict]
-    evidence: dict[str, dict]
+    all_runs: list[dict]
+    all_evidence: list[dict]
     results_dir: Path
 
     @property
@@ -40,8 +43,19 @@ class Study:
     def on_gpu(self) -> bool:
         return self.first["device"]["kind"] == "gpu"
 
+    @functools.cached_property
+    def evidence(self) -> dict[str, dict]:
+        """Evidence records measured on the study's own device, by item name."""
+        device = self.first["device"]
+        return {r["name"]: r for r in self.all_evidence
+                if r["device"]["kind"] == device["kind"] and r["device"]["name"] == device["name"]}
+
+    @functools.cached_property
+    def rows(self) -> list[dict]:
+        return summarize(self.runs)
+
     def row(self, framework: str, batch_size: int) -> dict:
-        return next(r for r in summarize(self.runs) if r["framework"] == framework and r["batch_size"] == batch_size)
+        return next(r for r in self.rows if r["framework"] == framework and r["batch_size"] == batch_size)
 
 
 def rerun_requested(parameter: bool = False) -> bool:
@@ -62,16 +76,13 @@ def load_study(results_dir: Path | str = "results", rerun: bool = False) -> Stud
         rerun_study(results_dir)
     if not results_dir.exists():
         return None
-    runs = select_study(load_records(results_dir))
+    records = load_records(results_dir, kind=None)
+    all_runs = [r for r in records if r.get("kind", "run") == "run"]
+    runs = select_study(all_runs)
     if not runs:
         return None
-    device = runs[0]["device"]
-    evidence = {}
-    for record in load_records(results_dir, kind="evidence"):
-        same_kind = record["device"]["kind"] == device["kind"]
-        if same_kind and record["device"]["name"] == device["name"]:
-            evidence[record["name"]] = record
-    return Study(runs=runs, evidence=evidence, results_dir=results_dir)
+    return Study(runs=runs, all_runs=all_runs, results_dir=results_dir,
+                 all_evidence=[r for r in records if r.get("kind") == "evidence"])
 
 
 def missing_results_message(results_dir: Path | str = "results") -> str:
@@ -237,7 +248,7 @@ def evidence_facts(study: Study) -> dict:
             facts["no_donation_slowdown"] = fmt_x(effect["steady_s"]["not_donated"] / effect["steady_s"]["donated"])
             facts["variant_epochs"] = str(rows["jax-loop"]["epochs"])
         facts["variants_batch"] = str(variants["data"]["batch_size"])
-    precision_rows = ev.precision_comparison(load_records(study.results_dir), study.first["device"]["name"])
+    precision_rows = ev.precision_comparison(study.all_runs, study.first["device"]["name"])
     for row in precision_rows:
         facts[f"tf32_speedup_{row['framework']}_{row['batch_size']}"] = fmt_x(row["speedup"])
     jax_rows = [r for r in precision_rows if r["framework"] == "jax"]
@@ -263,13 +274,13 @@ class _Facts(dict):
         return "n/a"
 
 
-def evidence_records(results_dir: Path | str = "results") -> dict[str, list[dict]]:
-    """Every evidence record, by item name, GPU records first."""
+def evidence_records(records: list[dict]) -> dict[str, list[dict]]:
+    """Evidence records by item name, GPU records first."""
     by_name: dict[str, list[dict]] = {}
-    for record in load_records(Path(results_dir), kind="evidence"):
+    for record in records:
         by_name.setdefault(record["name"], []).append(record)
-    for records in by_name.values():
-        records.sort(key=lambda r: r["device"]["kind"] != "gpu")
+    for named in by_name.values():
+        named.sort(key=lambda r: r["device"]["kind"] != "gpu")
     return by_name
 
 

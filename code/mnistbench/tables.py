@@ -31,7 +31,12 @@ def accuracy(mean: float, spread: float) -> str:
 
 def summary_rows(records: list[dict]) -> list[dict]:
     """Display rows: per framework and batch size, formatted strings."""
-    return [{
+    return [display_row(row) for row in summarize(records)]
+
+
+def display_row(row: dict) -> dict:
+    """One ``results.summarize`` row as formatted strings."""
+    return {
         "Framework": FRAMEWORK_NAMES.get(row["framework"], row["framework"]),
         "Batch": row["batch_size"],
         "First epoch": seconds_range(row["first_epoch_s"], row["first_epoch_range_s"]),
@@ -41,7 +46,7 @@ def summary_rows(records: list[dict]) -> list[dict]:
         "Share of peak": f"{100 * row['fraction_of_peak']:.1f} %",
         "Runs": row["repeats"] if row["valid_runs"] == row["repeats"]
         else f"{row['valid_runs']}/{row['repeats']} valid",
-    } for row in summarize(records)]
+    }
 
 
 def study_title(row: dict) -> str:
@@ -53,7 +58,7 @@ def summary_text(records: list[dict], fmt: str = "simple") -> str:
     if not records:
         return "no result records"
     rows = summarize(records)
-    display = summary_rows(records)
+    display = [display_row(row) for row in rows]
     studies = list(dict.fromkeys(row["study"] for row in rows))
     titles = [study_title(next(r for r in rows if r["study"] == study)) for study in studies]
     blocks = []
