@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from mnistbench import evidence as ev
@@ -104,6 +106,24 @@ def test_donation_effect():
         {"variant": "jax-no-donation", "steady_epoch_s": 1.5, "peak_memory_bytes": 160}]}}
     effect = ev.donation_effect(record)
     assert effect["memory_saved_bytes"] == 60 and effect["steady_s"]["not_donated"] == 1.5
+
+
+def test_donation_reuses_the_variants_measured_in_the_same_command(tmp_path, monkeypatch):
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("donation trained its variants again")
+
+    variants = {"batch_size": 64, "rows": [
+        {"variant": "jax-loop", "steady_epoch_s": 1.0, "peak_memory_bytes": 100},
+        {"variant": "jax-scan", "steady_epoch_s": 0.5, "peak_memory_bytes": 90},
+        {"variant": "jax-no-donation", "steady_epoch_s": 1.5, "peak_memory_bytes": 160}]}
+    monkeypatch.setattr(ev, "_measure_variants", must_not_train)
+    measured = {"variants": variants}
+    path = ev.run_evidence("donation", "cpu", True, tmp_path, tmp_path, measured=measured)
+    record = json.loads(path.read_text())
+    assert [row["variant"] for row in record["data"]["rows"]] == ["jax-loop", "jax-no-donation"]
+    assert ev.donation_effect(record)["memory_saved_bytes"] == 60 and "donation" in measured
+    with pytest.raises(AssertionError, match="again"):
+        ev.run_evidence("donation", "cpu", True, tmp_path, tmp_path)
 
 
 def test_partial_last_batch_compiles_a_second_program():

@@ -389,8 +389,18 @@ def measure_variants(device: str, quick: bool) -> dict:
     return _measure_variants(VARIANTS, device, quick)
 
 
+DONATION_VARIANTS = ("jax-loop", "jax-no-donation")
+
+
 def measure_donation(device: str, quick: bool) -> dict:
-    return _measure_variants(("jax-loop", "jax-no-donation"), device, quick)
+    return _measure_variants(DONATION_VARIANTS, device, quick)
+
+
+def donation_from_variants(variants_data: dict) -> dict:
+    """The donation item's data taken from a variants measurement that already
+    trained both of its variants (so ``evidence all`` trains them once)."""
+    rows = [row for row in variants_data["rows"] if row["variant"] in DONATION_VARIANTS]
+    return {"batch_size": variants_data["batch_size"], "rows": rows, "reused_from": "variants"}
 
 
 def donation_effect(record: dict) -> dict:
@@ -521,19 +531,25 @@ def add_evidence_parser(commands) -> None:
 
 
 def run_evidence(name: str, device: str, quick: bool, results_dir: Path, runs_dir: Path,
-                 batch_sizes=(64, 256, 1024)) -> Path:
-    """Measure (or derive) one item and save its record; returns the record's path."""
+                 batch_sizes=(64, 256, 1024), measured: dict | None = None) -> Path:
+    """Measure (or derive) one item and save its record; returns the record's path.
+    ``measured`` maps items measured earlier in this command to their data, both
+    to reuse (donation from variants) and to be filled in."""
     from .results import save_record
 
+    measured = {} if measured is None else measured
     if name in DERIVED:
         return save_record(derived_record(name, study_of(runs_dir), runs_dir), results_dir)
     started = time.perf_counter()
-    if name == "precision":
+    if name == "donation" and "variants" in measured:
+        data = donation_from_variants(measured["variants"])
+    elif name == "precision":
         data = measure_precision(device, batch_sizes, results_dir)
     elif name in MEASURES:
         data = MEASURES[name](device, quick)
     else:
         raise EvidenceError(f"unknown evidence item {name!r}")
+    measured[name] = data
     return save_record(evidence_record(name, device, data, time.perf_counter() - started), results_dir)
 
 
@@ -551,13 +567,14 @@ def cmd_evidence(args) -> int:
             raise UserError(str(error)) from None
     fetch_mnist(log=lambda m: None if args.quiet else print(m, file=sys.stderr))
     device = args.device if args.device != "auto" else _auto_device_kind()
-    failures = 0
+    failures, measured = 0, {}
     for name in names:
         started = time.perf_counter()
         if not args.quiet:
             print(f"evidence {name} on {device} ...", file=sys.stderr, flush=True)
         try:
-            path = run_evidence(name, device, args.quick, args.results_dir, args.runs_dir, args.batch_sizes)
+            path = run_evidence(name, device, args.quick, args.results_dir, args.runs_dir, args.batch_sizes,
+                                measured)
         except (EvidenceError, subprocess.TimeoutExpired) as error:
             failures += 1
             print(f"evidence {name}: {error}", file=sys.stderr)
