@@ -1,9 +1,11 @@
 """The report and the supplement: execute every code cell in a real Jupyter kernel
 against the committed results, then (where Quarto is installed) render the PDF."""
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -82,6 +84,7 @@ def test_report_without_results_says_how_to_get_them(tmp_path, monkeypatch):
 def test_report_renders_to_at_most_two_pages(tmp_path):
     from pypdf import PdfReader
 
+    env = {**os.environ, "QUARTO_PYTHON": os.environ.get("QUARTO_PYTHON", sys.executable)}  # the kernel's Python
     subprocess.run(["quarto", "render", "report.qmd", "--output-dir", str(tmp_path)], cwd=ROOT, check=True,
-                   timeout=600)
+                   timeout=600, env=env)
     assert 1 <= len(PdfReader(tmp_path / "report.pdf").pages) <= 2
