@@ -99,3 +99,22 @@ def test_a_run_with_other_settings_is_not_folded_into_the_study():
     assert smoke not in chosen and len(chosen) == len(study)
     rows = results.summarize(study + [smoke])
     assert len(rows) == 5  # the smoke run is a study (one row) of its own
+
+
+def test_runs_with_other_software_are_another_study_and_the_newest_wins_a_tie():
+    import copy
+
+    from .factories import run_record
+
+    old = [run_record(fw, 64, seed=s) for fw in ("jax", "torch") for s in (0, 1)]
+    for record in old:  # each framework names its own CUDA build: still one study
+        record["device"]["cuda"] = f"{record['framework']} cuda"
+    assert results.select_study(old) == old
+    new = copy.deepcopy(old)
+    for record in new:
+        record["platform"]["jax"] = "9.9"
+        record["device"]["driver"] = "999"
+        record["timestamp"] = "2026-06-01T00:00:00+00:00"
+    assert results.select_study(old + new) == new
+    assert results.select_study(new + old) == new
+    assert len(results.summarize(old + new)) == 4  # two studies, two frameworks each

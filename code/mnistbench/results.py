@@ -121,11 +121,24 @@ def settings_fingerprint(record: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
+SOFTWARE_KEYS = ("python", "numpy", "jax", "jaxlib", "torch", "cpu")  # of the record's platform
+DEVICE_SOFTWARE_KEYS = ("driver", "count")  # of the record's device (its "cuda" differs by framework)
+
+
+def software_fingerprint(record: dict) -> str:
+    """Hash of the versions and host the run measured with: runs made with another
+    JAX, PyTorch or driver are another study, even on a GPU of the same name."""
+    platform, device = record.get("platform", {}), record.get("device", {})
+    software = {**{k: platform.get(k) for k in SOFTWARE_KEYS}, **{k: device.get(k) for k in DEVICE_SOFTWARE_KEYS}}
+    return hashlib.sha256(json.dumps(software, sort_keys=True).encode()).hexdigest()[:10]
+
+
 def study_key(record: dict) -> tuple:
     """Records with the same key belong to one study: same device, precision, length,
-    other settings and measuring code; only framework, batch size and seed vary."""
+    other settings, measuring code and software; only framework, batch size and seed vary."""
     return (record["device"]["kind"], record["device"]["name"], record.get("precision", "float32"),
-            record["epochs"], settings_fingerprint(record), record.get("platform", {}).get("code_version"))
+            record["epochs"], settings_fingerprint(record), record.get("platform", {}).get("code_version"),
+            software_fingerprint(record))
 
 
 def group_by(records: list[dict], key) -> dict:
@@ -144,11 +157,12 @@ def _sortable(key) -> tuple:
 
 def select_study(records: list[dict]) -> list[dict]:
     """The valid runs the report shows: a GPU study if there is one, then the
-    one with most runs, then the longest."""
+    one with most runs, then the longest, then the newest."""
     groups = group_by([r for r in records if r["valid"]], study_key)
     if not groups:
         return []
-    best = max(groups, key=lambda key: (key[0] == "gpu", len(groups[key]), key[3]))
+    newest = {key: max(str(r.get("timestamp", "")) for r in runs) for key, runs in groups.items()}
+    best = max(groups, key=lambda key: (key[0] == "gpu", len(groups[key]), key[3], newest[key]))
     return groups[best]
 
 
