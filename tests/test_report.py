@@ -88,3 +88,19 @@ def test_report_renders_to_at_most_two_pages(tmp_path):
     subprocess.run(["quarto", "render", "report.qmd", "--output-dir", str(tmp_path)], cwd=ROOT, check=True,
                    timeout=600, env=env)
     assert 1 <= len(PdfReader(tmp_path / "report.pdf").pages) <= 2
+
+
+def test_study_uses_evidence_only_from_its_own_device_and_software():
+    import copy
+
+    from mnistbench import report
+
+    from .factories import run_record
+
+    runs = [run_record(fw, 64, seed=s) for fw in ("jax", "torch") for s in (0, 1)]
+    same = {"kind": "evidence", "name": "fusion", "device": runs[0]["device"], "platform": runs[0]["platform"]}
+    other = copy.deepcopy(same)
+    other["platform"]["torch"] = "9.9"
+    study = report.Study(runs=runs, all_runs=runs, all_evidence=[other, same], results_dir=Path("results"))
+    assert study.evidence["fusion"] is same
+    assert not report.Study(runs=runs, all_runs=runs, all_evidence=[other], results_dir=Path(".")).evidence

@@ -20,7 +20,7 @@ import numpy as np
 from . import equivalence
 from . import evidence as ev
 from .config import Config, parameter_count
-from .results import load_records, select_study, summarize
+from .results import load_records, select_study, software_fingerprint, summarize
 
 RERUN_ENV = "MNISTBENCH_RERUN"
 
@@ -43,12 +43,16 @@ class Study:
     def on_gpu(self) -> bool:
         return self.first["device"]["kind"] == "gpu"
 
+    def same_setup(self, record: dict) -> bool:
+        """Whether ``record`` was measured on the study's device with its software."""
+        device = self.first["device"]
+        return (record["device"]["kind"] == device["kind"] and record["device"]["name"] == device["name"]
+                and software_fingerprint(record) == software_fingerprint(self.first))
+
     @functools.cached_property
     def evidence(self) -> dict[str, dict]:
-        """Evidence records measured on the study's own device, by item name."""
-        device = self.first["device"]
-        return {r["name"]: r for r in self.all_evidence
-                if r["device"]["kind"] == device["kind"] and r["device"]["name"] == device["name"]}
+        """Evidence records measured with the study's own device and software, by item name."""
+        return {r["name"]: r for r in self.all_evidence if self.same_setup(r)}
 
     @functools.cached_property
     def rows(self) -> list[dict]:
@@ -248,7 +252,7 @@ def evidence_facts(study: Study) -> dict:
             facts["no_donation_slowdown"] = fmt_x(effect["steady_s"]["not_donated"] / effect["steady_s"]["donated"])
             facts["variant_epochs"] = str(rows["jax-loop"]["epochs"])
         facts["variants_batch"] = str(variants["data"]["batch_size"])
-    precision_rows = ev.precision_comparison(study.all_runs, study.first["device"]["name"])
+    precision_rows = ev.precision_comparison([r for r in study.all_runs if study.same_setup(r)])
     for row in precision_rows:
         facts[f"tf32_speedup_{row['framework']}_{row['batch_size']}"] = fmt_x(row["speedup"])
     jax_rows = [r for r in precision_rows if r["framework"] == "jax"]
