@@ -168,6 +168,8 @@ def test_evidence_command_writes_records(tmp_path, capsys):
     assert records["precision"]["data"] == {"applies": False,
                                             "reason": "TF32 is a matmul mode of NVIDIA GPUs (Ampere and later)"}
     assert records["efficiency"]["device"]["name"] == "Test GPU"  # derived records describe their study
+    assert records["efficiency"]["platform"]["git"]["commit"] == "abcdef0"  # the runs' commit ...
+    assert records["efficiency"]["derived_by"]["commit"] != "abcdef0"  # ... and the deriving code's
 
 
 def test_evidence_without_runs_fails_clearly(tmp_path, capsys):

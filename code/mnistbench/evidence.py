@@ -496,7 +496,10 @@ def derived_record(name: str, study: list[dict], runs_dir: Path) -> dict:
 
     from .results import SCHEMA_VERSION
 
+    from .platform import git_state
+
     return {"schema_version": SCHEMA_VERSION, "kind": "evidence", "name": name, "derived_from": str(runs_dir),
+            "derived_by": git_state(),  # the code that derived it; "platform" is the runs' own
             "data": {"runs": len(study), "rows": DERIVED[name](study)},
             "device": study[0]["device"], "platform": study[0]["platform"],
             "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
