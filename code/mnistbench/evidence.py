@@ -574,7 +574,8 @@ def cmd_evidence(args) -> int:
     for name in names:
         started = time.perf_counter()
         if not args.quiet:
-            print(f"evidence {name} on {device} ...", file=sys.stderr, flush=True)
+            where = f"derived from {args.runs_dir}" if name in DERIVED else f"on {device}"
+            print(f"evidence {name} {where} ...", file=sys.stderr, flush=True)
         try:
             path = run_evidence(name, device, args.quick, args.results_dir, args.runs_dir, args.batch_sizes,
                                 measured)
