@@ -148,6 +148,16 @@ def test_step_times_in_a_child_process():
     assert all(r["step_s"] > 0 for r in result["rows"])
 
 
+def test_donation_aliases_the_state_in_the_compiled_step():
+    rows = {name: ev.run_child("variant", name=name, device="cpu", batch_size=64, epochs=2, train_subset=512)
+            for name in ("jax-loop", "jax-no-donation", "torch-eager")}
+    donated, copied = rows["jax-loop"]["step_memory"], rows["jax-no-donation"]["step_memory"]
+    state_bytes = 2 * 4 * 1_863_690 + 4  # parameters, velocity and the loss sum, float32
+    assert donated["alias_size_in_bytes"] == state_bytes and copied["alias_size_in_bytes"] == 0
+    assert copied["peak_memory_in_bytes"] - donated["peak_memory_in_bytes"] > state_bytes / 2
+    assert rows["torch-eager"]["step_memory"] is None
+
+
 def test_failing_child_is_an_evidence_error():
     with pytest.raises(ev.EvidenceError, match="variant failed"):
         ev.run_child("variant", name="no-such-variant", device="cpu", batch_size=64, epochs=2, train_subset=256)

@@ -104,3 +104,29 @@ def test_study_uses_evidence_only_from_its_own_device_and_software():
     study = report.Study(runs=runs, all_runs=runs, all_evidence=[other, same], results_dir=Path("results"))
     assert study.evidence["fusion"] is same
     assert not report.Study(runs=runs, all_runs=runs, all_evidence=[other], results_dir=Path(".")).evidence
+
+
+def test_direction_words_come_from_the_numbers():
+    from mnistbench.report import fmt_vs
+
+    assert fmt_vs(1.0, 2.5) == "2.5× faster" and fmt_vs(1.4, 1.0) == "1.4× slower" and fmt_vs(None, 1.0) == "n/a"
+
+
+def test_bounds_in_the_prose_hold_for_every_run_not_only_for_medians():
+    from mnistbench import report
+
+    from .factories import run_record
+
+    # batch 64: compile explains 9 of 9.5 s excess in two runs but only 6 of 9 s in the third
+    jax = [run_record("jax", 64, seed=0, epoch_times=(10.5, 1.0, 1.0), compile_s=9.0),
+           run_record("jax", 64, seed=1, epoch_times=(10.5, 1.0, 1.0), compile_s=9.0),
+           run_record("jax", 64, seed=2, epoch_times=(10.0, 1.0, 1.0), compile_s=6.0)]
+    jax += [run_record("jax", 256, seed=s, epoch_times=(9.5, 0.5, 0.5), compile_s=9.0, steps=195) for s in range(3)]
+    torch = [run_record("torch", b, seed=s, epoch_times=(4.0, 3.0, 3.0), steps=steps)
+             for b, steps in ((64, 781), (256, 195)) for s in range(3)]
+    runs = jax + torch
+    facts = report.timing_facts(report.Study(runs=runs, all_runs=runs, all_evidence=[], results_dir=Path(".")))
+    assert facts["compile_share_min"] == "66.7%"  # 6 / 9 in seed 2, not the median 94.7%
+    assert (facts["jax_compile_min"], facts["jax_compile_max"]) == ("6.0 s", "9.0 s")
+    assert facts["jax_vs_torch_steady_64"] == "3.0× faster" and facts["batch_growth"] == "4.0×"
+    assert facts["torch_step_growth"] == f"{(3.0 / 195) / (3.0 / 781):.2f}×"

@@ -141,19 +141,28 @@ def first_epoch_breakdown(records: list[dict]) -> list[dict]:
     compile parts, and what they leave unexplained (for PyTorch: all of it)."""
     rows = []
     for (framework, batch_size), runs in _by_framework_and_batch(records).items():
-        per_run = []
-        for r in runs:
-            split = r["compile_split"] or {"trace_s": 0.0, "lower_s": 0.0, "compile_s": 0.0}
-            excess = r["first_epoch_s"] - r["steady_epoch_s"]
-            compiled = sum(split.values())
-            per_run.append({"excess_s": excess, "compile_total_s": compiled,
-                            **{f"split_{k}": v for k, v in split.items()}, "unexplained_s": excess - compiled,
-                            "compile_share": compiled / excess if excess > 0 else np.nan})
+        per_run = [first_epoch_parts(r) for r in runs]
         median = {key: float(np.nanmedian([p[key] for p in per_run])) for key in per_run[0]}
         if framework != "jax" or np.isnan(median["compile_share"]):
             median["compile_share"] = None
         rows.append({"framework": framework, "batch_size": batch_size, **median})
     return rows
+
+
+def first_epoch_parts(run: dict) -> dict:
+    """One run's first-epoch excess over its steady epoch and the measured
+    trace / lower / compile parts of it (zero for PyTorch)."""
+    split = run["compile_split"] or {"trace_s": 0.0, "lower_s": 0.0, "compile_s": 0.0}
+    excess = run["first_epoch_s"] - run["steady_epoch_s"]
+    compiled = sum(split.values())
+    return {"excess_s": excess, "compile_total_s": compiled, **{f"split_{k}": v for k, v in split.items()},
+            "unexplained_s": excess - compiled, "compile_share": compiled / excess if excess > 0 else np.nan}
+
+
+def evaluation_compile_s(run: dict) -> float:
+    """How much longer the first validation took than the later ones (JAX compiles
+    ``evaluate`` there)."""
+    return run["val_times_s"][0] - float(np.median(run["val_times_s"][1:]))
 
 
 def _by_framework_and_batch(records: list[dict]) -> dict[tuple[str, int], list[dict]]:
@@ -351,7 +360,7 @@ def task_variant(name: str, device: str, batch_size: int, epochs: int, train_sub
     """First and steady epoch of one variant, in this (fresh) process."""
     from .data import first_training_images
     from .experiment import steady_state, train_and_time
-    from .variants import make_variant_trainer
+    from .variants import compiled_step_memory, make_variant_trainer
 
     framework = name.split("-")[0]
     device, data = _setup(framework, device)
@@ -364,7 +373,8 @@ def task_variant(name: str, device: str, batch_size: int, epochs: int, train_sub
             "epoch_times_s": history["epoch_times_s"], "first_epoch_s": history["epoch_times_s"][0],
             "steady_epoch_s": steady, "steady_epoch_range_s": spread,
             "compile_s": sum(split.values()) if split else None,
-            "val_accuracy": history["val_accuracy"][-1], "peak_memory_bytes": trainer.peak_memory_bytes()}
+            "val_accuracy": history["val_accuracy"][-1], "peak_memory_bytes": trainer.peak_memory_bytes(),
+            "step_memory": compiled_step_memory(trainer)}
 
 
 def _measure_variants(names, device: str, quick: bool) -> dict:
@@ -410,7 +420,9 @@ def donation_effect(record: dict) -> dict:
     memory = (donated["peak_memory_bytes"], copied["peak_memory_bytes"])
     return {"steady_s": {"donated": donated["steady_epoch_s"], "not_donated": copied["steady_epoch_s"]},
             "peak_memory_bytes": {"donated": memory[0], "not_donated": memory[1]},
-            "memory_saved_bytes": memory[1] - memory[0] if None not in memory else None}
+            "memory_saved_bytes": memory[1] - memory[0] if None not in memory else None,
+            # XLA's own accounting of the compiled step (records from before it was measured lack it)
+            "step_memory": {"donated": donated.get("step_memory"), "not_donated": copied.get("step_memory")}}
 
 
 # --- 7. precision ------------------------------------------------------------------
@@ -494,9 +506,8 @@ def derived_record(name: str, study: list[dict], runs_dir: Path) -> dict:
     """A record computed from run records: it describes the study's device, not this machine."""
     import datetime
 
-    from .results import SCHEMA_VERSION
-
     from .platform import git_state
+    from .results import SCHEMA_VERSION
 
     return {"schema_version": SCHEMA_VERSION, "kind": "evidence", "name": name, "derived_from": str(runs_dir),
             "derived_by": git_state(),  # the code that derived it; "platform" is the runs' own

@@ -109,8 +109,17 @@ def fmt_s(seconds: float | None) -> str:
     return f"{seconds:.1f} s"
 
 
-def fmt_x(ratio: float | None) -> str:
-    return "n/a" if ratio is None else (f"{ratio:.1f}×" if ratio < 10 else f"{ratio:.0f}×")
+def fmt_x(ratio: float | None, digits: int = 1) -> str:
+    return "n/a" if ratio is None else (f"{ratio:.{digits}f}×" if ratio < 10 else f"{ratio:.0f}×")
+
+
+def fmt_vs(seconds: float | None, reference_s: float | None) -> str:
+    """A time against a reference as '2.5× faster' or '1.4× slower' (the word from the data)."""
+    if not seconds or not reference_s:
+        return "n/a"
+    if seconds <= reference_s:
+        return f"{fmt_x(reference_s / seconds)} faster"
+    return f"{fmt_x(seconds / reference_s)} slower"
 
 
 def fmt_pct(fraction: float | None, digits: int = 0) -> str:
@@ -177,25 +186,34 @@ def timing_facts(study: Study) -> dict:
         facts[f"torch_first_{b}"] = fmt_s(torch_row["first_epoch_s"])
         facts[f"torch_steady_{b}"] = fmt_s(torch_row["steady_epoch_s"])
         if jax_row["steady_epoch_s"] and torch_row["steady_epoch_s"]:
-            facts[f"steady_ratio_{b}"] = fmt_x(torch_row["steady_epoch_s"] / jax_row["steady_epoch_s"])
+            facts[f"jax_vs_torch_steady_{b}"] = fmt_vs(jax_row["steady_epoch_s"], torch_row["steady_epoch_s"])
         facts[f"jax_acc_{b}"] = fmt_pct(jax_row["test_accuracy"], 2)
         facts[f"torch_acc_{b}"] = fmt_pct(torch_row["test_accuracy"], 2)
         facts[f"jax_peak_frac_{b}"] = fmt_pct(jax_row["fraction_of_peak"], 0)
         facts[f"torch_peak_frac_{b}"] = fmt_pct(torch_row["fraction_of_peak"], 0)
-    compile_values = [study.row("jax", b)["compile_s"] for b in sizes]
-    facts["jax_compile_min"], facts["jax_compile_max"] = fmt_s(min(compile_values)), fmt_s(max(compile_values))
-    breakdown = ev.first_epoch_breakdown(study.runs)
-    jax_shares = [r["compile_share"] for r in breakdown if r["compile_share"] is not None]
-    facts["compile_share_min"] = fmt_pct(min(jax_shares), 1) if jax_shares else "n/a"
-    torch_excess = [r["excess_s"] for r in breakdown if r["framework"] == "torch"]
-    if torch_excess:
-        facts["torch_excess_min"], facts["torch_excess_max"] = fmt_s(min(torch_excess)), fmt_s(max(torch_excess))
-    trace = [r["split_trace_s"] + r["split_lower_s"] for r in breakdown if r["framework"] == "jax"]
-    facts["trace_lower_max"] = fmt_s(max(trace)) if trace else "n/a"
-    eval_compile = [float(np.median([r["val_times_s"][0] - np.median(r["val_times_s"][1:]) for r in runs]))
-                    for (fw, _), runs in ev._by_framework_and_batch(study.runs).items() if fw == "jax"]
-    if eval_compile:
-        facts["jax_eval_first_min"], facts["jax_eval_first_max"] = fmt_s(min(eval_compile)), fmt_s(max(eval_compile))
+    # ranges and bounds over single runs (not over per-batch medians), so "at least" holds for every run
+    jax_runs = [r for r in study.runs if r["framework"] == "jax" and r["steady_epoch_s"] is not None]
+    torch_runs = [r for r in study.runs if r["framework"] == "torch" and r["steady_epoch_s"] is not None]
+    if jax_runs:
+        compile_values = [r["compile_s"] for r in jax_runs]
+        facts["jax_compile_min"], facts["jax_compile_max"] = fmt_s(min(compile_values)), fmt_s(max(compile_values))
+        parts = [ev.first_epoch_parts(r) for r in jax_runs]
+        shares = [p["compile_share"] for p in parts if not np.isnan(p["compile_share"])]
+        facts["compile_share_min"] = fmt_pct(min(shares), 1) if shares else "n/a"
+        facts["trace_lower_max"] = fmt_s(max(p["split_trace_s"] + p["split_lower_s"] for p in parts))
+        evaluation = [ev.evaluation_compile_s(r) for r in jax_runs]
+        facts["jax_eval_first_min"], facts["jax_eval_first_max"] = fmt_s(min(evaluation)), fmt_s(max(evaluation))
+    if torch_runs:
+        excess = [ev.first_epoch_parts(r)["excess_s"] for r in torch_runs]
+        facts["torch_excess_min"], facts["torch_excess_max"] = fmt_s(min(excess)), fmt_s(max(excess))
+    if len(sizes) > 1:
+        small, large = sizes[0], sizes[-1]
+        facts["batch_small"], facts["batch_large"] = str(small), str(large)
+        facts["batch_growth"] = fmt_x(large / small)
+        for framework in ("jax", "torch"):
+            step = {b: study.row(framework, b)["steady_epoch_s"] / steps_per_epoch(study, framework, b)
+                    for b in (small, large)}
+            facts[f"{framework}_step_growth"] = fmt_x(step[large] / step[small], digits=2)
     amortized = ev.amortization(study.runs)
     for row in amortized:
         epoch = row["break_even_epoch"]
@@ -213,6 +231,11 @@ def timing_facts(study: Study) -> dict:
     return facts
 
 
+def steps_per_epoch(study: Study, framework: str, batch_size: int) -> int:
+    return next(r["steps_per_epoch"] for r in study.runs
+                if r["framework"] == framework and r["batch_size"] == batch_size)
+
+
 def first_to_finish(amortized: list[dict]) -> str:
     """Who has the lower total after the last measured epoch, as a clause."""
     leaders = {row["batch_size"]: min(row["cumulative_s"], key=lambda fw: row["cumulative_s"][fw][-1])
@@ -223,6 +246,26 @@ def first_to_finish(amortized: list[dict]) -> str:
     return "; ".join(f"{names[fw]} finishes first at batch {b}" for b, fw in leaders.items())
 
 
+def donation_facts(study: Study, variants: dict, rows: dict[str, dict]) -> dict:
+    """The donation comparison, set against the epoch-to-epoch spread of the same
+    (donated) step in the main study: one short run cannot show less than that."""
+    effect = ev.donation_effect(variants)
+    batch_size = variants["data"]["batch_size"]
+    steady_epochs = [t for r in study.runs if r["framework"] == "jax" and r["batch_size"] == batch_size
+                     for t in r["epoch_times_s"][1:]]
+    not_donated = effect["steady_s"]["not_donated"]
+    facts = {"donation_memory_saved": fmt_mb(effect["memory_saved_bytes"]),
+             "donated_peak": fmt_mb(effect["peak_memory_bytes"]["donated"]),
+             "no_donation_steady": fmt_s(not_donated), "donated_steady": fmt_s(effect["steady_s"]["donated"]),
+             "no_donation_vs_donated": fmt_vs(not_donated, effect["steady_s"]["donated"]),
+             "variant_epochs": str(rows["jax-loop"]["epochs"])}
+    if steady_epochs:
+        low, high = min(steady_epochs), max(steady_epochs)
+        facts.update(grid_epoch_min=fmt_s(low), grid_epoch_max=fmt_s(high),
+                     donation_in_spread="inside" if low <= not_donated <= high else "outside")
+    return facts
+
+
 def evidence_facts(study: Study) -> dict:
     facts = {}
     fusion = study.evidence.get("fusion")
@@ -231,6 +274,11 @@ def evidence_facts(study: Study) -> dict:
         facts["hlo_ops_before"] = str(jax_part["before_optimization"]["operations"])
         facts["xla_kernels"] = str(jax_part["after_optimization"]["operations"])
         facts["xla_fusions"] = str(jax_part["after_optimization"]["fusions"])
+        calls = jax_part["after_optimization"]["library_calls"]
+        facts["xla_library_calls"] = f"{calls} library call{'' if calls == 1 else 's'}"
+        facts["xla_copies"] = str(jax_part["after_optimization"]["by_opcode"].get("copy", 0))
+        before = jax_part["before_optimization"]["by_opcode"]
+        facts["hlo_shape_ops"] = str(sum(before.get(op, 0) for op in ("broadcast", "reshape", "transpose")))
         facts["torch_ops"] = f"{torch_part['top_level_ops_per_step']:.0f}"
         kernels = torch_part["gpu_kernels_per_step"]
         facts["torch_kernels"] = f"{kernels:.0f}" if kernels is not None else "n/a"
@@ -243,14 +291,15 @@ def evidence_facts(study: Study) -> dict:
             facts[f"{key}_first"] = fmt_s(row["first_epoch_s"])
         if {"jax-loop", "jax-scan"} <= set(rows):
             loop, scan = rows["jax-loop"]["steady_epoch_s"], rows["jax-scan"]["steady_epoch_s"]
-            facts["scan_speedup"] = fmt_x(loop / scan)
-            facts["dispatch_share"] = fmt_pct(1 - scan / loop)
+            facts["scan_vs_loop"] = fmt_vs(scan, loop)
+            facts["dispatch_share"] = fmt_pct(1 - scan / loop) if scan < loop else "none"
+        if "torch-eager" in rows:
+            eager = rows["torch-eager"]["steady_epoch_s"]
+            for name in ("torch-compile", "torch-cudagraphs"):
+                if name in rows:
+                    facts[f"{name.replace('-', '_')}_vs_eager"] = fmt_vs(rows[name]["steady_epoch_s"], eager)
         if {"jax-loop", "jax-no-donation"} <= set(rows):
-            effect = ev.donation_effect(variants)
-            facts["donation_memory_saved"] = fmt_mb(effect["memory_saved_bytes"])
-            facts["donated_peak"] = fmt_mb(effect["peak_memory_bytes"]["donated"])
-            facts["no_donation_slowdown"] = fmt_x(effect["steady_s"]["not_donated"] / effect["steady_s"]["donated"])
-            facts["variant_epochs"] = str(rows["jax-loop"]["epochs"])
+            facts.update(donation_facts(study, variants, rows))
         facts["variants_batch"] = str(variants["data"]["batch_size"])
     precision_rows = ev.precision_comparison([r for r in study.all_runs if study.same_setup(r)])
     for row in precision_rows:
@@ -286,6 +335,18 @@ def evidence_records(records: list[dict]) -> dict[str, list[dict]]:
     for named in by_name.values():
         named.sort(key=lambda r: r["device"]["kind"] != "gpu")
     return by_name
+
+
+def step_memory_text(step_memory: dict) -> str:
+    """XLA's static memory analysis of the step with and without donation, as a sentence."""
+    donated, copied = step_memory.get("donated"), step_memory.get("not_donated")
+    if not donated or not copied:
+        return ("XLA's memory analysis of the compiled step is not in this record (records from "
+                "`evidence variants` carry it from now on).")
+    return (f"XLA's memory analysis of the compiled step: with donation {fmt_mb(donated['alias_size_in_bytes'])} "
+            f"of its outputs are written into its inputs (without: {fmt_mb(copied['alias_size_in_bytes'])}), "
+            f"and the step needs at most {fmt_mb(donated.get('peak_memory_in_bytes'))} against "
+            f"{fmt_mb(copied.get('peak_memory_in_bytes'))}.")
 
 
 def device_label(record: dict) -> str:

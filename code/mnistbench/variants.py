@@ -7,8 +7,9 @@ comparison (which stays the plain, idiomatic code in jax_mlp and torch_mlp).
   update allocates fresh parameter and velocity buffers.
 - ``torch-compile``: the model and the optimizer step under ``torch.compile``
   (TorchInductor generates fused kernels).
-- ``torch-cudagraphs``: ``torch.compile(mode="reduce-overhead")``, which also
-  replays the step as a CUDA graph (GPU only).
+- ``torch-cudagraphs``: the model under ``torch.compile(mode="reduce-overhead")``,
+  which replays its forward and backward as CUDA graphs; the optimizer step is
+  compiled separately and is not in the graph (GPU only).
 
 Each variant is a trainer with the same interface as the main ones, so
 ``experiment.train_and_time`` times them exactly like the main runs.
@@ -93,6 +94,28 @@ def torch_compiled_trainer(config, data, device, mode: str | None):
                 self.loss_sum += loss.detach()
 
     return CompiledTrainer()
+
+
+MEMORY_FIELDS = ("argument_size_in_bytes", "output_size_in_bytes", "alias_size_in_bytes", "temp_size_in_bytes",
+                 "peak_memory_in_bytes")
+
+
+def compiled_step_memory(trainer) -> dict | None:
+    """XLA's static memory analysis of a JAX trainer's compiled step (or scanned
+    epoch): argument, output, aliased (donated) and temporary bytes. Call after
+    training: lowering again hits the compilation cache. None for PyTorch."""
+    if hasattr(trainer, "epoch_fn"):
+        function, extra = trainer.epoch_fn, ()
+    elif hasattr(trainer, "step") and hasattr(trainer, "order"):
+        function, extra = trainer.step, (0,)
+    else:
+        return None
+    args = (trainer.params, trainer.velocity, trainer.loss_sum, trainer.x_train, trainer.y_train_onehot,
+            trainer.order, *extra)
+    analysis = function.trace(*args).lower().compile().memory_analysis()
+    if analysis is None:
+        return None
+    return {field: int(getattr(analysis, field)) for field in MEMORY_FIELDS if hasattr(analysis, field)}
 
 
 def make_variant_trainer(name: str, config, data, device: str):
