@@ -62,8 +62,12 @@ def nvidia_driver_version() -> str | None:
     return out.splitlines()[0] if out else None
 
 
-def git_state() -> dict:
-    """Commit of the working tree and whether it had uncommitted changes.
+OUTPUT_PATHS = ("results", "figures")
+
+
+def git_state(root: Path | None = None) -> dict:
+    """Commit of the working tree (this package's, or ``root``) and whether its
+    code had uncommitted changes (written results and figures do not count).
 
     A copy without ``.git`` (a tree shipped to a GPU host) can state them in
     ``MNISTBENCH_GIT_COMMIT`` and ``MNISTBENCH_GIT_DIRTY``.
@@ -71,9 +75,10 @@ def git_state() -> dict:
     if os.environ.get("MNISTBENCH_GIT_COMMIT"):
         return {"commit": os.environ["MNISTBENCH_GIT_COMMIT"],
                 "dirty": os.environ.get("MNISTBENCH_GIT_DIRTY", "unknown") == "1"}
-    root = PACKAGE_DIR.parents[1]
+    root = root or PACKAGE_DIR.parents[1]
     commit = _run(["git", "-C", str(root), "rev-parse", "HEAD"])
-    status = _run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
+    status = _run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                   ".", *(f":(exclude){path}" for path in OUTPUT_PATHS)])
     return {"commit": commit, "dirty": bool(status) if commit else None}
 
 

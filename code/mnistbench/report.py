@@ -345,8 +345,8 @@ def step_memory_text(step_memory: dict) -> str:
                 "`evidence variants` carry it from now on).")
     return (f"XLA's memory analysis of the compiled step: with donation {fmt_mb(donated['alias_size_in_bytes'])} "
             f"of its outputs are written into its inputs (without: {fmt_mb(copied['alias_size_in_bytes'])}), "
-            f"and the step needs at most {fmt_mb(donated.get('peak_memory_in_bytes'))} against "
-            f"{fmt_mb(copied.get('peak_memory_in_bytes'))}.")
+            f"and the step's peak (its arguments, the training set among them, plus temporaries) is "
+            f"{fmt_mb(donated.get('peak_memory_in_bytes'))} against {fmt_mb(copied.get('peak_memory_in_bytes'))}.")
 
 
 def device_label(record: dict) -> str:
