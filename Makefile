@@ -8,9 +8,15 @@ VENV ?= .venv
 PYTHON ?= $(if $(VENV),$(VENV)/bin/python,python)
 STAMP := $(if $(VENV),$(VENV)/.installed,.installed-conda)
 
-.PHONY: setup test report grid quick-grid evidence summary clean
+.PHONY: setup setup-gpu test report grid quick-grid evidence summary clean
 
 setup: $(STAMP)
+
+# The pip route installs JAX for the CPU; on an NVIDIA GPU host add its CUDA build
+# (JAX_CUDA=cuda12 for a driver too old for CUDA 13). PyPI's Linux torch wheels carry CUDA.
+JAX_CUDA ?= cuda13
+setup-gpu: $(STAMP)
+	$(PYTHON) -m pip install --quiet --upgrade "jax[$(JAX_CUDA)]"
 
 $(STAMP): pyproject.toml
 	@if [ -n "$(VENV)" ] && [ ! -x "$(VENV)/bin/python" ]; then python3 -m venv $(VENV); fi
