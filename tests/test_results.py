@@ -70,6 +70,8 @@ def test_is_current_matches_config_and_code(tmp_path):
     assert not results.is_current(path, "abc", "v2")
     assert not results.is_current(path, "other", "v1")
     assert not results.is_current(tmp_path / "missing.json", "abc", "v1")
+    invalid = results.save_record(make_record(seed=1, valid=False), tmp_path)
+    assert not results.is_current(invalid, "abc", "v1")  # the grid measures it again
 
 
 def test_summary_aggregates_repeats():

@@ -104,11 +104,12 @@ def load_records(results_dir: Path, kind: str | None = "run") -> list[dict]:
 
 
 def is_current(path: Path, config_fingerprint: str, code_version: str) -> bool:
-    """Whether ``path`` holds a run of this configuration by this code."""
+    """Whether ``path`` holds a valid run of this configuration by this code
+    (an invalid run, one faster than its physical floor, is measured again)."""
     if not path.exists():
         return False
     record = read_record(path)
-    return (record.get("config_fingerprint") == config_fingerprint
+    return (record.get("valid", False) is True and record.get("config_fingerprint") == config_fingerprint
             and record.get("platform", {}).get("code_version") == code_version)
 
 
