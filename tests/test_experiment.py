@@ -1,5 +1,6 @@
 import json
 import os
+import time
 
 import pytest
 
@@ -61,3 +62,36 @@ def test_grid_order_is_balanced():
     assert [(fw, c.batch_size, c.seed) for fw, c in plan[:4]] == [
         ("jax", 64, 0), ("torch", 64, 0), ("jax", 256, 0), ("torch", 256, 0)]
     assert len(plan) == 8
+
+
+class AsyncTrainer:
+    """A trainer whose work finishes only at ``sync`` (like queued GPU kernels)."""
+
+    n_train = 256
+
+    def __init__(self, seconds_per_epoch: float):
+        self.seconds, self.synced = seconds_per_epoch, []
+
+    def start_epoch(self, order):
+        self.order = order
+
+    def run_epoch(self):
+        pass  # dispatch only: returns at once
+
+    def sync(self):
+        time.sleep(self.seconds)
+        self.synced.append(True)
+
+    def epoch_loss(self):
+        return 1.0
+
+    def evaluate(self, split):
+        return 1.0, 0.5
+
+
+def test_each_epoch_clock_includes_the_wait_for_the_queued_work():
+    trainer = AsyncTrainer(seconds_per_epoch=0.05)
+    history = experiment.train_and_time(trainer, Config(epochs=3))
+    assert len(trainer.synced) == 3
+    assert all(t >= 0.05 for t in history["epoch_times_s"])
+    assert history["test_accuracy"] == 0.5 and len(history["val_times_s"]) == 3
