@@ -23,6 +23,7 @@ def run_cli(*args, timeout=300):
     (["grid", "--train-subset", "100", "--batch-sizes", "256"], "smaller than one batch of 256"),
     (["run", "--framework", "jax", "--momentum", "1.5"], "must be in [0, 1)"),
     (["run", "--framework", "jax", "--learning-rate", "nan"], "must be a positive number"),
+    (["run", "--framework", "torch", "--learning-rate", "1e300"], "must be a positive number below"),
     (["run", "--framework", "jax", "--data-dir", "/proc/no/such/place"], "cannot be created"),
     (["evidence", "precision", "--batch-sizes", "0"], "must be at least 1"),
 ])

@@ -55,13 +55,16 @@ def momentum_value(text: str) -> float:
     return value
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{value} must be a positive number")
+    if not 0 < value < FLOAT32_MAX:  # both frameworks compute in float32
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number below {FLOAT32_MAX:.1e} (float32)")
     return value
 
 
