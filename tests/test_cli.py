@@ -26,6 +26,13 @@ def run_cli(*args, timeout=300):
     (["run", "--framework", "torch", "--learning-rate", "1e300"], "must be a positive number below"),
     (["run", "--framework", "jax", "--data-dir", "/proc/no/such/place"], "cannot be created"),
     (["evidence", "precision", "--batch-sizes", "0"], "must be at least 1"),
+    (["run", "--framework", "torch", "--variant", "scan"], "torch has no variant 'scan'"),
+    (["run", "--framework", "torch", "--variant", "cudagraph", "--device", "cpu"], "needs a GPU"),
+    (["grid", "--variants", "warp", "--device", "cpu"], "has a variant 'warp'"),
+    (["grid", "--variants", "cudagraph", "--device", "cpu"], "needs a GPU"),
+    (["campaign", "--device", "cpu"], "required: --results-dir"),
+    (["campaign", "--device", "cpu", "--results-dir", "x", "--max-seconds", "-5"], "positive number of seconds"),
+    (["frobnicate"], "invalid choice"),
 ])
 def test_user_errors_are_one_line_and_status_2(args, message, capsys):
     assert cli.main(args) == 2
@@ -37,7 +44,7 @@ def test_results_folder_that_is_a_file(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert cli.main(["run", "--framework", "jax", "--results-dir", str(blocker)]) == 2
-    assert "not writable" in capsys.readouterr().err
+    assert "is a file, not a folder" in capsys.readouterr().err
     assert cli.main(["fetch-data", "--data-dir", str(blocker)]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
 

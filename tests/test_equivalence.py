@@ -11,13 +11,14 @@ from mnistbench import jax_mlp, torch_mlp
 from mnistbench.config import Config
 from mnistbench.data import epoch_permutation
 from mnistbench.equivalence import GRAD_TOL, LOSS_RTOL, PARAMS_TOL, STEPS
+from mnistbench.weights import initial_weights
 
 CONFIG = Config()  # the real 784-1024-1024-10 network
 
 
 @pytest.fixture(scope="module")
 def weights():
-    return jax_mlp.initial_weights(CONFIG)
+    return initial_weights(CONFIG)
 
 
 def torch_model(weights):
@@ -47,21 +48,22 @@ def test_momentum_steps_agree(weights, mnist_data):
     batch = 128
     order = epoch_permutation(seed=0, epoch=1, n=len(mnist_data.x_train))
     params = jax_mlp.init_params_from(weights)
-    velocity = jax.tree.map(jnp.zeros_like, params)
+    state = jax_mlp.TrainState(params, jax.tree.map(jnp.zeros_like, params), jnp.float32(0), jnp.int32(0))
     step = jax_mlp.make_train_step(CONFIG.replace(batch_size=batch), donate=False)
     x_all, y_all, order_dev = (jnp.asarray(a) for a in (mnist_data.x_train, mnist_data.y_train_onehot, order))
-    loss_sum = jnp.float32(0)
 
     model = torch_model(weights)
     optimizer = torch_mlp.make_optimizer(model, CONFIG)
     x_t, y_t = torch.from_numpy(mnist_data.x_train), torch.from_numpy(mnist_data.y_train.astype(np.int64))
     torch_losses = []
     for i in range(STEPS):
-        params, velocity, loss_sum = step(params, velocity, loss_sum, x_all, y_all, order_dev, i)
+        state = step(state, x_all, y_all, order_dev)
         idx = torch.from_numpy(order[i * batch:(i + 1) * batch].astype(np.int64))
         torch_losses.append(float(torch_mlp.train_step(model, optimizer, x_t[idx], y_t[idx])))
 
-    assert float(loss_sum) == pytest.approx(sum(torch_losses), rel=1e-4)
+    assert int(state.step) == STEPS
+    assert float(state.loss_sum) == pytest.approx(sum(torch_losses), rel=1e-4)
+    params = state.params
     for (jw, jb), (tw, tb) in zip(params, torch_mlp.export_weights(model), strict=True):
         np.testing.assert_allclose(np.asarray(jw), tw, atol=PARAMS_TOL)
         np.testing.assert_allclose(np.asarray(jb), tb, atol=PARAMS_TOL)

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from mnistbench import evidence as ev
+from mnistbench import evidence
+from mnistbench.evidence import analyze, measure
 from mnistbench.results import load_records
 
 from .factories import run_record
@@ -14,10 +15,18 @@ HLO = """HloModule jit_step, entry_computation_layout={(f32[4]{0})->f32[4]{0}}
   ROOT %n = f32[4]{0} negate(f32[4]{0} %p)
 }
 
+%relu.1 (x: f32[4]) -> f32[4] {
+  %x = f32[4]{0} parameter(0)
+  %zero = f32[] constant(0)
+  %b = f32[4]{0} broadcast(f32[] %zero), dimensions={}
+  ROOT %m = f32[4]{0} maximum(f32[4]{0} %x, f32[4]{0} %b)
+}
+
 ENTRY %main.5 (Arg_0.1: f32[4]) -> (f32[4], f32[]) {
   %Arg_0.1 = f32[4]{0} parameter(0)
   %constant.2 = f32[] constant(1)
-  %fusion = f32[4]{0} fusion(f32[4]{0} %Arg_0.1), kind=kLoop, calls=%fused_computation
+  %call.3 = f32[4]{0} call(f32[4]{0} %Arg_0.1), to_apply=%relu.1
+  %fusion = f32[4]{0} fusion(f32[4]{0} %call.3), kind=kLoop, calls=%fused_computation
   %custom-call.1 = (f32[4]{0}, s8[16]{0}) custom-call(f32[4]{0} %fusion), custom_call_target="__cublas$gemm"
   %get-tuple-element = f32[4]{0} get-tuple-element((f32[4]{0}, s8[16]{0}) %custom-call.1), index=0
   ROOT %tuple = (f32[4]{0}, f32[]) tuple(f32[4]{0} %get-tuple-element, f32[] %constant.2)
@@ -25,25 +34,22 @@ ENTRY %main.5 (Arg_0.1: f32[4]) -> (f32[4], f32[]) {
 """
 
 
-def test_hlo_entry_opcodes_reads_only_the_entry_computation():
-    opcodes = ev.hlo_entry_opcodes(HLO)
-    assert opcodes == ["parameter", "constant", "fusion", "custom-call", "get-tuple-element", "tuple"]
-    counts = ev.count_kernels(opcodes)
-    assert counts == {"operations": 2, "fusions": 1, "library_calls": 1, "by_opcode": {"custom-call": 1, "fusion": 1}}
-
-
-def test_fit_overhead_recovers_a_line():
-    rows = [{"batch_size": b, "step_s": 2e-4 + b * 1e-6} for b in (16, 64, 256, 1024)]
-    fit = ev.fit_overhead(rows)
-    assert fit["overhead_s"] == pytest.approx(2e-4) and fit["per_sample_s"] == pytest.approx(1e-6)
-    assert fit["r2"] == pytest.approx(1.0) and fit["crossover_batch"] == pytest.approx(200)
+def test_program_opcodes_inline_calls_and_keep_fusions_whole():
+    opcodes = analyze.program_opcodes(HLO)
+    # the call's body (parameter, constant, broadcast, maximum) counts in place of the call;
+    # the fusion counts once, its body not at all
+    assert opcodes == ["parameter", "constant", "parameter", "constant", "broadcast", "maximum", "fusion",
+                       "custom-call", "get-tuple-element", "tuple"]
+    counts = analyze.count_kernels(opcodes)
+    assert counts["operations"] == 4 and counts["fusions"] == 1 and counts["library_calls"] == 1
+    assert counts["by_opcode"] == {"broadcast": 1, "custom-call": 1, "fusion": 1, "maximum": 1}
 
 
 def test_amortization_measured_extrapolated_and_never():
     runs = [run_record("jax", 64, epoch_times=(10, 1, 1)), run_record("torch", 64, epoch_times=(3, 3, 3)),
             run_record("jax", 256, epoch_times=(10, 1, 1)), run_record("torch", 256, epoch_times=(2, 1.5, 1.5)),
             run_record("jax", 1024, epoch_times=(10, 1, 1)), run_record("torch", 1024, epoch_times=(1, 1, 1))]
-    rows = {r["batch_size"]: r for r in ev.amortization(runs)}
+    rows = {r["batch_size"]: r for r in analyze.amortization(runs)}
     # 64: totals 10, 11, 12 against 3, 6, 9; from then on JAX gains 2 s per epoch: 12+n < 9+3n at n=2 -> epoch 5
     assert rows[64]["break_even_epoch"] == 5 and not rows[64]["measured"]
     # 256: totals 12 against 5 after 3 epochs, gaining 0.5 s per epoch: 14 more epochs -> epoch 18
@@ -56,37 +62,88 @@ def test_amortization_counts_validation_and_needs_a_faster_steady_state():
     # JAX's first validation compiles evaluation: 5 s more, which moves the break-even
     runs = [run_record("jax", 64, epoch_times=(4, 1, 1), val_times=(5, 0, 0)),
             run_record("torch", 64, epoch_times=(3, 3, 3))]
-    [row] = ev.amortization(runs)
+    [row] = analyze.amortization(runs)
     assert row["cumulative_s"]["jax"] == [9, 10, 11]
     assert row["break_even_epoch"] == 5  # 11 + n < 9 + 3n  ->  n = 2 more epochs
-    # ahead after the first epoch, but slower per epoch: it never stays ahead
     runs = [run_record("jax", 64, epoch_times=(1, 2, 2)), run_record("torch", 64, epoch_times=(3, 1, 1))]
-    assert ev.amortization(runs)[0]["break_even_epoch"] is None
+    assert analyze.amortization(runs)[0]["break_even_epoch"] is None
 
 
-def test_amortization_within_the_measured_epochs():
-    runs = [run_record("jax", 64, epoch_times=(4, 1, 1)), run_record("torch", 64, epoch_times=(3, 3, 3))]
-    [row] = ev.amortization(runs)
-    assert row["break_even_epoch"] == 2 and row["measured"]
+def test_warm_cache_moves_the_break_even():
+    runs = [run_record("jax", 64, epoch_times=(10, 1, 1), val_times=(5, 0.5, 0.5)),
+            run_record("torch", 64, epoch_times=(3, 3, 3), val_times=(0.5, 0.5, 0.5))]
+    cold = analyze.amortization(runs)[0]
+    warm_firsts = {64: {"first_epoch_s": 1.5, "evaluate_compile_s": 0.2}}
+    warm = analyze.amortization(runs, warm=warm_firsts)[0]
+    assert warm["cache"] == "warm" and cold["cache"] == "cold"
+    assert warm["cumulative_s"]["jax"][0] == pytest.approx(1.5 + 0.2 + 0.5)
+    assert warm["break_even_epoch"] == 1 < cold["break_even_epoch"]
+    assert analyze.amortization(runs, warm={}) == []  # no warm measurement at this batch size: no row
+
+
+def test_warm_cache_firsts_read_the_compile_record():
+    cells = [{"program": "jax step", "variant": "jit", "batch_size": 64, "setting": "warm", "applies": True,
+              "total_s": 0.1, "first_epoch_s": 2.0, "split": {}},
+             {"program": "jax evaluate", "variant": "jit", "batch_size": 64, "setting": "warm", "applies": True,
+              "total_s": 0.05, "split": {}},
+             {"program": "jax step", "variant": "jit", "batch_size": 64, "setting": "cold", "applies": True,
+              "total_s": 9.0, "first_epoch_s": 11.0, "split": {}}]
+    data = {"parts": {"jax-jit bs64": {"cells": cells}}}
+    assert analyze.warm_cache_firsts(data) == {64: {"first_epoch_s": 2.0, "evaluate_compile_s": 0.05}}
+    rows = {row["program"]: row for row in analyze.compile_table(data)}
+    assert set(rows["jax step"]["settings"]) == {"warm", "cold"} and set(rows["jax evaluate"]["settings"]) == {"warm"}
 
 
 def test_breakdown_is_the_median_of_per_run_differences():
     runs = [run_record("jax", 64, seed=0, epoch_times=(10, 1, 1), compile_s=9.0),
             run_record("jax", 64, seed=1, epoch_times=(20, 1, 1), compile_s=10.0),
             run_record("jax", 64, seed=2, epoch_times=(30, 1, 1), compile_s=28.0)]
-    [row] = ev.first_epoch_breakdown(runs)
+    [row] = analyze.first_epoch_breakdown(runs)
     # per run: unexplained 0, 9, 1 -> median 1 (a difference of medians would say 19 - 10 = 9)
     assert row["unexplained_s"] == pytest.approx(1.0) and row["excess_s"] == 19
 
 
-def test_first_epoch_breakdown_and_overhead_from_runs():
-    runs = [run_record("jax", b, epoch_times=(10, 1, 1), compile_s=8.5, steps=50_000 // b) for b in (64, 1024)]
-    runs += [run_record("torch", b, epoch_times=(3, 2, 2), steps=50_000 // b) for b in (64, 1024)]
-    rows = {(r["framework"], r["batch_size"]): r for r in ev.first_epoch_breakdown(runs)}
-    assert rows[("jax", 64)]["excess_s"] == 9 and rows[("jax", 64)]["unexplained_s"] == pytest.approx(0.5)
-    assert rows[("torch", 64)]["compile_total_s"] == 0 and rows[("torch", 64)]["unexplained_s"] == 1
-    fits = ev.overhead_from_runs(runs)
-    assert set(fits) == {"jax", "torch"} and len(fits["jax"]["rows"]) == 2
+def test_analyses_of_the_main_comparison_ignore_other_variants():
+    runs = [run_record("jax", 64, epoch_times=(10, 1, 1)), run_record("torch", 64, epoch_times=(3, 3, 3)),
+            run_record("jax", 64, epoch_times=(1, 0.1, 0.1), variant="scan")]
+    assert len(analyze.efficiency(runs)) == 2
+    assert analyze.amortization(runs)[0]["cumulative_s"]["jax"] == [10, 11, 12]
+
+
+def test_granularity_table_orders_by_dispatch_and_reads_calls():
+    runs = [run_record("jax", b, epoch_times=(9, t, t), variant=v) for v, t in (("jit", 1.0), ("eager", 4.0),
+                                                                               ("scan", 0.5)) for b in (64, 1024)]
+    runs += [run_record("torch", b, epoch_times=(5, t, t), variant=v) for v, t in (("eager", 3.0), ("compile", 1.5))
+             for b in (64, 1024)]
+    fusion = {"parts": {"torch-eager": {"variant": "torch-eager", "calls_per_step": 47.0, "kernels_per_step": 39.0},
+                        "jax-jit": {"variant": "jax-jit", "calls_per_step": 1.0, "kernels_per_step": 27.0}}}
+    table = analyze.granularity_table(runs, fusion)
+    assert [(r["granularity"], r["framework"], r["variant"]) for r in table] == [
+        ("operation", "jax", "eager"), ("operation", "torch", "eager"), ("step", "jax", "jit"),
+        ("step", "torch", "compile"), ("epoch", "jax", "scan")]
+    eager = next(r for r in table if r["framework"] == "torch" and r["variant"] == "eager")
+    assert eager["calls_per_step"] == 47 and eager["steady_s"] == {64: 3.0, 1024: 3.0}
+    assert analyze.speed_ratio(table, 64, ("torch", "eager"), ("jax", "jit")) == 3.0
+
+
+def test_headline_splits_into_granularity_and_framework():
+    from mnistbench.report import headline_split
+
+    steady = {("torch", "eager"): {64: 6.0}, ("torch", "compile"): {64: 2.0}, ("jax", "jit"): {64: 1.0}}
+    split = headline_split(steady, 64, "small")
+    assert split == {"fair_headline_ratio_small": "6.0×", "fair_granularity_part_small": "3.0×",
+                     "fair_framework_part_small": "2.0×"}
+
+
+def test_donation_pairs_seeds_and_keeps_memory():
+    runs = [run_record("jax", 64, seed=s, epoch_times=(9, t, t, t + 0.2), variant=v)
+            for s in (0, 1) for v, t in (("jit", 1.0), ("jit-no-donation", 1.5))]
+    runs[0]["compiled_memory"] = {"alias_size_in_bytes": 100, "peak_memory_in_bytes": 900}
+    runs[1]["compiled_memory"] = {"alias_size_in_bytes": 0, "peak_memory_in_bytes": 1000}
+    [row] = analyze.donation_effect(runs)
+    assert row["seeds"] == [0, 1] and row["steady_s"]["jit-no-donation"] == pytest.approx(1.5)
+    assert row["epoch_range_s"]["jit"] == [1.0, 1.2]
+    assert row["compiled_memory"]["jit"]["alias_size_in_bytes"] == 100
 
 
 def test_precision_comparison_pairs_float32_with_tf32():
@@ -94,76 +151,92 @@ def test_precision_comparison_pairs_float32_with_tf32():
             run_record("jax", 1024, seed=1, epoch_times=(5, 9, 9)),  # no TF32 run of seed 1: not compared
             run_record("jax", 1024, epoch_times=(3, 1, 1), precision="tf32", accuracy=0.97, compile_s=3.0),
             run_record("torch", 1024, epoch_times=(3, 1, 1))]  # no TF32 partner: left out
-    [row] = ev.precision_comparison(runs)
+    [row] = analyze.precision_comparison(runs)
     assert row["speedup"] == 2 and row["test_accuracy"] == {"float32": 0.98, "tf32": 0.97}
     assert row["seeds"] == [0] and row["compile_s"] == {"float32": 9.0, "tf32": 3.0}
-    assert ev.precision_comparison(runs, device_name="Another GPU") == []
+    assert analyze.precision_comparison(runs, device_name="Another GPU") == []
 
 
-def test_donation_effect():
-    record = {"data": {"rows": [
-        {"variant": "jax-loop", "steady_epoch_s": 1.0, "peak_memory_bytes": 100},
-        {"variant": "jax-no-donation", "steady_epoch_s": 1.5, "peak_memory_bytes": 160}]}}
-    effect = ev.donation_effect(record)
-    assert effect["memory_saved_bytes"] == 60 and effect["steady_s"]["not_donated"] == 1.5
+def test_updates_plan_matches_the_reference_number_of_updates():
+    from mnistbench.config import Config
+
+    plan = {(arm["arm"], arm["batch_size"]): arm for arm in measure.updates_plan(Config(), (256, 1024), 50_000)}
+    assert plan[("reference", 64)]["updates"] == 7810
+    assert plan[("equal epochs", 1024)]["updates"] == 480
+    assert abs(plan[("equal updates", 1024)]["updates"] - 7810) < 48 and plan[("equal updates", 1024)]["epochs"] == 163
+    assert plan[("linear learning rate", 1024)]["learning_rate"] == pytest.approx(0.48)
+    assert plan[("square-root learning rate", 256)]["learning_rate"] == pytest.approx(0.06)
 
 
-def test_donation_reuses_the_variants_measured_in_the_same_command(tmp_path, monkeypatch):
-    def must_not_train(*args, **kwargs):
-        raise AssertionError("donation trained its variants again")
-
-    variants = {"batch_size": 64, "rows": [
-        {"variant": "jax-loop", "steady_epoch_s": 1.0, "peak_memory_bytes": 100},
-        {"variant": "jax-scan", "steady_epoch_s": 0.5, "peak_memory_bytes": 90},
-        {"variant": "jax-no-donation", "steady_epoch_s": 1.5, "peak_memory_bytes": 160}]}
-    monkeypatch.setattr(ev, "_measure_variants", must_not_train)
-    measured = {"variants": variants}
-    path = ev.run_evidence("donation", "cpu", True, tmp_path, tmp_path, measured=measured)
-    record = json.loads(path.read_text())
-    assert [row["variant"] for row in record["data"]["rows"]] == ["jax-loop", "jax-no-donation"]
-    assert ev.donation_effect(record)["memory_saved_bytes"] == 60 and "donation" in measured
-    with pytest.raises(AssertionError, match="again"):
-        ev.run_evidence("donation", "cpu", True, tmp_path, tmp_path)
+def test_updates_table_means_over_seeds_and_counts_divergence():
+    rows = [{"arm": "linear learning rate", "batch_size": 1024, "learning_rate": 0.48, "epochs": 10, "updates": 480,
+             "seed": s, "test_accuracy": a} for s, a in ((0, 0.97), (1, 0.95), (2, None))]
+    [row] = analyze.updates_table({"parts": {"seed 0": {"rows": rows}}})
+    assert row["test_accuracy"] == pytest.approx(0.96) and row["diverged"] == 1 and row["seeds"] == 3
+    assert row["test_accuracy_spread"] == [0.95, 0.97]
 
 
 def test_partial_last_batch_compiles_a_second_program():
-    result = ev.task_partial_batch_compiles("cpu", batch_size=64, n_train=1000)
+    result = measure.task_partial_batch_compiles("cpu", batch_size=64, n_train=1000)
     assert result["programs"] == {"dropped": 1, "kept": 2}
 
 
-def test_xla_fuses_the_step_and_pytorch_dispatches_many_operators():
-    jax_ops = ev.task_jax_ops("cpu", batch_size=64)
-    before, after = jax_ops["before_optimization"], jax_ops["after_optimization"]
-    assert after["fusions"] > 0 and after["operations"] < before["operations"]
-    torch_ops = ev.task_torch_ops("cpu", batch_size=64, steps=3)
-    assert torch_ops["top_level_ops_per_step"] >= 10 and torch_ops["gpu_kernels_per_step"] is None
-    table = {r["framework"]: r for r in ev.operations_table({"data": {"jax": jax_ops, "torch": torch_ops}})}
-    assert table["jax"]["kernels_per_step"] == after["operations"]
-    assert table["torch"]["dispatches_per_step"] > table["jax"]["dispatches_per_step"]
+def test_fusion_counts_calls_and_operations_per_variant():
+    jit = measure.run_child("fusion_variant", variant="jax-jit", device="cpu", batch_size=64, steps=3)
+    before, after = jit["hlo"]["before_optimization"], jit["hlo"]["after_optimization"]
+    assert jit["calls_per_step"] == 1 and after["fusions"] > 0 and after["operations"] < before["operations"]
+    assert before["by_opcode"].get("call", 0) == 0  # calls are inlined, their bodies counted
+    eager = measure.run_child("fusion_variant", variant="jax-eager", device="cpu", batch_size=64, steps=3)
+    torch_eager = measure.run_child("fusion_variant", variant="torch-eager", device="cpu", batch_size=64, steps=3)
+    assert eager["calls_per_step"] > 20 and torch_eager["calls_per_step"] >= 10
+    assert torch_eager["kernels_per_step"] is None  # no GPU: no kernels to count
 
 
-def test_step_times_in_a_child_process():
-    result = ev.run_child("step_times", framework="jax", device="cpu", batch_sizes=[16, 64], max_steps=5)
-    assert [r["batch_size"] for r in result["rows"]] == [16, 64]
-    assert all(r["step_s"] > 0 for r in result["rows"])
+def test_overhead_rows_put_each_step_beside_its_floor():
+    part = measure.run_child("overhead_variant", variant="jax-jit", device="cpu", batch_sizes=[16, 64], max_steps=5)
+    rows = analyze.overhead_rows({"parts": {"jax-jit": part}})
+    assert [r["batch_size"] for r in rows] == [16, 64]
+    for row in rows:
+        assert 0 < row["host_s"] <= row["step_s"] * 1.05 and row["device_s"] == row["step_s"]
+        assert row["floor_s"] > 0 and row["step_s"] > row["floor_s"]
+    assert not analyze.below_floor(rows)
+    assert analyze.below_floor([{**rows[0], "step_s": rows[0]["floor_s"] / 2}])
 
 
-def test_donation_aliases_the_state_in_the_compiled_step():
-    rows = {name: ev.run_child("variant", name=name, device="cpu", batch_size=64, epochs=2, train_subset=512)
-            for name in ("jax-loop", "jax-no-donation", "torch-eager")}
-    donated, copied = rows["jax-loop"]["step_memory"], rows["jax-no-donation"]["step_memory"]
-    state_bytes = 2 * 4 * 1_863_690 + 4  # parameters, velocity and the loss sum, float32
-    assert donated["alias_size_in_bytes"] == state_bytes and copied["alias_size_in_bytes"] == 0
-    assert copied["peak_memory_in_bytes"] - donated["peak_memory_in_bytes"] > state_bytes / 2
-    assert rows["torch-eager"]["step_memory"] is None
+def test_compile_cell_hits_the_cache_in_a_second_process(tmp_path):
+    common = {"variant": "jax-jit", "device": "cpu", "batch_size": 256, "precision": "float32",
+              "train_subset": 1024, "cache_dir": str(tmp_path)}
+    cold = measure.run_child("compile_cell", **common)
+    warm = measure.run_child("compile_cell", **common)
+    assert [c["program"] for c in cold] == ["jax step", "jax evaluate"]
+    assert cold[0]["cache"]["misses"] > 0 and warm[0]["cache"]["hits"] > 0
+    assert warm[0]["split"]["compile_s"] <= cold[0]["split"]["compile_s"] / 2
 
 
 def test_failing_child_is_an_evidence_error():
-    with pytest.raises(ev.EvidenceError, match="variant failed"):
-        ev.run_child("variant", name="no-such-variant", device="cpu", batch_size=64, epochs=2, train_subset=256)
+    with pytest.raises(measure.EvidenceError, match="equality failed"):
+        measure.run_child("equality", variant="no-such-variant", device="cpu")
 
 
-def test_evidence_command_writes_records(tmp_path, capsys):
+def test_a_campaign_builds_a_record_part_by_part(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_part(part, device, quick, log):
+        seen.append(part)
+        return {"variant": part, "passed": True}
+
+    monkeypatch.setitem(measure.MEASURE_PART, "equality", fake_part)
+    monkeypatch.setitem(measure.PARTS, "equality", lambda device, quick: ["a", "b"])
+    evidence.run_evidence("equality", "cpu", True, tmp_path, only_parts=["a"])
+    path = evidence.run_evidence("equality", "cpu", True, tmp_path, only_parts=["b"])
+    record = json.loads(path.read_text())
+    assert list(record["data"]["parts"]) == ["a", "b"] and set(record["data"]["seconds"]) == {"a", "b"}
+    evidence.run_evidence("equality", "cpu", False, tmp_path, only_parts=["a"])  # another size: starts afresh
+    assert list(json.loads(path.read_text())["data"]["parts"]) == ["a"]
+    assert seen == ["a", "b", "a"]
+
+
+def test_evidence_command_writes_derived_records(tmp_path):
     from mnistbench import cli
     from mnistbench.results import save_record
 
@@ -175,8 +248,7 @@ def test_evidence_command_writes_records(tmp_path, capsys):
                      "--results-dir", str(out), "--runs-dir", str(runs_dir)]) == 0
     records = {r["name"]: r for r in load_records(out, kind="evidence")}
     assert records["amortization"]["data"]["rows"][0]["break_even_epoch"] == 2
-    assert records["precision"]["data"] == {"applies": False,
-                                            "reason": "TF32 is a matmul mode of NVIDIA GPUs (Ampere and later)"}
+    assert records["precision"]["data"]["applies"] is False
     assert records["efficiency"]["device"]["name"] == "Test GPU"  # derived records describe their study
     assert records["efficiency"]["platform"]["git"]["commit"] == "abcdef0"  # the runs' commit ...
     assert records["efficiency"]["derived_by"]["commit"] != "abcdef0"  # ... and the deriving code's

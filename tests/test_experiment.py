@@ -59,9 +59,11 @@ def test_each_run_is_a_fresh_process(tmp_path):
 
 def test_grid_order_is_balanced():
     plan = experiment.grid_configs(Config(), ["jax", "torch"], [64, 256], [0, 1])
-    assert [(fw, c.batch_size, c.seed) for fw, c in plan[:4]] == [
-        ("jax", 64, 0), ("torch", 64, 0), ("jax", 256, 0), ("torch", 256, 0)]
+    assert [(fw, v, c.batch_size, c.seed) for fw, v, c in plan[:4]] == [
+        ("jax", "jit", 64, 0), ("torch", "eager", 64, 0), ("jax", "jit", 256, 0), ("torch", "eager", 256, 0)]
     assert len(plan) == 8
+    variants = experiment.grid_configs(Config(), ["jax", "torch"], [64], [0], ["eager", "scan"])
+    assert [(fw, v) for fw, v, _ in variants] == [("jax", "eager"), ("jax", "scan"), ("torch", "eager")]
 
 
 class AsyncTrainer:

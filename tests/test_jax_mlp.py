@@ -67,11 +67,11 @@ def test_momentum_update_is_heavy_ball():
 def test_train_step_compiles_once_and_donates(mnist_data):
     config = Config(layer_sizes=(784, 32, 10), batch_size=100, epochs=2, train_subset=1000)
     trainer = jax_mlp.JaxTrainer(config, _subset(mnist_data, 1000))
-    old_weights = trainer.params[0][0]
+    old_weights = trainer.state.params[0][0]
     history = train_and_time(trainer, config)
     assert old_weights.is_deleted()  # donated: XLA reused the buffer for the new weights
     kept = jax_mlp.JaxTrainer(config, _subset(mnist_data, 1000), donate=False)
-    kept_weights = kept.params[0][0]
+    kept_weights = kept.state.params[0][0]
     train_and_time(kept, config)
     assert not kept_weights.is_deleted()
     assert trainer.compile_split is not None and set(trainer.compile_split) == {"trace_s", "lower_s", "compile_s"}

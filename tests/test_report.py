@@ -77,7 +77,7 @@ def test_report_without_results_says_how_to_get_them(tmp_path, monkeypatch):
     (tmp_path / "report.qmd").write_text(qmd)
     notebook = execute(tmp_path / "report.qmd", tmp_path, monkeypatch)
     printed = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
-    assert "No result records were found" in printed and "mnistbench grid" in printed
+    assert "No result records were found" in printed and "mnistbench campaign" in printed
 
 
 @pytest.mark.skipif(shutil.which("quarto") is None, reason="needs Quarto on the PATH")
@@ -93,27 +93,31 @@ def test_report_renders_to_at_most_two_pages(tmp_path):
 def test_study_uses_evidence_only_from_its_own_device_and_software():
     import copy
 
-    from mnistbench import report
+    from mnistbench.studies import Study
 
     from .factories import run_record
 
     runs = [run_record(fw, 64, seed=s) for fw in ("jax", "torch") for s in (0, 1)]
-    same = {"kind": "evidence", "name": "fusion", "device": runs[0]["device"], "platform": runs[0]["platform"]}
+    same = {"kind": "evidence", "name": "fusion", "device": runs[0]["device"], "platform": runs[0]["platform"],
+            "data": {"parts": {}}, "timestamp": "2026-01-01"}
     other = copy.deepcopy(same)
     other["platform"]["torch"] = "9.9"
-    study = report.Study(runs=runs, all_runs=runs, all_evidence=[other, same], results_dir=Path("results"))
-    assert study.evidence["fusion"] is same
-    assert not report.Study(runs=runs, all_runs=runs, all_evidence=[other], results_dir=Path(".")).evidence
+    older_format = {**copy.deepcopy(same), "data": {"jax": {}, "torch": {}}}
+    study = Study(runs=runs, all_runs=runs, all_evidence=[other, same, older_format], results_dir=Path("results"))
+    assert study.evidence("fusion") is same
+    assert Study(runs=runs, all_runs=runs, all_evidence=[other, older_format], results_dir=Path(".")).evidence(
+        "fusion") is None
 
 
 def test_direction_words_come_from_the_numbers():
-    from mnistbench.report import fmt_vs
+    from mnistbench.formatting import fmt_vs
 
     assert fmt_vs(1.0, 2.5) == "2.5× faster" and fmt_vs(1.4, 1.0) == "1.4× slower" and fmt_vs(None, 1.0) == "n/a"
 
 
 def test_bounds_in_the_prose_hold_for_every_run_not_only_for_medians():
     from mnistbench import report
+    from mnistbench.studies import Study
 
     from .factories import run_record
 
@@ -125,8 +129,31 @@ def test_bounds_in_the_prose_hold_for_every_run_not_only_for_medians():
     torch = [run_record("torch", b, seed=s, epoch_times=(4.0, 3.0, 3.0), steps=steps)
              for b, steps in ((64, 781), (256, 195)) for s in range(3)]
     runs = jax + torch
-    facts = report.timing_facts(report.Study(runs=runs, all_runs=runs, all_evidence=[], results_dir=Path(".")))
+    facts = report.timing_facts(Study(runs=runs, all_runs=runs, all_evidence=[], results_dir=Path(".")))
     assert facts["compile_share_min"] == "66.7%"  # 6 / 9 in seed 2, not the median 94.7%
     assert (facts["jax_compile_min"], facts["jax_compile_max"]) == ("6.0 s", "9.0 s")
     assert facts["jax_vs_torch_steady_64"] == "3.0× faster" and facts["batch_growth"] == "4.0×"
     assert facts["torch_step_growth"] == f"{(3.0 / 195) / (3.0 / 781):.2f}×"
+
+
+def test_the_fair_comparison_comes_from_the_study_that_holds_the_variants():
+    from mnistbench import report
+    from mnistbench.results import select_study
+    from mnistbench.studies import Study
+
+    from .factories import run_record
+
+    gpu = [run_record(fw, b, seed=s) for fw in ("jax", "torch") for b in (64, 1024) for s in (0, 1, 2)]
+    cpu = [run_record(fw, b, device_kind="cpu", variant=v, epoch_times=(9, t, t))
+           for fw, v, t in (("jax", "jit", 1.0), ("jax", "eager", 4.0), ("jax", "scan", 0.5),
+                            ("torch", "eager", 6.0), ("torch", "compile", 2.0)) for b in (64, 1024)]
+    study = Study(runs=select_study(gpu + cpu), all_runs=gpu + cpu, all_evidence=[], results_dir=Path("."))
+    assert study.on_gpu and len(study.main) == len(gpu)
+    assert {r["device"]["kind"] for r in study.variants_runs} == {"cpu"} and len(study.variants_runs) == 10
+    facts = report.fair_facts(study)
+    assert facts["fair_device"] == "Test CPU (CPU)" and "where every variant has been measured" in facts[
+        "fair_same_device"]
+    assert facts["fair_headline_ratio_small"] == "6.0×" and facts["fair_granularity_part_small"] == "3.0×"
+    assert facts["fair_framework_op_small"] == "1.5× faster" and facts["fair_jax_epoch_small"] == "2.0× faster"
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in report.fair_table(study).splitlines()[2:]]
+    assert cells[0][:3] == ["one per operation", "JAX", "eager"] and cells[-1][:3] == ["one per epoch", "JAX", "scan"]

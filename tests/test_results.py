@@ -6,21 +6,20 @@ from mnistbench import results
 
 
 def make_record(**changes):
-    record = {
-        "schema_version": results.SCHEMA_VERSION, "kind": "run", "framework": "jax", "batch_size": 64,
-        "seed": 0, "epochs": 3, "precision": "float32", "config_fingerprint": "abc", "epoch_times_s": [3.0, 1.0, 1.2],
-        "first_epoch_s": 3.0, "steady_epoch_s": 1.1, "steady_epoch_range_s": [1.0, 1.2],
-        "val_accuracy": [0.9, 0.95, 0.96], "test_accuracy": 0.96, "compile_s": 0.5, "compile_count": 1,
-        "valid": True, "device": {"kind": "cpu", "name": "Some CPU"}, "fraction_of_peak": 0.5,
-        "peak_matmul_flops": 1e11, "platform": {"code_version": "v1"},
-    }
+    from .factories import run_record
+
+    record = run_record("jax", 64, seed=0, epoch_times=(3.0, 1.0, 1.2), device_kind="cpu", accuracy=0.96,
+                        compile_s=0.5)
+    record["config_fingerprint"], record["steady_epoch_s"] = "abc", 1.1
+    record["platform"]["code_version"] = "v1"
+    record["device"]["name"] = "Some CPU"
     record.update(changes)
     return record
 
 
 def test_save_and_load_round_trip(tmp_path):
     path = results.save_record(make_record(), tmp_path)
-    assert path.name == "run-jax-bs64-seed0-cpu-abc.json"
+    assert path.name == "run-jax-jit-bs64-seed0-cpu-abc.json"
     [loaded] = results.load_records(tmp_path)
     assert loaded["steady_epoch_s"] == 1.1 and loaded["_path"] == str(path)
     assert not list(tmp_path.glob(".*.tmp"))  # the temporary file was renamed away
@@ -41,9 +40,9 @@ def test_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 def test_unreadable_file_is_named_and_never_overwritten(tmp_path):
-    path = tmp_path / "run-jax-bs64-seed0-cpu-abc.json"
+    path = tmp_path / "run-jax-jit-bs64-seed0-cpu-abc.json"
     path.write_text("{ not json")
-    with pytest.raises(results.ResultsError, match="run-jax-bs64-seed0-cpu-abc.json.*unreadable"):
+    with pytest.raises(results.ResultsError, match="run-jax-jit-bs64-seed0-cpu-abc.json.*unreadable"):
         results.load_records(tmp_path)
     with pytest.raises(results.ResultsError):
         results.save_record(make_record(), tmp_path)
@@ -75,7 +74,7 @@ def test_is_current_matches_config_and_code(tmp_path):
 
 
 def test_summary_aggregates_repeats():
-    records = [make_record(seed=s, test_accuracy=a, steady_epoch_s=t) for s, a, t in
+    records = [make_record(seed=s, test_accuracy=a, steady_epoch_s=t, config_fingerprint=f"c{s}") for s, a, t in
                [(0, 0.96, 1.0), (1, 0.98, 2.0), (2, 0.97, 3.0)]]
     [row] = results.summarize(records)
     assert row["repeats"] == 3 and row["steady_epoch_s"] == 2.0 and row["steady_epoch_range_s"] == [1.0, 3.0]

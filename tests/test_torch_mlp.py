@@ -6,7 +6,7 @@ from mnistbench import torch_mlp
 from mnistbench.config import Config, parameter_count
 from mnistbench.data import first_training_images
 from mnistbench.experiment import train_and_time
-from mnistbench.jax_mlp import initial_weights
+from mnistbench.weights import initial_weights
 
 
 def test_architecture_matches_config():

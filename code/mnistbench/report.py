@@ -1,173 +1,61 @@
-"""What the report and the supplement say, computed from the result records.
+"""What the report says, computed from the result records.
 
-``load_study`` gathers the run records of one study (a GPU study when there
-is one) and the evidence records of the same device; ``facts`` turns them
-into the numbers the prose quotes, already formatted. The documents hold no
-logic and no typed numbers: every value they print comes from here.
+``facts`` turns a ``studies.Study`` into the numbers the prose quotes, already
+formatted; the documents hold no logic and no typed numbers. A fact measured
+on another device than the main study's comes with that device's name.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 
 from . import equivalence
-from . import evidence as ev
 from .config import Config, parameter_count
-from .results import load_records, select_study, software_fingerprint, summarize
-
-RERUN_ENV = "MNISTBENCH_RERUN"
-
-
-@dataclasses.dataclass
-class Study:
-    """The runs the report shows, read once from a results folder together with
-    every other run and evidence record there."""
-
-    runs: list[dict]
-    all_runs: list[dict]
-    all_evidence: list[dict]
-    results_dir: Path
-
-    @property
-    def first(self) -> dict:
-        return self.runs[0]
-
-    @property
-    def on_gpu(self) -> bool:
-        return self.first["device"]["kind"] == "gpu"
-
-    def same_setup(self, record: dict) -> bool:
-        """Whether ``record`` was measured on the study's device with its software."""
-        device = self.first["device"]
-        return (record["device"]["kind"] == device["kind"] and record["device"]["name"] == device["name"]
-                and software_fingerprint(record) == software_fingerprint(self.first))
-
-    @functools.cached_property
-    def evidence(self) -> dict[str, dict]:
-        """Evidence records measured with the study's own device and software, by item name."""
-        return {r["name"]: r for r in self.all_evidence if self.same_setup(r)}
-
-    @functools.cached_property
-    def rows(self) -> list[dict]:
-        return summarize(self.runs)
-
-    def row(self, framework: str, batch_size: int) -> dict:
-        return next(r for r in self.rows if r["framework"] == framework and r["batch_size"] == batch_size)
-
-
-def rerun_requested(parameter: bool = False) -> bool:
-    return parameter or os.environ.get(RERUN_ENV, "").lower() in ("1", "true", "yes")
-
-
-def rerun_study(results_dir: Path) -> None:
-    """Run the whole study (resumable; progress on stderr) before rendering."""
-    subprocess.run([sys.executable, "-m", "mnistbench", "grid", "--results-dir", str(results_dir)], check=True)
-    subprocess.run([sys.executable, "-m", "mnistbench", "evidence", "all", "--results-dir",
-                    str(Path(results_dir) / "evidence"), "--runs-dir", str(results_dir)], check=False)
-
-
-def load_study(results_dir: Path | str = "results", rerun: bool = False) -> Study | None:
-    """The study to report, or None when there are no results yet."""
-    results_dir = Path(results_dir)
-    if rerun_requested(rerun):
-        rerun_study(results_dir)
-    if not results_dir.exists():
-        return None
-    records = load_records(results_dir, kind=None)
-    all_runs = [r for r in records if r.get("kind", "run") == "run"]
-    runs = select_study(all_runs)
-    if not runs:
-        return None
-    return Study(runs=runs, all_runs=all_runs, results_dir=results_dir,
-                 all_evidence=[r for r in records if r.get("kind") == "evidence"])
-
-
-def missing_results_message(results_dir: Path | str = "results") -> str:
-    return (f"No result records were found in `{results_dir}/`. Produce them with "
-            "`python -m mnistbench grid`, or render with "
-            "`quarto render report.qmd -P rerun:true` to run the study first.")
-
-
-# --- formatting -------------------------------------------------------------------
-
-
-def fmt_s(seconds: float | None) -> str:
-    """Seconds for prose, one decimal fewer than the tables: '125 ms', '10.8 s'."""
-    if seconds is None or not np.isfinite(seconds):
-        return "n/a"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.0f} ms" if seconds >= 0.01 else f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.1f} s"
-
-
-def fmt_x(ratio: float | None, digits: int = 1) -> str:
-    return "n/a" if ratio is None else (f"{ratio:.{digits}f}×" if ratio < 10 else f"{ratio:.0f}×")
-
-
-def fmt_vs(seconds: float | None, reference_s: float | None) -> str:
-    """A time against a reference as '2.5× faster' or '1.4× slower' (the word from the data)."""
-    if not seconds or not reference_s:
-        return "n/a"
-    if seconds <= reference_s:
-        return f"{fmt_x(reference_s / seconds)} faster"
-    return f"{fmt_x(seconds / reference_s)} slower"
-
-
-def fmt_pct(fraction: float | None, digits: int = 0) -> str:
-    return "n/a" if fraction is None else f"{100 * fraction:.{digits}f}%"
-
-
-def fmt_e(value: float) -> str:
-    """A tolerance as '1e-5'."""
-    return f"{value:.0e}".replace("e-0", "e-")
-
-
-def fmt_mb(n_bytes: float | None) -> str:
-    return "n/a" if n_bytes is None else f"{n_bytes / 2**20:.0f} MiB"
-
+from .evidence import analyze
+from .formatting import break_even_text, count, device_label, fmt_e, fmt_mb, fmt_pct, fmt_s, fmt_vs, fmt_x
+from .results import group_by
+from .studies import Study
 
 # --- facts --------------------------------------------------------------------------
 
 
 def platform_facts(study: Study) -> dict:
+    from .platform import code_version
+
     first = study.first
     device, platform = first["device"], first["platform"]
     torch_run = next((r for r in study.runs if r["framework"] == "torch"), first)
     jax_run = next((r for r in study.runs if r["framework"] == "jax"), first)
+    commit = (platform["git"].get("commit") or "unknown")[:7]
+    older = platform.get("code_version") != code_version()
     return {
         "device_kind": device["kind"].upper(), "device_name": device["name"],
         "driver": device.get("driver") or "n/a", "cuda": torch_run["device"].get("cuda") or "n/a",
         "jax_cuda": jax_run["device"].get("cuda") or "n/a", "cpu": platform["cpu"],
         "python": platform["python"], "jax": platform["jax"], "jaxlib": platform["jaxlib"],
         "torch": platform["torch"], "torchvision": platform["torchvision"], "numpy": platform["numpy"],
-        "commit": (platform["git"].get("commit") or "unknown")[:7], "date": first["timestamp"][:10],
+        "commit": commit, "date": first["timestamp"][:10],
+        "code_note": (f"These runs were made by the code at commit {commit}, before this version's changes to "
+                      "the measuring code; `python -m mnistbench campaign` measures them again." if older else
+                      "These runs were made by this version of the measuring code."),
         "precision": "full float32 (TF32 off)" if first["precision"] == "float32" else "TF32",
     }
 
 
 def config_facts(study: Study) -> dict:
     config = Config.from_dict(study.first["config"])
-    sizes = sorted({r["batch_size"] for r in study.runs})
+    sizes = sorted({r["batch_size"] for r in study.main})
     params = parameter_count(config.layer_sizes)
     return {
         "layers": "–".join(str(n) for n in config.layer_sizes),
         "parameters": f"{params:,}", "state_mib": f"{2 * 4 * params / 2**20:.0f} MiB",  # weights + velocity
         "learning_rate": f"{config.learning_rate:g}", "momentum": f"{config.momentum:g}",
         "epochs": str(config.epochs), "output_scale": f"{config.output_init_scale:g}",
-        "repeats": str(max(sum(1 for r in study.runs if r["framework"] == "jax" and r["batch_size"] == b)
+        "repeats": str(max(sum(1 for r in study.main if r["framework"] == "jax" and r["batch_size"] == b)
                            for b in sizes)),
-        "seeds": ", ".join(str(s) for s in sorted({r["seed"] for r in study.runs})),
+        "seeds": ", ".join(str(s) for s in sorted({r["seed"] for r in study.main})),
         "batch_sizes": ", ".join(str(b) for b in sizes), "n_batch_sizes": str(len(sizes)),
-        "n_runs": str(len(study.runs)),
+        "n_runs": str(len(study.main)),
         "n_train": f"{60_000 - config.validation_size:,}", "n_val": f"{config.validation_size:,}",
         "n_test": "10,000",
         "loss_rtol": fmt_e(equivalence.LOSS_RTOL), "grad_tol": fmt_e(equivalence.GRAD_TOL),
@@ -177,7 +65,7 @@ def config_facts(study: Study) -> dict:
 
 def timing_facts(study: Study) -> dict:
     facts = {}
-    sizes = sorted({r["batch_size"] for r in study.runs})
+    sizes = sorted({r["batch_size"] for r in study.main})
     for b in sizes:
         jax_row, torch_row = study.row("jax", b), study.row("torch", b)
         facts[f"jax_first_{b}"] = fmt_s(jax_row["first_epoch_s"])
@@ -185,55 +73,54 @@ def timing_facts(study: Study) -> dict:
         facts[f"jax_compile_{b}"] = fmt_s(jax_row["compile_s"])
         facts[f"torch_first_{b}"] = fmt_s(torch_row["first_epoch_s"])
         facts[f"torch_steady_{b}"] = fmt_s(torch_row["steady_epoch_s"])
-        if jax_row["steady_epoch_s"] and torch_row["steady_epoch_s"]:
-            facts[f"jax_vs_torch_steady_{b}"] = fmt_vs(jax_row["steady_epoch_s"], torch_row["steady_epoch_s"])
+        facts[f"jax_vs_torch_steady_{b}"] = fmt_vs(jax_row["steady_epoch_s"], torch_row["steady_epoch_s"])
         facts[f"jax_acc_{b}"] = fmt_pct(jax_row["test_accuracy"], 2)
         facts[f"torch_acc_{b}"] = fmt_pct(torch_row["test_accuracy"], 2)
         facts[f"jax_peak_frac_{b}"] = fmt_pct(jax_row["fraction_of_peak"], 0)
         facts[f"torch_peak_frac_{b}"] = fmt_pct(torch_row["fraction_of_peak"], 0)
     # ranges and bounds over single runs (not over per-batch medians), so "at least" holds for every run
-    jax_runs = [r for r in study.runs if r["framework"] == "jax" and r["steady_epoch_s"] is not None]
-    torch_runs = [r for r in study.runs if r["framework"] == "torch" and r["steady_epoch_s"] is not None]
+    jax_runs = [r for r in study.main if r["framework"] == "jax" and r["steady_epoch_s"] is not None]
+    torch_runs = [r for r in study.main if r["framework"] == "torch" and r["steady_epoch_s"] is not None]
     if jax_runs:
         compile_values = [r["compile_s"] for r in jax_runs]
         facts["jax_compile_min"], facts["jax_compile_max"] = fmt_s(min(compile_values)), fmt_s(max(compile_values))
-        parts = [ev.first_epoch_parts(r) for r in jax_runs]
+        parts = [analyze.first_epoch_parts(r) for r in jax_runs]
         shares = [p["compile_share"] for p in parts if not np.isnan(p["compile_share"])]
         facts["compile_share_min"] = fmt_pct(min(shares), 1) if shares else "n/a"
         facts["trace_lower_max"] = fmt_s(max(p["split_trace_s"] + p["split_lower_s"] for p in parts))
-        evaluation = [ev.evaluation_compile_s(r) for r in jax_runs]
+        evaluation = [analyze.evaluation_compile_s(r) for r in jax_runs]
         facts["jax_eval_first_min"], facts["jax_eval_first_max"] = fmt_s(min(evaluation)), fmt_s(max(evaluation))
     if torch_runs:
-        excess = [ev.first_epoch_parts(r)["excess_s"] for r in torch_runs]
+        excess = [analyze.first_epoch_parts(r)["excess_s"] for r in torch_runs]
         facts["torch_excess_min"], facts["torch_excess_max"] = fmt_s(min(excess)), fmt_s(max(excess))
+    facts.update(twin_facts(study.main))
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
         facts["batch_small"], facts["batch_large"] = str(small), str(large)
         facts["batch_growth"] = fmt_x(large / small)
         for framework in ("jax", "torch"):
-            step = {b: study.row(framework, b)["steady_epoch_s"] / steps_per_epoch(study, framework, b)
+            step = {b: study.row(framework, b)["steady_epoch_s"] / study.row(framework, b)["steps_per_epoch"]
                     for b in (small, large)}
             facts[f"{framework}_step_growth"] = fmt_x(step[large] / step[small], digits=2)
-    amortized = ev.amortization(study.runs)
+            facts[f"{framework}_step_{small}"] = fmt_s(step[small])
+    amortized = analyze.amortization(study.main)
     for row in amortized:
-        epoch = row["break_even_epoch"]
-        facts[f"break_even_{row['batch_size']}"] = (f"epoch {epoch}" if epoch else
-                                                    f"not within {row['horizon']} epochs")
+        facts[f"break_even_{row['batch_size']}"] = break_even_text(row)
     facts["first_to_finish"] = first_to_finish(amortized)
-    peak = np.median([r["peak_matmul_flops"] for r in study.runs])
+    peak = np.median([r["peak_matmul_flops"] for r in study.main])
     facts["peak_tflops"] = f"{peak / 1e12:.0f} TFLOP/s" if peak >= 1e12 else f"{peak / 1e9:.0f} GFLOP/s"
-    steady_runs = [r for r in study.runs if r["steady_epoch_s"]]
+    steady_runs = [r for r in study.main if r["steady_epoch_s"]]
     if steady_runs:
         facts["min_floor_margin"] = fmt_x(min(r["steady_epoch_s"] / r["physical_floor_s"] for r in steady_runs))
-    for framework, part in ev.overhead_from_runs(study.runs).items():
-        facts[f"{framework}_overhead"] = fmt_s(part["fit"]["overhead_s"])
-        facts[f"{framework}_per_sample"] = f"{part['fit']['per_sample_s'] * 1e6:.2f} µs"
     return facts
 
 
-def steps_per_epoch(study: Study, framework: str, batch_size: int) -> int:
-    return next(r["steps_per_epoch"] for r in study.runs
-                if r["framework"] == framework and r["batch_size"] == batch_size)
+def twin_facts(runs: list[dict]) -> dict:
+    """How far apart the twins' test accuracies are, seed by seed (the same weights and batches)."""
+    pairs = group_by(runs, lambda r: (r["batch_size"], r["seed"]))
+    gaps = [abs(a["test_accuracy"] - b["test_accuracy"]) for pair in pairs.values() if len(pair) == 2
+            for a, b in [pair]]
+    return {"twin_acc_gap_max": f"{100 * max(gaps):.2f}" if gaps else "n/a", "twin_pairs": str(len(gaps))}
 
 
 def first_to_finish(amortized: list[dict]) -> str:
@@ -246,80 +133,197 @@ def first_to_finish(amortized: list[dict]) -> str:
     return "; ".join(f"{names[fw]} finishes first at batch {b}" for b, fw in leaders.items())
 
 
-def donation_facts(study: Study, variants: dict, rows: dict[str, dict]) -> dict:
-    """The donation comparison, set against the epoch-to-epoch spread of the same
-    (donated) step in the main study: one short run cannot show less than that."""
-    effect = ev.donation_effect(variants)
-    batch_size = variants["data"]["batch_size"]
-    steady_epochs = [t for r in study.runs if r["framework"] == "jax" and r["batch_size"] == batch_size
-                     for t in r["epoch_times_s"][1:]]
-    not_donated = effect["steady_s"]["not_donated"]
-    facts = {"donation_memory_saved": fmt_mb(effect["memory_saved_bytes"]),
-             "donated_peak": fmt_mb(effect["peak_memory_bytes"]["donated"]),
-             "no_donation_steady": fmt_s(not_donated), "donated_steady": fmt_s(effect["steady_s"]["donated"]),
-             "no_donation_vs_donated": fmt_vs(not_donated, effect["steady_s"]["donated"]),
-             "variant_epochs": str(rows["jax-loop"]["epochs"])}
-    if steady_epochs:
-        low, high = min(steady_epochs), max(steady_epochs)
-        facts.update(grid_epoch_min=fmt_s(low), grid_epoch_max=fmt_s(high),
-                     donation_in_spread="inside" if low <= not_donated <= high else "outside")
+# --- evidence: each fact from the study's device, else from the device that measured it ---------
+
+
+def evidence_anywhere(study: Study, name: str) -> dict | None:
+    """The evidence record ``name`` of the study's own device and software, else of
+    the variants study's, else the newest of any device (the prose names it)."""
+    own = study.evidence(name)
+    if own:
+        return own
+    if study.variants_runs:
+        found = study.evidence(name, study.variants_runs[0])
+        if found:
+            return found
+    current = [r for r in study.all_evidence if r["name"] == name and "parts" in r["data"]]
+    return max(current, key=lambda r: r["timestamp"]) if current else None
+
+
+def runs_of_setup(study: Study, record: dict) -> list[dict]:
+    """The valid runs measured with ``record``'s device, software and code version."""
+    version = record["platform"].get("code_version")
+    return [r for r in study.all_runs if r["valid"] and study.same_setup(r, record)
+            and r["platform"].get("code_version") == version and r.get("precision", "float32") == "float32"
+            and not (r.get("compilation_cache") or {}).get("dir")]
+
+
+FAIR_PAIRS = {  # name: (variant, against), each (framework, variant name)
+    "framework_op": (("jax", "eager"), ("torch", "eager")),
+    "framework_step": (("jax", "jit"), ("torch", "compile")),
+    "framework_epoch": (("jax", "scan"), ("torch", "cudagraph-epoch")),
+    "jax_granularity": (("jax", "jit"), ("jax", "eager")),
+    "torch_granularity": (("torch", "compile"), ("torch", "eager")),
+    "jax_epoch": (("jax", "scan"), ("jax", "jit")),
+    "torch_cudagraph": (("torch", "cudagraph"), ("torch", "eager")),
+    "headline": (("jax", "jit"), ("torch", "eager")),
+}
+
+
+def fair_facts(study: Study) -> dict:
+    """The comparison at equal granularity, from the study that holds the variants."""
+    runs = study.variants_runs
+    if not runs:
+        return {}
+    fusion = study.evidence("fusion", runs[0])
+    table = analyze.granularity_table(runs, fusion["data"] if fusion else None)
+    sizes = sorted({r["batch_size"] for r in runs})
+    facts = {"fair_device": device_label(runs[0]), "fair_small": str(sizes[0]), "fair_large": str(sizes[-1]),
+             "fair_same_device": "the same device" if study.same_setup(runs[0]) else
+             f"the {device_label(runs[0])}, where every variant has been measured so far"}
+    steady = {(r["framework"], r["variant"]): r["steady_s"] for r in analyze.granularity_table(runs, None, sizes)}
+    for name, (variant, against) in FAIR_PAIRS.items():
+        for label, size in (("small", sizes[0]), ("large", sizes[-1])):
+            if variant in steady and against in steady:
+                facts[f"fair_{name}_{label}"] = fmt_vs(steady[variant].get(size), steady[against].get(size))
+    for label, size in (("small", sizes[0]), ("large", sizes[-1])):
+        facts.update(headline_split(steady, size, label))
+    for row in table:
+        key = f"{row['framework']}_{row['variant'].replace('-', '_')}"
+        facts[f"calls_{key}"] = count(row["calls_per_step"])
+        facts[f"kernels_{key}"] = count(row["kernels_per_step"])
+    facts.update(fusion_facts(fusion))
     return facts
 
 
-def evidence_facts(study: Study) -> dict:
-    facts = {}
-    fusion = study.evidence.get("fusion")
-    if fusion:
-        jax_part, torch_part = fusion["data"]["jax"], fusion["data"]["torch"]
-        facts["hlo_ops_before"] = str(jax_part["before_optimization"]["operations"])
-        facts["xla_kernels"] = str(jax_part["after_optimization"]["operations"])
-        facts["xla_fusions"] = str(jax_part["after_optimization"]["fusions"])
-        calls = jax_part["after_optimization"]["library_calls"]
-        facts["xla_library_calls"] = f"{calls} library call{'' if calls == 1 else 's'}"
-        facts["xla_copies"] = str(jax_part["after_optimization"]["by_opcode"].get("copy", 0))
-        before = jax_part["before_optimization"]["by_opcode"]
-        facts["hlo_shape_ops"] = str(sum(before.get(op, 0) for op in ("broadcast", "reshape", "transpose")))
-        facts["torch_ops"] = f"{torch_part['top_level_ops_per_step']:.0f}"
-        kernels = torch_part["gpu_kernels_per_step"]
-        facts["torch_kernels"] = f"{kernels:.0f}" if kernels is not None else "n/a"
-    variants = study.evidence.get("variants")
-    if variants:
-        rows = {r["variant"]: r for r in variants["data"]["rows"] if "steady_epoch_s" in r}
-        for name, row in rows.items():
-            key = name.replace("-", "_")
-            facts[f"{key}_steady"] = fmt_s(row["steady_epoch_s"])
-            facts[f"{key}_first"] = fmt_s(row["first_epoch_s"])
-        if {"jax-loop", "jax-scan"} <= set(rows):
-            loop, scan = rows["jax-loop"]["steady_epoch_s"], rows["jax-scan"]["steady_epoch_s"]
-            facts["scan_vs_loop"] = fmt_vs(scan, loop)
-            facts["dispatch_share"] = fmt_pct(1 - scan / loop) if scan < loop else "none"
-        if "torch-eager" in rows:
-            eager = rows["torch-eager"]["steady_epoch_s"]
-            for name in ("torch-compile", "torch-cudagraphs"):
-                if name in rows:
-                    facts[f"{name.replace('-', '_')}_vs_eager"] = fmt_vs(rows[name]["steady_epoch_s"], eager)
-        if {"jax-loop", "jax-no-donation"} <= set(rows):
-            facts.update(donation_facts(study, variants, rows))
-        facts["variants_batch"] = str(variants["data"]["batch_size"])
-    precision_rows = ev.precision_comparison([r for r in study.all_runs if study.same_setup(r)])
-    for row in precision_rows:
-        facts[f"tf32_speedup_{row['framework']}_{row['batch_size']}"] = fmt_x(row["speedup"])
-    jax_rows = [r for r in precision_rows if r["framework"] == "jax"]
-    if jax_rows:
-        facts["tf32_compile"] = ", ".join(f"{fmt_s(r['compile_s']['tf32'])} (batch {r['batch_size']})"
-                                          for r in jax_rows)
-        facts["tf32_vs_f32_compile"] = ", ".join(f"{fmt_s(r['compile_s']['float32'])}" for r in jax_rows)
-        facts["tf32_seeds"] = ", ".join(str(s) for s in sorted({s for r in jax_rows for s in r["seeds"]}))
+def headline_split(steady: dict, batch_size: int, label: str) -> dict:
+    """The headline ratio (PyTorch eager over JAX jit) as the product of a granularity
+    part (PyTorch eager over PyTorch's whole-step compile) and a framework part at one
+    call per step (PyTorch compile over JAX jit)."""
+    times = {key: values.get(batch_size) for key, values in steady.items()}
+    eager, compiled, jit = times.get(("torch", "eager")), times.get(("torch", "compile")), times.get(("jax", "jit"))
+    if not (eager and compiled and jit):
+        return {}
+    return {f"fair_headline_ratio_{label}": fmt_x(eager / jit),
+            f"fair_granularity_part_{label}": fmt_x(eager / compiled),
+            f"fair_framework_part_{label}": fmt_x(compiled / jit)}
+
+
+def fusion_facts(fusion: dict | None) -> dict:
+    rows = analyze.dispatch_rows(fusion["data"] if fusion else None)
+    jit = rows.get("jax-jit", {}).get("hlo")
+    if not jit:
+        return {}
+    before, after = jit["before_optimization"], jit["after_optimization"]
+    calls = after["library_calls"]
+    return {"hlo_ops_before": str(before["operations"]), "xla_ops_after": str(after["operations"]),
+            "xla_fusions": str(after["fusions"]), "xla_library_calls": f"{calls} library call{'s' * (calls != 1)}",
+            "hlo_shape_ops": str(sum(before["by_opcode"].get(op, 0) for op in ("broadcast", "reshape", "transpose"))),
+            "fusion_device": device_label(fusion)}
+
+
+def compile_facts(study: Study) -> dict:
+    """Cold and warm compile times, and the break-evens both make, on the device that measured them."""
+    record = evidence_anywhere(study, "compile")
+    if not record:
+        return {}
+    facts = {"compile_device": device_label(record),
+             "compile_same_device": "this study's device" if study.same_setup(record) else device_label(record)}
+    for row in analyze.compile_table(record["data"]):
+        key = row["program"].replace(" ", "_")
+        for setting, cell in row["settings"].items():
+            if cell["applies"]:
+                facts[f"{key}_{setting.replace('-', '_')}_{row['batch_size']}"] = fmt_s(cell["total_s"])
+    runs = runs_of_setup(study, record)
+    warm = analyze.warm_cache_firsts(record["data"])
+    for cache, rows in (("cold", analyze.amortization(runs)), ("warm", analyze.amortization(runs, warm=warm))):
+        for row in rows:
+            facts[f"{cache}_break_even_{row['batch_size']}"] = break_even_text(row)
     return facts
+
+
+UPDATES_ARMS = {"equal epochs": "epochs", "equal updates": "updates", "linear learning rate": "linear",
+                "square-root learning rate": "sqrt"}
+
+
+def updates_facts(study: Study) -> dict:
+    """What sets the accuracy: the batch size, or the number of updates and the learning rate."""
+    record = evidence_anywhere(study, "updates")
+    if not record:
+        return {}
+    rows = {(r["arm"], r["batch_size"]): r for r in analyze.updates_table(record["data"])}
+    reference = next((r for (arm, _), r in rows.items() if arm == "reference"), None)
+    if reference is None:
+        return {}
+    large = max(b for _, b in rows)
+    facts = {"updates_device": device_label(record), "updates_large": str(large),
+             "updates_seeds": str(reference["seeds"]), "updates_reference": f"{reference['updates']:,}",
+             "updates_acc_reference": accuracy_text(reference)}
+    for arm, key in UPDATES_ARMS.items():
+        row = rows.get((arm, large))
+        if row:
+            facts[f"updates_acc_{key}"] = accuracy_text(row)
+            facts[f"updates_n_{key}"] = f"{row['updates']:,}"
+            facts[f"updates_lr_{key}"] = f"{row['learning_rate']:.3g}"
+    epochs_gap, updates_gap = (gap(reference, rows.get((arm, large))) for arm in ("equal epochs", "equal updates"))
+    if epochs_gap is not None and updates_gap is not None:
+        facts["updates_gap_epochs"], facts["updates_gap_updates"] = f"{epochs_gap:.2f}", f"{updates_gap:.2f}"
+        facts["updates_verdict"] = ("most of the gap comes from the number of updates, not from the batch size itself"
+                                    if updates_gap < 0.5 * epochs_gap else
+                                    "the gap stays at an equal number of updates: the batch size itself costs accuracy")
+    return facts
+
+
+def gap(reference: dict, row: dict | None) -> float | None:
+    """Accuracy points by which ``row`` falls short of ``reference``."""
+    if row is None or row["test_accuracy"] is None:
+        return None
+    return 100 * (reference["test_accuracy"] - row["test_accuracy"])
+
+
+def accuracy_text(row: dict) -> str:
+    return "diverged" if row["test_accuracy"] is None else f"{100 * row['test_accuracy']:.2f}%"
+
+
+def donation_facts(study: Study) -> dict:
+    """The donated step against the one without donation, paired by seed, from the variants study."""
+    rows = analyze.donation_effect(study.variants_runs)
+    if not rows:
+        return {}
+    row = rows[0]
+    donated, copied = row["steady_s"]["jit"], row["steady_s"]["jit-no-donation"]
+    low, high = row["epoch_range_s"]["jit"]
+    memory = row["compiled_memory"]
+    return {"donation_batch": str(row["batch_size"]), "donation_seeds": str(len(row["seeds"])),
+            "donated_steady": fmt_s(donated), "no_donation_steady": fmt_s(copied),
+            "no_donation_vs_donated": fmt_vs(copied, donated),
+            "donation_in_spread": "inside" if low <= copied <= high else "outside",
+            "donated_epoch_min": fmt_s(low), "donated_epoch_max": fmt_s(high),
+            "donation_aliased": fmt_mb((memory["jit"] or {}).get("alias_size_in_bytes")),
+            "donated_step_peak": fmt_mb((memory["jit"] or {}).get("peak_memory_in_bytes")),
+            "copied_step_peak": fmt_mb((memory["jit-no-donation"] or {}).get("peak_memory_in_bytes"))}
+
+
+def precision_facts(study: Study) -> dict:
+    rows = [r for r in analyze.precision_comparison([r for r in study.all_runs if study.same_setup(r)])
+            if r["framework"] == "jax"]
+    if not rows:
+        return {}
+    return {"tf32_compile": ", ".join(f"{fmt_s(r['compile_s']['tf32'])} (batch {r['batch_size']})" for r in rows),
+            "tf32_vs_f32_compile": ", ".join(fmt_s(r["compile_s"]["float32"]) for r in rows),
+            "tf32_seeds": ", ".join(str(s) for s in sorted({s for r in rows for s in r["seeds"]}))}
 
 
 def facts(study: Study) -> dict[str, str]:
     """Every number the report's prose quotes, formatted, keyed by name."""
-    values = {**platform_facts(study), **config_facts(study), **timing_facts(study), **evidence_facts(study)}
-    return _Facts(values)
+    values = {}
+    for part in (platform_facts, config_facts, timing_facts, fair_facts, compile_facts, updates_facts,
+                 donation_facts, precision_facts):
+        values.update(part(study))
+    return Facts(values)
 
 
-class _Facts(dict):
+class Facts(dict):
     """A dict that answers 'n/a' for a fact that was not measured, so a study
     without some evidence still renders (and says so) instead of failing."""
 
@@ -327,32 +331,14 @@ class _Facts(dict):
         return "n/a"
 
 
-def evidence_records(records: list[dict]) -> dict[str, list[dict]]:
-    """Evidence records by item name, GPU records first."""
-    by_name: dict[str, list[dict]] = {}
-    for record in records:
-        by_name.setdefault(record["name"], []).append(record)
-    for named in by_name.values():
-        named.sort(key=lambda r: r["device"]["kind"] != "gpu")
-    return by_name
+def fair_table(study: Study) -> str:
+    """Table 2 of the report: every variant at its granularity, on the variants study's device."""
+    from .tables import granularity_markdown
 
-
-def step_memory_text(step_memory: dict) -> str:
-    """XLA's static memory analysis of the step with and without donation, as a sentence."""
-    donated, copied = step_memory.get("donated"), step_memory.get("not_donated")
-    if not donated or not copied:
-        return ("XLA's memory analysis of the compiled step is not in this record (records from "
-                "`evidence variants` carry it from now on).")
-    return (f"XLA's memory analysis of the compiled step: with donation {fmt_mb(donated['alias_size_in_bytes'])} "
-            f"of its outputs are written into its inputs (without: {fmt_mb(copied['alias_size_in_bytes'])}), "
-            f"and the step's peak (its arguments, the training set among them, plus temporaries) is "
-            f"{fmt_mb(donated.get('peak_memory_in_bytes'))} against {fmt_mb(copied.get('peak_memory_in_bytes'))}.")
-
-
-def device_label(record: dict) -> str:
-    return f"{record['device']['name']} ({record['device']['kind'].upper()})"
-
-
-def not_measured(name: str, device: str = "gpu") -> str:
-    return (f"*Not measured on the {device.upper()} yet:* run `python -m mnistbench evidence {name} "
-            f"--device {device}` on a machine with one.")
+    runs = study.variants_runs
+    if not runs:
+        return "*No variants measured yet:* `python -m mnistbench grid --variants all` measures them."
+    fusion = study.evidence("fusion", runs[0])
+    sizes = sorted({r["batch_size"] for r in runs})
+    table = analyze.granularity_table(runs, fusion["data"] if fusion else None, (sizes[0], sizes[-1]))
+    return granularity_markdown(table, (sizes[0], sizes[-1]))

@@ -2,8 +2,9 @@
 
 A record is a plain dictionary (see ``experiment.run_one``). Files are
 written to a temporary name and renamed, so an interrupted run leaves either
-the old file or the new one, never half of one. A file that cannot be read,
-or that holds another schema version, is an error naming the file; nothing
+the old file or the new one, never half of one. Reading checks the type and
+range of every field the code uses; a file that fails, or that holds another
+schema version, is an error naming the file and the field, and nothing
 overwrites it.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -18,43 +20,138 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import Error
+
 SCHEMA_VERSION = 1
-RUN_KEYS = (
-    "framework", "batch_size", "seed", "epochs", "epoch_times_s", "first_epoch_s", "steady_epoch_s",
-    "val_accuracy", "test_accuracy", "compile_s", "compile_count", "valid", "device", "schema_version",
-)
 
 
-class ResultsError(RuntimeError):
-    """A results file that is unreadable, of another schema, or incomplete."""
+class ResultsError(Error):
+    """A results file that is unreadable, of another schema, or damaged."""
 
 
-def run_filename(framework: str, batch_size: int, seed: int, device_kind: str, config_fingerprint: str) -> str:
-    return f"run-{framework}-bs{batch_size}-seed{seed}-{device_kind}-{config_fingerprint}.json"
+# --- the schema: what every field the code reads must hold -------------------------
+
+
+def _real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(low: int):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _between(low: float, high: float = math.inf):
+    return lambda v: _real(v) and low <= v <= high
+
+
+def _positive(v) -> bool:
+    return _real(v) and v > 0
+
+
+def _optional(check):
+    return lambda v: v is None or check(v)
+
+
+def _list_of(check):
+    return lambda v: isinstance(v, list) and len(v) > 0 and all(check(x) for x in v)
+
+
+def _kind(*types):
+    return lambda v: isinstance(v, types)
+
+
+RUN_SCHEMA = {  # field: (check, what it must be)
+    "framework": (lambda v: v in ("jax", "torch"), "'jax' or 'torch'"),
+    "variant": (_optional(_kind(str)), "a variant name"),
+    "batch_size": (_whole(1), "a whole number of at least 1"),
+    "seed": (_whole(0), "a whole number of at least 0"),
+    "epochs": (_whole(1), "a whole number of at least 1"),
+    "precision": (lambda v: v in ("float32", "tf32"), "'float32' or 'tf32'"),
+    "config": (_kind(dict), "an object"),
+    "config_fingerprint": (_kind(str), "a string"),
+    "epoch_times_s": (_list_of(_positive), "a list of positive seconds"),
+    "first_epoch_s": (_positive, "positive seconds"),
+    "steady_epoch_s": (_optional(_positive), "positive seconds or null"),
+    "steady_epoch_range_s": (_optional(_list_of(_positive)), "a list of positive seconds or null"),
+    "val_times_s": (_list_of(_between(0)), "a list of seconds"),
+    "val_loss": (_list_of(_between(0)), "a list of losses"),
+    "val_accuracy": (_list_of(_between(0, 1)), "a list of fractions between 0 and 1"),
+    "test_accuracy": (_between(0, 1), "a fraction between 0 and 1"),
+    "compile_s": (_optional(_between(0)), "seconds or null"),
+    "compile_split": (_optional(lambda v: isinstance(v, dict) and all(_between(0)(x) for x in v.values())),
+                      "an object of seconds or null"),
+    "compile_count": (_optional(_whole(0)), "a whole number or null"),
+    "valid": (_kind(bool), "true or false"),
+    "steps_per_epoch": (_whole(1), "a whole number of at least 1"),
+    "fraction_of_peak": (_positive, "a positive number"),
+    "peak_matmul_flops": (_positive, "a positive number"),
+    "achieved_flops": (_positive, "a positive number"),
+    "physical_floor_s": (_positive, "positive seconds"),
+    "device": (lambda v: isinstance(v, dict) and v.get("kind") in ("cpu", "gpu") and isinstance(v.get("name"), str),
+               "an object with kind 'cpu' or 'gpu' and a name"),
+    "platform": (lambda v: isinstance(v, dict) and isinstance(v.get("code_version"), str),
+                 "an object with a code_version"),
+    "timestamp": (_kind(str), "a date string"),
+}
+EVIDENCE_SCHEMA = {
+    "name": (_kind(str), "a string"),
+    "data": (_kind(dict), "an object"),
+    "device": RUN_SCHEMA["device"],
+    "platform": (_kind(dict), "an object"),
+    "timestamp": (_kind(str), "a date string"),
+}
+OPTIONAL_RUN_FIELDS = ("variant",)  # records from before the variants read as the default
+
+
+def check_record(record: dict, source: Path | str) -> dict:
+    """``record`` if it is a readable record of this schema; else a ResultsError naming
+    ``source`` and the first field that is wrong, and what to do."""
+    if not isinstance(record, dict):
+        raise ResultsError(f"{source}: not a result record (top level is not an object)")
+    version = record.get("schema_version")
+    if version != SCHEMA_VERSION:
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        hint = "update mnistbench to read it" if newer else "move the file away or re-run with a matching version"
+        raise ResultsError(f"{source}: schema version {version!r}, this code reads {SCHEMA_VERSION}; {hint}")
+    kind = record.get("kind", "run")
+    if kind not in ("run", "evidence"):
+        raise ResultsError(f"{source}: unknown record kind {kind!r}")
+    schema = RUN_SCHEMA if kind == "run" else EVIDENCE_SCHEMA
+    missing = [key for key in schema if key not in record and key not in OPTIONAL_RUN_FIELDS]
+    if missing:
+        raise ResultsError(f"{source}: incomplete record, missing {', '.join(missing)}; move the file away")
+    for key, (check, expected) in schema.items():
+        if key in record and not check(record[key]):
+            raise ResultsError(f"{source}: field {key!r} is {_short(record[key])}, expected {expected}; "
+                               "move the file away")
+    if kind == "run" and len(record["epoch_times_s"]) != record["epochs"]:
+        raise ResultsError(f"{source}: {len(record['epoch_times_s'])} epoch times for {record['epochs']} epochs; "
+                           "move the file away")
+    return record
+
+
+def _short(value) -> str:
+    text = json.dumps(value) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- files ------------------------------------------------------------------------
+
+
+def run_filename(framework: str, variant: str, batch_size: int, seed: int, device_kind: str,
+                 config_fingerprint: str) -> str:
+    return f"run-{framework}-{variant}-bs{batch_size}-seed{seed}-{device_kind}-{config_fingerprint}.json"
 
 
 def record_filename(record: dict) -> str:
     """Where a record lives inside its results folder."""
     if record.get("kind", "run") == "run":
-        return run_filename(record["framework"], record["batch_size"], record["seed"],
+        from .variants import of_record
+
+        return run_filename(record["framework"], of_record(record).name, record["batch_size"], record["seed"],
                             record["device"]["kind"], record["config_fingerprint"])
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", record["name"])
     return f"evidence-{slug}-{record['device']['kind']}.json"
-
-
-def check_record(record: dict, source: Path | str) -> dict:
-    if not isinstance(record, dict):
-        raise ResultsError(f"{source}: not a result record (top level is not an object)")
-    if record.get("schema_version") != SCHEMA_VERSION:
-        raise ResultsError(
-            f"{source}: schema version {record.get('schema_version')!r}, this code reads {SCHEMA_VERSION}; "
-            "move the file away or re-run with a matching version"
-        )
-    if record.get("kind", "run") == "run":
-        missing = [key for key in RUN_KEYS if key not in record]
-        if missing:
-            raise ResultsError(f"{source}: incomplete record, missing {', '.join(missing)}")
-    return record
 
 
 def read_record(path: Path) -> dict:
@@ -62,12 +159,13 @@ def read_record(path: Path) -> dict:
     try:
         record = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ResultsError(f"{path}: unreadable result file ({error})") from None
+        raise ResultsError(f"{path}: unreadable result file ({error}); move the file away") from None
     return check_record(record, path)
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    """Write ``text`` to ``path`` through a temporary file and a rename; the file
+    gets the usual permissions (0644 under the common umask), not mkstemp's 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -75,25 +173,40 @@ def write_atomic(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_destination(path: Path) -> None:
+    """Refuse, before any work, to later replace a file that is not a readable record."""
+    if path.exists():
+        try:
+            read_record(path)
+        except ResultsError as error:
+            raise ResultsError(f"{error} (a new record would be saved there)") from None
+
+
 def save_record(record: dict, results_dir: Path) -> Path:
     """Write a checked record into ``results_dir``; refuses to replace a file it cannot read."""
     check_record(record, "new record")
     path = Path(results_dir) / record_filename(record)
-    if path.exists():
-        read_record(path)  # raises on an unreadable or foreign file instead of overwriting it
+    check_destination(path)
     write_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
     return path
 
 
 def load_records(results_dir: Path, kind: str | None = "run") -> list[dict]:
     """Every record under ``results_dir`` (recursively), sorted by file name;
-    ``kind`` keeps only runs ("run"), or one evidence name, or all (None)."""
+    ``kind`` keeps only runs ("run"), or evidence ("evidence"), or all (None)."""
     records = []
     for path in sorted(Path(results_dir).rglob("*.json")):
         record = read_record(path)
@@ -112,6 +225,8 @@ def is_current(path: Path, config_fingerprint: str, code_version: str) -> bool:
     return (record.get("valid", False) is True and record.get("config_fingerprint") == config_fingerprint
             and record.get("platform", {}).get("code_version") == code_version)
 
+
+# --- studies ----------------------------------------------------------------------
 
 STUDY_VARIABLES = ("batch_size", "seed")  # what varies inside one study; everything else must match
 
@@ -134,12 +249,17 @@ def software_fingerprint(record: dict) -> str:
     return hashlib.sha256(json.dumps(software, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def uses_compilation_cache(record: dict) -> bool:
+    return (record.get("compilation_cache") or {}).get("dir") is not None
+
+
 def study_key(record: dict) -> tuple:
     """Records with the same key belong to one study: same device, precision, length,
-    other settings, measuring code and software; only framework, batch size and seed vary."""
+    other settings, measuring code, software and compilation-cache use; only
+    framework, variant, batch size and seed vary."""
     return (record["device"]["kind"], record["device"]["name"], record.get("precision", "float32"),
             record["epochs"], settings_fingerprint(record), record.get("platform", {}).get("code_version"),
-            software_fingerprint(record))
+            software_fingerprint(record), uses_compilation_cache(record))
 
 
 def group_by(records: list[dict], key) -> dict:
@@ -156,33 +276,52 @@ def _sortable(key) -> tuple:
     return tuple((0, part, "") if isinstance(part, (int, float)) else (1, 0, str(part)) for part in parts)
 
 
-def select_study(records: list[dict]) -> list[dict]:
-    """The valid runs the report shows: a GPU study if there is one, then the
-    one with most runs, then the longest, then the newest."""
-    groups = group_by([r for r in records if r["valid"]], study_key)
+def newest(records: list[dict]) -> str:
+    return max(str(r.get("timestamp", "")) for r in records)
+
+
+def select_study(records: list[dict], device_kind: str | None = None) -> list[dict]:
+    """The valid runs the report shows: a GPU study if there is one (or the study of
+    ``device_kind``), then the one with most runs, then the longest, then the newest."""
+    chosen = [r for r in records if r["valid"] and device_kind in (None, r["device"]["kind"])]
+    groups = group_by(chosen, study_key)
     if not groups:
         return []
-    newest = {key: max(str(r.get("timestamp", "")) for r in runs) for key, runs in groups.items()}
-    best = max(groups, key=lambda key: (key[0] == "gpu", len(groups[key]), key[3], newest[key]))
+    best = max(groups, key=lambda key: (key[0] == "gpu", len(groups[key]), key[3], newest(groups[key])))
     return groups[best]
 
 
+def variant_name(record: dict) -> str:
+    from .variants import of_record
+
+    return of_record(record).name
+
+
+def default_variant_runs(records: list[dict]) -> list[dict]:
+    """The main comparison: each framework's default variant."""
+    from .variants import of_record
+
+    return [r for r in records if of_record(r).is_default]
+
+
 def summarize(records: list[dict]) -> list[dict]:
-    """One row per (study, framework, batch size): medians and spreads over repeats."""
+    """One row per (study, framework, variant, batch size): medians and spreads over repeats."""
     rows = []
-    groups = group_by(records, lambda r: (study_key(r), r["framework"], r["batch_size"]))
-    for (study, framework, batch_size), runs in groups.items():
+    groups = group_by(records, lambda r: (study_key(r), r["framework"], variant_name(r), r["batch_size"]))
+    for (study, framework, variant, batch_size), runs in groups.items():
         steady = [r["steady_epoch_s"] for r in runs if r["steady_epoch_s"] is not None]
         compiles = [r["compile_s"] for r in runs if r["compile_s"] is not None]
         firsts = [r["first_epoch_s"] for r in runs]
         accuracy = np.array([r["test_accuracy"] for r in runs])
         rows.append({
             "study": study, "device_kind": study[0], "device": study[1], "precision": study[2], "epochs": study[3],
-            "framework": framework, "batch_size": batch_size, "repeats": len(runs),
+            "train_subset": runs[0].get("config", {}).get("train_subset"), "compilation_cache": study[7],
+            "framework": framework, "variant": variant, "batch_size": batch_size, "repeats": len(runs),
             "valid_runs": sum(bool(r["valid"]) for r in runs),
             "first_epoch_s": float(np.median(firsts)), "first_epoch_range_s": [min(firsts), max(firsts)],
             "steady_epoch_s": float(np.median(steady)) if steady else None,
             "steady_epoch_range_s": [min(steady), max(steady)] if steady else None,
+            "steps_per_epoch": runs[0]["steps_per_epoch"],
             "compile_s": float(np.median(compiles)) if compiles else None,
             "compile_count": max((r["compile_count"] for r in runs if r["compile_count"] is not None), default=None),
             "test_accuracy": float(accuracy.mean()),

@@ -1,47 +1,32 @@
-"""Tables of results for the terminal (tabulate) and for the report."""
+"""Tables of results for the terminal (tabulate) and for the report and supplement.
+
+Every function takes records or rows from ``results``/``evidence.analyze`` and
+returns text; nothing here computes a result.
+"""
 
 from __future__ import annotations
 
 from tabulate import tabulate
 
-from .results import summarize
+from .formatting import accuracy, count, plural, seconds, seconds_range
+from .results import default_variant_runs, summarize
 
 FRAMEWORK_NAMES = {"jax": "JAX", "torch": "PyTorch"}
+LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± standard deviation over seeds; "
+          "epochs exclude validation.")
 
 
-def seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 1e3:.0f} ms" if value < 1 else f"{value:.2f} s"
-
-
-def seconds_range(value: float | None, bounds: list[float] | None) -> str:
-    """'1.23 s (1.20-1.30)': a median with its range over repeats."""
-    if value is None:
-        return "-"
-    low, high = (seconds(b) for b in bounds) if bounds else (None, None)
-    if low == high:
-        return seconds(value)
-    return f"{seconds(value)} ({low}–{high})"
-
-
-def accuracy(mean: float, spread: float) -> str:
-    return f"{100 * mean:.2f} ± {100 * spread:.2f} %" if spread else f"{100 * mean:.2f} %"
-
-
-def summary_rows(records: list[dict]) -> list[dict]:
-    """Display rows: per framework and batch size, formatted strings."""
-    return [display_row(row) for row in summarize(records)]
-
-
-def display_row(row: dict) -> dict:
+def display_row(row: dict, with_variant: bool = False) -> dict:
     """One ``results.summarize`` row as formatted strings."""
+    shown = {"Framework": FRAMEWORK_NAMES.get(row["framework"], row["framework"])}
+    if with_variant:
+        shown["Variant"] = row["variant"]
     return {
-        "Framework": FRAMEWORK_NAMES.get(row["framework"], row["framework"]),
+        **shown,
         "Batch": row["batch_size"],
         "First epoch": seconds_range(row["first_epoch_s"], row["first_epoch_range_s"]),
         "Steady epoch": seconds_range(row["steady_epoch_s"], row["steady_epoch_range_s"]),
-        "JAX compile": seconds(row["compile_s"]),
+        "Compile": seconds(row["compile_s"]),
         "Test accuracy": accuracy(row["test_accuracy"], row["test_accuracy_std"]),
         "Share of peak": f"{100 * row['fraction_of_peak']:.1f} %",
         "Runs": row["repeats"] if row["valid_runs"] == row["repeats"]
@@ -50,31 +35,39 @@ def display_row(row: dict) -> dict:
 
 
 def study_title(row: dict) -> str:
-    return f"{row['device']} ({row['device_kind'].upper()}), {row['precision']} matmuls, {row['epochs']} epochs"
+    title = (f"{row['device']} ({row['device_kind'].upper()}), {row['precision']} matmuls, "
+             f"{plural(row['epochs'], 'epoch')}")
+    if row["train_subset"]:
+        title += f", first {row['train_subset']} training images only (smoke run)"
+    if row["compilation_cache"]:
+        title += ", with a persistent compilation cache"
+    return title
 
 
 def summary_text(records: list[dict], fmt: str = "simple") -> str:
-    """The results table(s), one per study, as text."""
+    """The results table(s), one per study, as text, with what the numbers mean."""
     if not records:
         return "no result records"
     rows = summarize(records)
-    display = [display_row(row) for row in rows]
     studies = list(dict.fromkeys(row["study"] for row in rows))
     titles = [study_title(next(r for r in rows if r["study"] == study)) for study in studies]
     blocks = []
     for study, title in zip(studies, titles):
-        if titles.count(title) > 1:  # same device and length, other settings or code
-            title += f" [settings {study[4]}, code {study[5]}]"
-        chosen = [d for d, row in zip(display, rows) if row["study"] == study]
+        if titles.count(title) > 1:  # same device and length, other settings, code or software
+            title += f" [settings {study[4]}, code {study[5]}, software {study[6]}]"
+        chosen = [row for row in rows if row["study"] == study]
+        with_variant = any(row["variant"] != chosen[0]["variant"] or row["variant"] not in ("jit", "eager")
+                           for row in chosen)
         title = f"**{title}**\n" if fmt == "pipe" else title  # Markdown needs a blank line before a table
-        blocks.append(title + "\n" + tabulate(chosen, headers="keys", tablefmt=fmt, disable_numparse=True))
-    return "\n\n".join(blocks)
+        blocks.append(title + "\n" + tabulate([display_row(row, with_variant) for row in chosen], headers="keys",
+                                              tablefmt=fmt, disable_numparse=True))
+    return "\n\n".join(blocks) + "\n\n" + LEGEND
 
 
 def results_markdown(records: list[dict]) -> str:
-    """The report's compact results table as a Markdown pipe table."""
-    drop = ("Runs",)
-    rows = [{k: v for k, v in row.items() if k not in drop} for row in summary_rows(records)]
+    """The report's compact results table (each framework's default variant) as a Markdown pipe table."""
+    rows = [{k: v for k, v in display_row(row).items() if k != "Runs"}
+            for row in summarize(default_variant_runs(records))]
     return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True,
                     colalign=("left",) + ("right",) * (len(rows[0]) - 1) if rows else ())
 
@@ -87,6 +80,16 @@ def markdown(rows: list[dict]) -> str:
     return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True) if rows else "(not measured)"
 
 
+def granularity_markdown(rows: list[dict], batch_sizes=(64, 1024)) -> str:
+    """``analyze.granularity_table``: every variant at its dispatch granularity."""
+    return markdown([{
+        "Python calls": f"one per {r['granularity']}", "Framework": FRAMEWORK_NAMES[r["framework"]],
+        "Variant": r["variant"], "Calls / step": count(r["calls_per_step"]),
+        "Kernels / step": count(r["kernels_per_step"]),
+        **{f"Steady, batch {b}": seconds(r["steady_s"].get(b)) for b in batch_sizes},
+    } for r in rows])
+
+
 def breakdown_markdown(rows: list[dict]) -> str:
     """evidence.first_epoch_breakdown rows: where the first epoch's extra time goes."""
     return markdown([{
@@ -97,30 +100,35 @@ def breakdown_markdown(rows: list[dict]) -> str:
     } for r in rows])
 
 
-def operations_markdown(rows: list[dict]) -> str:
-    """evidence.operations_table rows: what one training step costs in launches."""
+def compile_markdown(rows: list[dict], settings=("cold", "warm", "autotune-off", "tf32")) -> str:
+    """analyze.compile_table rows: compile time (trace + lower + compile) per setting, first epoch in brackets."""
+    def cell(c: dict | None) -> str:
+        if c is None:
+            return "-"
+        if not c["applies"]:
+            return "n/a"
+        split = c["split"]
+        parts = (f" = {seconds(split['trace_s'])} + {seconds(split['lower_s'])} + {seconds(split['compile_s'])}"
+                 if "trace_s" in split else "")
+        first = f" [{seconds(c['first_epoch_s'])}]" if "first_epoch_s" in c else ""
+        return f"{seconds(c['total_s'])}{parts}{first}"
+
+    return markdown([{"Program": r["program"], "Batch": r["batch_size"],
+                      **{s: cell(r["settings"].get(s)) for s in settings}} for r in rows])
+
+
+def overhead_markdown(rows: list[dict]) -> str:
+    """analyze.overhead_rows: host, device and measured time per step, beside the floor."""
     return markdown([{
-        "Framework": FRAMEWORK_NAMES[r["framework"]],
-        "Python dispatches / step": f"{r['dispatches_per_step']:.0f}",
-        "Operations / step": f"{r['operations_per_step']:.0f}",
-        "Kernels / step": "-" if r["kernels_per_step"] is None else f"{r['kernels_per_step']:.0f}",
-        "Fusions": r["fusions"],
+        "Variant": r["variant_key"], "Batch": r["batch_size"], "Host / step": seconds(r["host_s"]),
+        "Device / step": seconds(r["device_s"]), "Measured / step": seconds(r["step_s"]),
+        "Floor / step": seconds(r["floor_s"]), "Steps": r["steps"],
     } for r in rows])
-
-
-def overhead_markdown(fits: dict[str, dict]) -> str:
-    """Per framework: fitted fixed cost and per-sample cost of a step."""
-    return markdown([{
-        "Framework": FRAMEWORK_NAMES[framework], "Batch sizes": ", ".join(str(r["batch_size"]) for r in part["rows"]),
-        "Fixed cost / step": seconds(part["fit"]["overhead_s"]) if part["fit"]["overhead_s"] >= 1e-3
-        else f"{part['fit']['overhead_s'] * 1e6:.0f} µs",
-        "Cost / sample": f"{part['fit']['per_sample_s'] * 1e6:.3f} µs", "R²": f"{part['fit']['r2']:.3f}",
-    } for framework, part in fits.items()])
 
 
 def amortization_markdown(rows: list[dict]) -> str:
     return markdown([{
-        "Batch": r["batch_size"], "JAX steady": seconds(r["steady_s"]["jax"]),
+        "Cache": r["cache"], "Batch": r["batch_size"], "JAX steady": seconds(r["steady_s"]["jax"]),
         "PyTorch steady": seconds(r["steady_s"]["torch"]),
         "JAX total, last epoch": seconds(r["cumulative_s"]["jax"][-1]),
         "PyTorch total, last epoch": seconds(r["cumulative_s"]["torch"][-1]),
@@ -129,19 +137,40 @@ def amortization_markdown(rows: list[dict]) -> str:
     } for r in rows])
 
 
-def variants_markdown(record: dict) -> str:
-    rows = []
-    for r in record["data"]["rows"]:
-        if "steady_epoch_s" not in r:
-            rows.append({"Variant": r["variant"], "First epoch": "-", "Steady epoch": "-", "Compile": "-",
-                         "Peak memory": "-", "Note": r.get("skipped") or r.get("failed", "")[:60]})
-            continue
-        memory = r["peak_memory_bytes"]
-        rows.append({"Variant": r["variant"], "First epoch": seconds(r["first_epoch_s"]),
-                     "Steady epoch": seconds_range(r["steady_epoch_s"], r["steady_epoch_range_s"]),
-                     "Compile": seconds(r["compile_s"]),
-                     "Peak memory": "-" if memory is None else f"{memory / 2**20:.1f} MiB", "Note": ""})
-    return markdown(rows)
+def updates_markdown(rows: list[dict]) -> str:
+    """analyze.updates_table: accuracy against the number of updates and the learning rate."""
+    return markdown([{
+        "Arm": r["arm"], "Batch": r["batch_size"], "Learning rate": f"{r['learning_rate']:.3g}",
+        "Epochs": r["epochs"], "Updates": f"{r['updates']:,}",
+        "Test accuracy": "diverged" if r["test_accuracy"] is None else
+        f"{100 * r['test_accuracy']:.2f} % ({100 * r['test_accuracy_spread'][0]:.2f}–"
+        f"{100 * r['test_accuracy_spread'][1]:.2f})",
+        "Seeds": r["seeds"] if not r["diverged"] else f"{r['seeds']} ({r['diverged']} diverged)",
+    } for r in rows])
+
+
+def equality_markdown(parts: list[dict]) -> str:
+    return markdown([{
+        "Variant": p["variant"], "Against": p["reference"], "Steps": p["steps"],
+        "Largest parameter difference": f"{p['max_abs_difference']:.1e}", "Tolerance": f"{p['tolerance']:.0e}",
+        "Passed": "yes" if p["passed"] else "NO",
+    } for p in parts])
+
+
+def donation_markdown(rows: list[dict]) -> str:
+    def memory(m: dict | None, key: str) -> str:
+        return "-" if not m or key not in m else f"{m[key] / 2**20:.0f} MiB"
+
+    return markdown([{
+        "Batch": r["batch_size"], "Seeds": ", ".join(map(str, r["seeds"])),
+        "Steady, donated": seconds(r["steady_s"]["jit"]),
+        "Steady, not donated": seconds(r["steady_s"]["jit-no-donation"]),
+        "Epochs, donated": "–".join(seconds(t) for t in r["epoch_range_s"]["jit"]),
+        "Epochs, not donated": "–".join(seconds(t) for t in r["epoch_range_s"]["jit-no-donation"]),
+        "Aliased": memory(r["compiled_memory"]["jit"], "alias_size_in_bytes"),
+        "Step peak, donated": memory(r["compiled_memory"]["jit"], "peak_memory_in_bytes"),
+        "Step peak, not donated": memory(r["compiled_memory"]["jit-no-donation"], "peak_memory_in_bytes"),
+    } for r in rows])
 
 
 def precision_markdown(rows: list[dict]) -> str:

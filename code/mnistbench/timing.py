@@ -23,6 +23,9 @@ JAX_COMPILE_EVENTS = {
     "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s",
     JAX_BACKEND_COMPILE_EVENT: "compile_s",
 }
+# The persistent compilation cache: every compilation that consults it, and those it answers.
+JAX_CACHE_REQUEST_EVENT = "/jax/compilation_cache/compile_requests_use_cache"
+JAX_CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
 
 
 def timed(work: Callable[[], object], sync: Callable[[object], None]) -> tuple[object, float]:
@@ -33,8 +36,25 @@ def timed(work: Callable[[], object], sync: Callable[[object], None]) -> tuple[o
     return result, time.perf_counter() - start
 
 
+def aot_compile(jitted, *args) -> tuple[object, dict[str, float]]:
+    """Compile ``jitted`` for ``args`` ahead of time, timing its three phases apart:
+    tracing to a jaxpr, lowering to StableHLO, and XLA's compilation. Returns the
+    executable and ``{"trace_s", "lower_s", "compile_s"}``. Calling ``jitted``
+    with arguments of the same shapes afterwards reuses the executable."""
+    start = time.perf_counter()
+    traced = jitted.trace(*args)
+    traced_at = time.perf_counter()
+    lowered = traced.lower()
+    lowered_at = time.perf_counter()
+    compiled = lowered.compile()
+    done_at = time.perf_counter()
+    split = {"trace_s": traced_at - start, "lower_s": lowered_at - traced_at, "compile_s": done_at - lowered_at}
+    return compiled, split
+
+
 class JaxCompileCounter:
-    """Counts XLA compilations (and sums their phases) through jax.monitoring.
+    """Counts XLA compilations (and sums their phases) through jax.monitoring,
+    and the persistent compilation cache's answers (hits and misses).
 
     Every compilation the process performs shows up here, including those of
     small eager operations, so a hidden recompilation cannot go unnoticed.
@@ -47,7 +67,9 @@ class JaxCompileCounter:
 
         self.count = 0
         self.seconds = dict.fromkeys(JAX_COMPILE_EVENTS.values(), 0.0)
+        self.cache_requests = self.cache_hits = 0
         jax.monitoring.register_event_duration_secs_listener(self._on_event)
+        jax.monitoring.register_event_listener(self._on_plain_event)
 
     @classmethod
     def shared(cls) -> JaxCompileCounter:
@@ -61,6 +83,14 @@ class JaxCompileCounter:
             self.seconds[JAX_COMPILE_EVENTS[name]] += duration
         if name == JAX_BACKEND_COMPILE_EVENT:
             self.count += 1
+
+    def _on_plain_event(self, name: str, **_):
+        self.cache_requests += name == JAX_CACHE_REQUEST_EVENT
+        self.cache_hits += name == JAX_CACHE_HIT_EVENT
+
+    @property
+    def cache_misses(self) -> int:
+        return self.cache_requests - self.cache_hits
 
 
 def jax_matmul_peak(device: str, n: int, repeats: int = 10) -> float:

@@ -1,4 +1,4 @@
-"""The same network in PyTorch, written the way a PyTorch user would.
+"""The same network in PyTorch, and its trainers at three dispatch granularities.
 
 ``nn.Linear`` layers with ReLU, ``F.cross_entropy`` (mean softmax
 cross-entropy; integer targets give the same value as one-hot ones), and
@@ -6,9 +6,19 @@ cross-entropy; integer targets give the same value as one-hot ones), and
 nesterov False is v <- m*v + g, p <- p - lr*v: the rule in ``jax_mlp``.
 Starting weights are loaded from the shared NumPy arrays, so both frameworks
 begin from the same point.
+
+Trainers, by how often Python dispatches work to the device:
+- ``TorchTrainer`` (eager): every operator of the step from Python.
+- ``TorchCompiledTrainer`` (compile): the whole step (gather, forward, loss,
+  backward, momentum update, loss sum) as one ``torch.compile`` graph.
+- ``TorchCudaGraphTrainer`` (cudagraph, cudagraph-epoch; GPU only): one step,
+  or every step of an epoch, captured once in a CUDA graph and replayed.
 """
 
 from __future__ import annotations
+
+import functools
+import time
 
 import numpy as np
 import torch
@@ -16,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import Config
+from .weights import initial_weights
 
 TORCH_PRECISION = {"float32": "highest", "tf32": "high"}
 
@@ -56,6 +67,32 @@ def train_step(model, optimizer, x_batch, y_batch) -> torch.Tensor:
     return loss.detach()
 
 
+def batch_rows(batches: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    """Row ``step`` (a device scalar) of the epoch's (n_batches, batch) index table,
+    without reading the step on the host (``index_select``, not ``batches[step]``)."""
+    return batches.index_select(0, step.view(1)).view(-1)
+
+
+def whole_step(params: dict, velocity: dict, loss_sum, step, x_train, y_train, batches, *, model: nn.Module,
+               learning_rate: float, momentum: float) -> None:
+    """One training step as a function of tensors, updating them in place: gather
+    batch ``step``, forward, loss, backward (``torch.func``), the momentum update
+    (``torch.optim.SGD``'s rule and foreach kernels) and the loss sum."""
+    idx = batch_rows(batches, step)
+    x, y = x_train[idx], y_train[idx]
+
+    def batch_loss(values):
+        return F.cross_entropy(torch.func.functional_call(model, values, (x,)), y)
+
+    grads, loss = torch.func.grad_and_value(batch_loss)(params)
+    names = list(params)
+    torch._foreach_mul_([velocity[n] for n in names], momentum)
+    torch._foreach_add_([velocity[n] for n in names], [grads[n] for n in names])
+    torch._foreach_add_([params[n] for n in names], [velocity[n] for n in names], alpha=-learning_rate)
+    loss_sum.add_(loss)
+    step.add_(1)
+
+
 @torch.inference_mode()
 def evaluate(model, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """(mean loss, accuracy) on integer labels ``y``."""
@@ -75,16 +112,17 @@ def torch_device(device: str) -> torch.device:
 
 
 class TorchTrainer:
-    """Model, optimizer and data on one device, and the epoch loop.
+    """Model, optimizer and data on one device, and the eager epoch loop.
 
     Mirrors ``jax_mlp.JaxTrainer``: data copied once, the epoch's permutation
     uploaded at its start, steps queued without host round-trips (the loss
-    is summed on the device), and ``sync`` waits for the GPU.
+    is summed on the device), and ``sync`` waits for the GPU. Batches are
+    slices of the device permutation: a view, no copy from the host.
     """
 
-    def __init__(self, config: Config, data, device: str = "cpu", weights=None):
-        from .jax_mlp import initial_weights  # the shared starting point
+    compile_split: dict[str, float] | None = None
 
+    def __init__(self, config: Config, data, device: str = "cpu"):
         set_matmul_precision(config)
         self.config = config
         self.device = torch_device(device)
@@ -93,7 +131,7 @@ class TorchTrainer:
         self.eval_sets = {"val": (put(data.x_val), put(data.y_val.astype(np.int64))),
                           "test": (put(data.x_test), put(data.y_test.astype(np.int64)))}
         self.model = build_model(config.layer_sizes).to(self.device)
-        load_weights(self.model, weights if weights is not None else initial_weights(config))
+        load_weights(self.model, initial_weights(config))
         self.optimizer = make_optimizer(self.model, config)
         self.n_train = len(data.x_train)
         self.n_batches = self.n_train // config.batch_size
@@ -122,5 +160,125 @@ class TorchTrainer:
     def peak_memory_bytes(self) -> int | None:
         return int(torch.cuda.max_memory_allocated()) if self.device.type == "cuda" else None
 
+    def record_fields(self) -> dict:
+        return {}
+
     def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         return export_weights(self.model)
+
+
+class _StepCounterTrainer(TorchTrainer):
+    """Trainers whose step reads its batch through a step counter on the device:
+    the epoch's permutation sits in a static (n_batches, batch) index table."""
+
+    def __init__(self, config: Config, data, device: str = "cpu"):
+        super().__init__(config, data, device)
+        self.step_counter = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.batches = torch.zeros((self.n_batches, config.batch_size), dtype=torch.int64, device=self.device)
+        self.loss_sum = torch.zeros((), device=self.device)
+
+    def start_epoch(self, order: np.ndarray) -> None:
+        used = order[:self.n_batches * self.config.batch_size].astype(np.int64)
+        self.batches.copy_(torch.from_numpy(used).view(self.n_batches, -1))
+        self.loss_sum.zero_()
+        self.step_counter.zero_()
+
+
+class TorchCompiledTrainer(_StepCounterTrainer):
+    """The whole step under ``torch.compile(fullgraph=True)``: one graph, or an error.
+
+    The first call compiles (timed apart as ``compile_split``, with that one
+    step included); Dynamo's counters say whether it ever broke the graph or
+    compiled again.
+    """
+
+    def __init__(self, config: Config, data, device: str = "cpu"):
+        super().__init__(config, data, device)
+        self.params = {name: p.detach() for name, p in self.model.named_parameters()}  # shares storage
+        self.velocity = {name: torch.zeros_like(p) for name, p in self.params.items()}
+        step = functools.partial(whole_step, model=self.model, learning_rate=config.learning_rate,
+                                 momentum=config.momentum)
+        self.compiled_step = torch.compile(step, fullgraph=True)
+        torch._dynamo.utils.counters.clear()
+
+    def _step(self) -> None:
+        self.compiled_step(self.params, self.velocity, self.loss_sum, self.step_counter, self.x_train, self.y_train,
+                           self.batches)
+
+    def run_epoch(self) -> None:
+        remaining = self.n_batches
+        if self.compile_split is None:
+            start = time.perf_counter()
+            self._step()
+            self.sync()
+            self.compile_split = {"compile_s": time.perf_counter() - start}
+            remaining -= 1
+        for _ in range(remaining):
+            self._step()
+
+    def record_fields(self) -> dict:
+        counters = torch._dynamo.utils.counters
+        graphs = counters["stats"]["unique_graphs"]
+        return {"graph_breaks": sum(counters["graph_break"].values()), "graphs": graphs,
+                "recompiles": max(0, graphs - 1)}
+
+
+class TorchCudaGraphTrainer(_StepCounterTrainer):
+    """PyTorch's documented whole-network CUDA-graph recipe: warm up on a side
+    stream, capture forward, backward and ``optimizer.step()`` once with static
+    inputs, replay. One replay runs ``steps_per_replay`` steps (1, or a whole
+    epoch); the loss is summed and the step counter advanced inside the graph.
+    """
+
+    WARMUP_STEPS = 3
+
+    def __init__(self, config: Config, data, device: str = "gpu", whole_epoch: bool = False):
+        if torch_device(device).type != "cuda":
+            raise ValueError("CUDA graphs need a GPU")
+        super().__init__(config, data, device)
+        self.steps_per_replay = self.n_batches if whole_epoch else 1
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+    def _graph_steps(self, count: int) -> None:
+        for _ in range(count):
+            idx = batch_rows(self.batches, self.step_counter)
+            loss = F.cross_entropy(self.model(self.x_train[idx]), self.y_train[idx])
+            loss.backward()
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.loss_sum.add_(loss.detach())
+            self.step_counter.add_(1)
+
+    def _capture(self) -> None:
+        """Warm up (then undo the warm-up's updates), capture, and time both."""
+        start = time.perf_counter()
+        initial = [p.detach().clone() for p in self.model.parameters()]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self._graph_steps(self.WARMUP_STEPS)
+        torch.cuda.current_stream().wait_stream(side)
+        with torch.no_grad():
+            for p, p0 in zip(self.model.parameters(), initial):
+                p.copy_(p0)
+            for state in self.optimizer.state.values():
+                state["momentum_buffer"].zero_()  # m * 0 + g = g: the same as SGD's first step
+        self.loss_sum.zero_()
+        self.step_counter.zero_()
+        self.sync()
+        warmed = time.perf_counter()
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._graph_steps(self.steps_per_replay)
+        self.sync()
+        self.compile_split = {"warmup_s": warmed - start, "capture_s": time.perf_counter() - warmed}
+
+    def run_epoch(self) -> None:
+        if self.graph is None:
+            self._capture()
+        for _ in range(self.n_batches // self.steps_per_replay):
+            self.graph.replay()
+
+    def record_fields(self) -> dict:
+        return {"graph_replays_per_epoch": self.n_batches // self.steps_per_replay,
+                "steps_per_replay": self.steps_per_replay}

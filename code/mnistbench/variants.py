@@ -1,143 +1,138 @@
-"""Other ways to write the same training loop, kept apart from the main
-comparison (which stays the plain, idiomatic code in jax_mlp and torch_mlp).
+"""The registry: every way this project writes the training loop, by framework and name.
 
-- ``jax-scan``: a whole epoch inside one compiled function (``lax.scan`` over
-  the batches), so Python dispatches once per epoch instead of once per step.
-- ``jax-no-donation``: the main JAX step without buffer donation, so every
-  update allocates fresh parameter and velocity buffers.
-- ``torch-compile``: the model and the optimizer step under ``torch.compile``
-  (TorchInductor generates fused kernels).
-- ``torch-cudagraphs``: the model under ``torch.compile(mode="reduce-overhead")``,
-  which replays its forward and backward as CUDA graphs; the optimizer step is
-  compiled separately and is not in the graph (GPU only).
+Variants are grouped by how often Python dispatches work to the device, so
+the comparison can be made at equal granularity:
 
-Each variant is a trainer with the same interface as the main ones, so
-``experiment.train_and_time`` times them exactly like the main runs.
+| dispatches per step | JAX                         | PyTorch                            |
+|---------------------|-----------------------------|------------------------------------|
+| one per operation   | ``eager`` (no ``jit``)       | ``eager`` (the default)            |
+| one per step        | ``jit`` (the default),      | ``compile`` (whole step, one graph)|
+|                     | ``jit-no-donation``         | ``cudagraph`` (GPU only)           |
+| one per epoch       | ``scan`` (``lax.scan``)     | ``cudagraph-epoch`` (GPU only)     |
+
+Every variant starts from the same weights, sees the same batches and
+applies the same loss and momentum rule; the tests hold each to its
+framework's default with the tolerances in ``equivalence``. Trainers are
+built lazily, so a JAX run never imports PyTorch's trainers and vice versa.
 """
 
 from __future__ import annotations
 
-import functools
-import time
+import dataclasses
+from collections.abc import Callable
 
-VARIANTS = ("jax-loop", "jax-scan", "jax-no-donation", "torch-eager", "torch-compile", "torch-cudagraphs")
-GPU_ONLY = ("torch-cudagraphs",)
+from .errors import UserError
 
-
-def scan_epoch(params, velocity, loss_sum, x_train, y_train_onehot, order, *, n_batches: int, **hyper):
-    """Every step of an epoch in one program: ``lax.scan`` carries the state."""
-    import jax
-    import jax.numpy as jnp
-
-    from .jax_mlp import train_step
-
-    def body(state, step):
-        return train_step(*state, x_train, y_train_onehot, order, step, **hyper), None
-
-    state, _ = jax.lax.scan(body, (params, velocity, loss_sum), jnp.arange(n_batches))
-    return state
+GRANULARITIES = ("operation", "step", "epoch")  # Python dispatches: one per operation, step or epoch
+DEFAULT_VARIANT = {"jax": "jit", "torch": "eager"}
 
 
-def jax_scan_trainer(config, data, device):
-    """A JaxTrainer whose epoch is one call of a jitted ``scan_epoch``."""
-    import jax
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One way to write the training loop."""
 
-    from .jax_mlp import JaxTrainer
+    framework: str
+    name: str
+    granularity: str  # one of GRANULARITIES
+    needs_gpu: bool
+    build: Callable  # (config, data, device) -> trainer
+    summary: str
 
-    class JaxScanTrainer(JaxTrainer):
-        def __init__(self):
-            super().__init__(config, data, device)
-            epoch = functools.partial(scan_epoch, n_batches=self.n_batches, batch_size=config.batch_size,
-                                      learning_rate=config.learning_rate, momentum=config.momentum)
-            self.epoch_fn = jax.jit(epoch, donate_argnums=(0, 1, 2))
+    @property
+    def key(self) -> str:
+        return f"{self.framework}-{self.name}"
 
-        def _compile(self):
-            args = (self.params, self.velocity, self.loss_sum, self.x_train, self.y_train_onehot, self.order)
-            t0 = time.perf_counter()
-            traced = self.epoch_fn.trace(*args)
-            t1 = time.perf_counter()
-            lowered = traced.lower()
-            t2 = time.perf_counter()
-            lowered.compile()
-            self.compile_split = {"trace_s": t1 - t0, "lower_s": t2 - t1, "compile_s": time.perf_counter() - t2}
-
-        def run_epoch(self):
-            if self.compile_split is None:
-                self._compile()
-            self.params, self.velocity, self.loss_sum = self.epoch_fn(
-                self.params, self.velocity, self.loss_sum, self.x_train, self.y_train_onehot, self.order)
-
-    return JaxScanTrainer()
+    @property
+    def is_default(self) -> bool:
+        return DEFAULT_VARIANT[self.framework] == self.name
 
 
-def torch_compiled_trainer(config, data, device, mode: str | None):
-    """A TorchTrainer whose model and optimizer step run under torch.compile."""
-    import torch
-    import torch.nn.functional as F
-
-    from .torch_mlp import TorchTrainer
-
-    class CompiledTrainer(TorchTrainer):
-        def __init__(self):
-            super().__init__(config, data, device)
-            self.compiled_model = torch.compile(self.model, mode=mode)
-            self.compiled_optimizer_step = torch.compile(self.optimizer.step)
-
-        def run_epoch(self):
-            size = self.config.batch_size
-            for i in range(self.n_batches):
-                idx = self.order[i * size:(i + 1) * size]
-                self.optimizer.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(self.compiled_model(self.x_train[idx]), self.y_train[idx])
-                loss.backward()
-                self.compiled_optimizer_step()
-                self.loss_sum += loss.detach()
-
-    return CompiledTrainer()
-
-
-MEMORY_FIELDS = ("argument_size_in_bytes", "output_size_in_bytes", "alias_size_in_bytes", "temp_size_in_bytes",
-                 "peak_memory_in_bytes")
-
-
-def compiled_step_memory(trainer) -> dict | None:
-    """XLA's static memory analysis of a JAX trainer's compiled step (or scanned
-    epoch): argument, output, aliased (donated) and temporary bytes. Call after
-    training: lowering again hits the compilation cache. None for PyTorch."""
-    if hasattr(trainer, "epoch_fn"):
-        function, extra = trainer.epoch_fn, ()
-    elif hasattr(trainer, "step") and hasattr(trainer, "order"):
-        function, extra = trainer.step, (0,)
-    else:
-        return None
-    args = (trainer.params, trainer.velocity, trainer.loss_sum, trainer.x_train, trainer.y_train_onehot,
-            trainer.order, *extra)
-    analysis = function.trace(*args).lower().compile().memory_analysis()
-    if analysis is None:
-        return None
-    return {field: int(getattr(analysis, field)) for field in MEMORY_FIELDS if hasattr(analysis, field)}
-
-
-def make_variant_trainer(name: str, config, data, device: str):
-    """The trainer for variant ``name`` (one of VARIANTS)."""
-    if name in GPU_ONLY and device != "gpu":
-        raise ValueError(f"{name} needs a GPU")
-    if name == "jax-loop":
+def _jax(**options):
+    def build(config, data, device):
         from .jax_mlp import JaxTrainer
 
-        return JaxTrainer(config, data, device)
-    if name == "jax-no-donation":
-        from .jax_mlp import JaxTrainer
+        return JaxTrainer(config, data, device, **options)
+    return build
 
-        return JaxTrainer(config, data, device, donate=False)
-    if name == "jax-scan":
-        return jax_scan_trainer(config, data, device)
-    if name == "torch-eager":
-        from .torch_mlp import TorchTrainer
 
-        return TorchTrainer(config, data, device)
-    if name == "torch-compile":
-        return torch_compiled_trainer(config, data, device, mode=None)
-    if name == "torch-cudagraphs":
-        return torch_compiled_trainer(config, data, device, mode="reduce-overhead")
-    raise ValueError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+def _jax_scan(config, data, device):
+    from .jax_mlp import JaxScanTrainer
+
+    return JaxScanTrainer(config, data, device)
+
+
+def _torch(kind: str, **options):
+    def build(config, data, device):
+        from . import torch_mlp
+
+        return getattr(torch_mlp, kind)(config, data, device, **options)
+    return build
+
+
+REGISTRY: dict[str, Variant] = {v.key: v for v in (
+    Variant("jax", "eager", "operation", False, _jax(jit=False),
+            "the same step without jit: every operation dispatched (and compiled) on its own"),
+    Variant("jax", "jit", "step", False, _jax(),
+            "the step under jax.jit, state donated: one XLA program per step"),
+    Variant("jax", "jit-no-donation", "step", False, _jax(donate=False),
+            "the jitted step without buffer donation: every update allocates new buffers"),
+    Variant("jax", "scan", "epoch", False, _jax_scan,
+            "every step of an epoch in one XLA program (lax.scan)"),
+    Variant("torch", "eager", "operation", False, _torch("TorchTrainer"),
+            "nn.Module, loss.backward() and torch.optim.SGD, operator by operator"),
+    Variant("torch", "compile", "step", False, _torch("TorchCompiledTrainer"),
+            "the whole step (gather to loss sum) in one torch.compile graph, fullgraph=True"),
+    Variant("torch", "cudagraph", "step", True, _torch("TorchCudaGraphTrainer"),
+            "the whole step captured once in a CUDA graph and replayed each step"),
+    Variant("torch", "cudagraph-epoch", "epoch", True, _torch("TorchCudaGraphTrainer", whole_epoch=True),
+            "every step of an epoch captured in one CUDA graph, replayed once per epoch"),
+)}
+
+
+def get(framework: str, name: str | None = None) -> Variant:
+    """The variant ``name`` of ``framework`` (its default when None); a UserError names the choices."""
+    name = name or DEFAULT_VARIANT[framework]
+    key = f"{framework}-{name}"
+    if key not in REGISTRY:
+        raise UserError(f"{framework} has no variant {name!r}; choose from {', '.join(names(framework))}")
+    return REGISTRY[key]
+
+
+def names(framework: str) -> list[str]:
+    return [v.name for v in REGISTRY.values() if v.framework == framework]
+
+
+def all_names() -> list[str]:
+    return sorted({v.name for v in REGISTRY.values()})
+
+
+def for_device(device: str, frameworks=("jax", "torch")) -> list[Variant]:
+    """The variants that run on ``device`` ('cpu' or 'gpu')."""
+    return [v for v in REGISTRY.values() if v.framework in frameworks and (device == "gpu" or not v.needs_gpu)]
+
+
+def of_record(record: dict) -> Variant:
+    """The variant a run record was made with (records from before variants: the default)."""
+    return get(record["framework"], record.get("variant"))
+
+
+def check_runs_on(variant: Variant, device: str) -> None:
+    if variant.needs_gpu and device != "gpu":
+        raise UserError(f"{variant.framework} variant {variant.name!r} needs a GPU (CUDA graphs)")
+
+
+def resolve_names(requested: list[str] | None, frameworks, device: str) -> list[str] | None:
+    """The variant names a grid runs: None (each framework's default), 'all' (every
+    variant ``device`` supports), or names that some framework has and ``device`` runs."""
+    if requested is None:
+        return None
+    if requested == ["all"]:
+        return sorted({v.name for v in for_device(device, frameworks)})
+    for name in requested:
+        matching = [v for v in REGISTRY.values() if v.name == name and v.framework in frameworks]
+        if not matching:
+            raise UserError(f"no framework of {', '.join(frameworks)} has a variant {name!r}; choose from "
+                            f"{', '.join(all_names())}")
+        for variant in matching:
+            check_runs_on(variant, device)
+    return requested

@@ -1,0 +1,106 @@
+"""Errors a user can act on, and the checks of their input that every command uses.
+
+Anything derived from :class:`Error` is reported by the command line as one
+line on stderr with exit status 2: a user's mistake, a damaged file, a run
+that cannot go on. A traceback is kept for bugs. This module imports nothing
+from the rest of the package, so every module may use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+FLOAT32_MAX = 3.4028234663852886e38
+N_TRAIN = 50_000  # training images after the default 10,000-image validation split
+
+
+class Error(Exception):
+    """A problem the user can fix: reported as one line, exit status 2."""
+
+
+class UserError(Error):
+    """Bad input on the command line."""
+
+
+# --- argparse types: each turns text into a checked value or one clear sentence ---
+
+
+def _number(text: str, kind=int):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def seed_int(text: str) -> int:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed {value} must not be negative")
+    return value
+
+
+def momentum_value(text: str) -> float:
+    value = _number(text, float)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"momentum {value} must be in [0, 1)")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, float)
+    if not 0 < value < FLOAT32_MAX:  # both frameworks compute in float32
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number below {FLOAT32_MAX:.1e} (float32)")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    value = _number(text, float)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+    return value
+
+
+# --- folders and sizes -----------------------------------------------------------
+
+
+def check_writable(folder: Path) -> None:
+    """``folder`` is (or can become) a folder this process can write into."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"results folder {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"results folder {folder} is not writable ({error.strerror or error})") from None
+
+
+def check_data_dir(folder: Path) -> None:
+    """The MNIST folder must be (or become) a folder."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"data folder {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"data folder {folder} cannot be created ({error.strerror or error})") from None
+
+
+def check_results_dir_to_read(folder: Path) -> None:
+    """A results folder a command reads (summary): it must be a folder if it exists."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"results folder {folder} is a file, not a folder")
+
+
+def check_batch_size(batch_size: int, n_train: int = N_TRAIN) -> None:
+    if batch_size > n_train:
+        raise UserError(f"batch size {batch_size} is larger than the {n_train} training images")

@@ -1,0 +1,79 @@
+"""What a profiler and XLA say about one training step: calls, operations,
+kernels and the device's busy time. Used by the child processes in ``measure``."""
+
+from __future__ import annotations
+
+import glob
+import tempfile
+import time
+
+
+def timed_epoch(trainer, seed: int, epoch: int) -> tuple[float, float]:
+    """(seconds until the loop returned, seconds until the device finished) of one epoch."""
+    from ..data import epoch_permutation
+
+    order = epoch_permutation(seed, epoch, trainer.n_train)
+    start = time.perf_counter()
+    trainer.start_epoch(order)
+    trainer.run_epoch()
+    issued = time.perf_counter() - start
+    trainer.sync()
+    return issued, time.perf_counter() - start
+
+
+def profile_epoch(trainer, framework: str, device: str, seed: int = 0) -> dict:
+    """One more (already compiled) epoch under the framework's profiler: top-level
+    operators per step (PyTorch), and on a GPU the kernels and the summed kernel
+    time per step (the device's busy time)."""
+    steps = trainer.n_batches
+    if framework == "torch":
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "gpu" else [])
+        with profile(activities=activities) as prof:
+            timed_epoch(trainer, seed, 99)
+        events = list(prof.events())
+        aten = [e for e in events if e.name.startswith("aten::")]
+        top_level = [e for e in aten if not (e.cpu_parent and e.cpu_parent.name.startswith("aten::"))]
+        kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+        return {"ops_per_step": len(top_level) / steps, "all_ops_per_step": len(aten) / steps,
+                "kernels_per_step": len(kernels) / steps if device == "gpu" else None,
+                "device_s_per_step": sum(k.time_range.elapsed_us() for k in kernels) * 1e-6 / steps
+                if device == "gpu" else None}
+    if device != "gpu":
+        return {"kernels_per_step": None, "device_s_per_step": None}
+    import jax
+    from jax.profiler import ProfileData
+
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder):
+            timed_epoch(trainer, seed, 99)
+        [path] = glob.glob(f"{folder}/**/*.xplane.pb", recursive=True)
+        profile_data = ProfileData.from_file(path)
+        lines = [line for plane in profile_data.planes if plane.name.startswith("/device:GPU")
+                 for line in plane.lines]
+        kernels = [event for line in lines if line.name.startswith("Stream") for event in line.events]
+    if not kernels:
+        return {"kernels_per_step": None, "device_s_per_step": None,
+                "note": f"no stream lines in the GPU profile (lines: {sorted({line.name for line in lines})})"}
+    return {"kernels_per_step": len(kernels) / steps,
+            "device_s_per_step": sum(event.duration_ns for event in kernels) * 1e-9 / steps}
+
+
+def jax_program_ops(trainer) -> dict:
+    """HLO operations of a compiled JAX variant's program, before and after XLA's
+    optimization (calls inlined; a loop body counted once, i.e. per step)."""
+    from .analyze import count_kernels, program_opcodes
+
+    lowered = trainer.compiled_program.trace(*trainer.program_args()).lower()
+    return {"before_optimization": count_kernels(program_opcodes(lowered.as_text(dialect="hlo"))),
+            "after_optimization": count_kernels(program_opcodes(lowered.compile().as_text()))}
+
+
+def jax_eager_calls(trainer) -> int:
+    """Operations JAX dispatches one by one in an eager step: the top-level
+    equations of the step's jaxpr (forward, backward and update)."""
+    import jax
+
+    return len(jax.make_jaxpr(trainer.step)(*trainer.program_args()).jaxpr.eqns)

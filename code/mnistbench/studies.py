@@ -1,0 +1,133 @@
+"""The study a document shows, read once from a results folder.
+
+``load_study`` reads every record under a results folder once: the study the
+report shows (a GPU study when there is one), the study that holds every
+variant (the fair comparison; the same study once the GPU campaign has
+measured the variants), and every evidence record, each usable only with the
+runs of its own device and software.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .results import (
+    default_variant_runs,
+    group_by,
+    load_records,
+    select_study,
+    software_fingerprint,
+    study_key,
+    summarize,
+    variant_name,
+)
+
+RERUN_ENV = "MNISTBENCH_RERUN"
+
+
+
+
+
+@dataclasses.dataclass
+class Study:
+    """The runs the report shows, read once from a results folder together with
+    every other run and evidence record there."""
+
+    runs: list[dict]
+    all_runs: list[dict]
+    all_evidence: list[dict]
+    results_dir: Path
+
+    @property
+    def first(self) -> dict:
+        return self.runs[0]
+
+    @functools.cached_property
+    def main(self) -> list[dict]:
+        """The main comparison: each framework's default variant."""
+        return default_variant_runs(self.runs)
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.first["device"]["kind"] == "gpu"
+
+    def same_setup(self, record: dict, reference: dict | None = None) -> bool:
+        """Whether ``record`` was measured on the device, with the software, of ``reference``
+        (default: the study's)."""
+        reference = reference or self.first
+        return (record["device"]["kind"] == reference["device"]["kind"]
+                and record["device"]["name"] == reference["device"]["name"]
+                and software_fingerprint(record) == software_fingerprint(reference))
+
+    @functools.cached_property
+    def variants_runs(self) -> list[dict]:
+        """The study that holds the variants: the main study when it has them, else the
+        study (device) with the most variant runs, GPU first, then the newest."""
+        def has_variants(runs):
+            return any(variant_name(r) not in ("jit", "eager") for r in runs)
+
+        if has_variants(self.runs):
+            return self.runs
+        groups = {key: runs for key, runs in group_by([r for r in self.all_runs if r["valid"]], study_key).items()
+                  if has_variants(runs)}
+        if not groups:
+            return []
+        best = max(groups, key=lambda k: (k[0] == "gpu", len(groups[k]), max(r["timestamp"] for r in groups[k])))
+        return groups[best]
+
+    def evidence(self, name: str, reference: dict | None = None) -> dict | None:
+        """The evidence record ``name`` measured with the reference's device and software
+        by the current record format (one with parts), or None."""
+        found = [r for r in self.all_evidence if r["name"] == name and self.same_setup(r, reference)
+                 and ("parts" in r["data"] or name not in MEASURED_IN_PARTS)]
+        return max(found, key=lambda r: r["timestamp"]) if found else None
+
+    @functools.cached_property
+    def rows(self) -> list[dict]:
+        return summarize(self.main)
+
+    def row(self, framework: str, batch_size: int) -> dict:
+        return next(r for r in self.rows if r["framework"] == framework and r["batch_size"] == batch_size)
+
+
+MEASURED_IN_PARTS = ("equality", "compile", "fusion", "overhead", "updates")
+
+
+def rerun_requested(parameter: bool = False) -> bool:
+    return parameter or os.environ.get(RERUN_ENV, "").lower() in ("1", "true", "yes")
+
+
+def rerun_study(results_dir: Path) -> None:
+    """Run the whole study on this machine's GPU (or CPU) before rendering (resumable)."""
+    import torch
+
+    device = "gpu" if torch.cuda.is_available() else "cpu"
+    subprocess.run([sys.executable, "-m", "mnistbench", "campaign", "--device", device, "--results-dir",
+                    str(Path(results_dir) / f"rerun-{device}")], check=False)
+
+
+def load_study(results_dir: Path | str = "results", rerun: bool = False) -> Study | None:
+    """The study to report, or None when there are no results yet."""
+    results_dir = Path(results_dir)
+    if rerun_requested(rerun):
+        rerun_study(results_dir)
+    if not results_dir.exists():
+        return None
+    records = load_records(results_dir, kind=None)
+    all_runs = [r for r in records if r.get("kind", "run") == "run"]
+    runs = select_study(all_runs)
+    if not runs:
+        return None
+    return Study(runs=runs, all_runs=all_runs, results_dir=results_dir,
+                 all_evidence=[r for r in records if r.get("kind") == "evidence"])
+
+
+def missing_results_message(results_dir: Path | str = "results") -> str:
+    return (f"No result records were found in `{results_dir}/`. Produce them with "
+            "`python -m mnistbench campaign --device gpu --results-dir results/mine`, or render with "
+            "`quarto render report.qmd -P rerun:true` to run the study first.")

@@ -1,0 +1,153 @@
+"""The supplement's sections as Markdown, one function per section.
+
+Each takes the ``studies.Study`` and returns text (tables and the sentences
+around them) for one chunk of ``supplement.qmd``; every number comes from a
+record, and every table names the device it was measured on. Evidence from
+older code (records without parts) is shown only where noted, as such.
+"""
+
+from __future__ import annotations
+
+from . import tables
+from .evidence import analyze
+from .formatting import device_label, fmt_s
+from .studies import Study
+
+
+def records(study: Study, name: str) -> list[dict]:
+    """Current-format evidence records ``name``, GPU first, then by date."""
+    found = [r for r in study.all_evidence if r["name"] == name and "parts" in r["data"]]
+    return sorted(found, key=lambda r: (r["device"]["kind"] != "gpu", r["timestamp"]))
+
+
+def not_measured(name: str, device: str = "gpu") -> str:
+    return (f"*Not measured on the {device.upper()} with this code yet:* "
+            f"`python -m mnistbench campaign --device {device} --results-dir results/mine` measures it.")
+
+
+def each_device(study: Study, name: str, render) -> str:
+    """``render(record)`` under a heading per device; a note when the GPU has none."""
+    found = records(study, name)
+    blocks = [f"**{device_label(r)}**\n\n{render(r)}" for r in found]
+    if not any(r["device"]["kind"] == "gpu" for r in found):
+        blocks.append(not_measured(name))
+    return "\n\n".join(blocks)
+
+
+def studies_section(study: Study) -> str:
+    return tables.summary_text(study.all_runs, fmt="pipe")
+
+
+def equality_section(study: Study) -> str:
+    return each_device(study, "equality", lambda r: tables.equality_markdown(analyze.fragments(r["data"])))
+
+
+def compile_section(study: Study) -> str:
+    def render(record: dict) -> str:
+        programs = analyze.partial_batch_programs(record["data"])
+        text = tables.compile_markdown(analyze.compile_table(record["data"]))
+        if programs:
+            text += (f"\n\nOne epoch of a step that takes batch arrays compiled {programs['dropped']} program(s) "
+                     f"with the last partial batch dropped and {programs['kept']} with it kept: every new shape "
+                     "is a new XLA program.")
+        return text
+    return each_device(study, "compile", render)
+
+
+def amortization_section(study: Study) -> str:
+    """Cold break-evens of the main study, and cold against warm where the compile evidence allows."""
+    from .report import runs_of_setup
+
+    blocks = [f"**{device_label(study.first)}**, cold (the main study)\n\n"
+              + tables.amortization_markdown(analyze.amortization(study.main))]
+    for record in records(study, "compile"):
+        runs = runs_of_setup(study, record)
+        warm = analyze.amortization(runs, warm=analyze.warm_cache_firsts(record["data"]))
+        if warm:
+            blocks.append(f"**{device_label(record)}**, cold and warm compilation cache\n\n"
+                          + tables.amortization_markdown(analyze.amortization(runs) + warm))
+    return "\n\n".join(blocks)
+
+
+def breakdown_section(study: Study) -> str:
+    return tables.breakdown_markdown(analyze.first_epoch_breakdown(study.main))
+
+
+def granularity_rows(study: Study) -> list[dict]:
+    """Every variant of the variants study with its calls and kernels per step."""
+    runs = study.variants_runs
+    fusion = study.evidence("fusion", runs[0]) if runs else None
+    return analyze.granularity_table(runs, fusion["data"] if fusion else None)
+
+
+def granularity_section(study: Study) -> str:
+    runs = study.variants_runs
+    if not runs:
+        return not_measured("fusion")
+    fusion = study.evidence("fusion", runs[0])
+    text = f"**{device_label(runs[0])}**\n\n" + tables.granularity_markdown(granularity_rows(study))
+    hlo = analyze.dispatch_rows(fusion["data"] if fusion else None).get("jax-jit", {}).get("hlo")
+    if hlo:
+        before, after = hlo["before_optimization"]["by_opcode"], hlo["after_optimization"]["by_opcode"]
+        text += ("\n\nThe jitted step's HLO opcodes before optimization (calls inlined): "
+                 + ", ".join(f"{k} {v}" for k, v in before.items())
+                 + ". After: " + ", ".join(f"{k} {v}" for k, v in after.items()) + ".")
+    return text + legacy_gpu_text(study)
+
+
+def legacy_gpu_text(study: Study) -> str:
+    """What the older-format GPU records (before the variants registry) measured, labelled as such."""
+    old = [r for r in study.all_evidence if r["device"]["kind"] == "gpu" and "parts" not in r["data"]
+           and r["name"] in ("fusion", "variants")]
+    sentences = []
+    for record in old:
+        commit = (record["platform"].get("git", {}).get("commit") or "unknown")[:7]
+        data = record["data"]
+        if record["name"] == "fusion" and "torch" in data:
+            sentences.append(f"PyTorch eager called {data['torch']['top_level_ops_per_step']:.0f} operators and "
+                             f"launched {data['torch']['gpu_kernels_per_step']:.0f} GPU kernels per step; XLA's "
+                             f"optimized step had {data['jax']['after_optimization']['operations']} top-level "
+                             "operations")
+        if record["name"] == "variants":
+            rows = {r["variant"]: r for r in data["rows"] if "steady_epoch_s" in r}
+            if {"torch-eager", "torch-compile"} <= set(rows):
+                compiled, eager = rows["torch-compile"]["steady_epoch_s"], rows["torch-eager"]["steady_epoch_s"]
+                sentences.append("torch.compile of the model and the optimizer as separate graphs (gather, loss, "
+                                 f"backward and loss sum left eager) took {fmt_s(compiled)} per batch-64 epoch "
+                                 f"against eager's {fmt_s(eager)} (one 3-epoch run): a partial graph does not "
+                                 "remove the per-step calls")
+    if not sentences:
+        return ""
+    label = device_label(old[0])
+    return (f"\n\nOlder measurements on the {label} (code {commit}, before the variants above existed): "
+            + "; ".join(sentences) + ".")
+
+
+def overhead_section(study: Study) -> str:
+    return each_device(study, "overhead", lambda r: (r["data"]["device_s_meaning"].capitalize() + " is the device "
+                                                       "time.\n\n" + tables.overhead_markdown(
+                                                           analyze.overhead_rows(r["data"]))))
+
+
+def updates_section(study: Study) -> str:
+    found = records(study, "updates")
+    if not found:
+        return "*Not measured yet:* `python -m mnistbench evidence updates --device cpu`."
+    record = found[-1]
+    return f"**{device_label(record)}**\n\n" + tables.updates_markdown(analyze.updates_table(record["data"]))
+
+
+def donation_section(study: Study) -> str:
+    rows = analyze.donation_effect(study.variants_runs)
+    if not rows:
+        return not_measured("fusion")
+    return (f"**{device_label(study.variants_runs[0])}**\n\n" + tables.donation_markdown(rows))
+
+
+def precision_section(study: Study) -> str:
+    rows = analyze.precision_comparison([r for r in study.all_runs if study.same_setup(r)])
+    return tables.precision_markdown(rows) if rows else not_measured("precision")
+
+
+def efficiency_section(study: Study) -> str:
+    return tables.efficiency_markdown(analyze.efficiency(study.main))
