@@ -8,7 +8,7 @@ VENV ?= .venv
 PYTHON ?= $(if $(VENV),$(VENV)/bin/python,python)
 STAMP := $(if $(VENV),$(VENV)/.installed,.installed-conda)
 
-.PHONY: setup setup-gpu test report grid quick-grid evidence summary clean
+.PHONY: setup setup-gpu test report grid quick-grid evidence campaign summary clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,11 @@ quick-grid: $(STAMP)
 
 evidence: $(STAMP)
 	$(PYTHON) -m mnistbench evidence all
+
+# The whole study on this machine's GPU, resumable: DEVICE=cpu for the CPU, MAX_SECONDS to budget it.
+DEVICE ?= gpu
+campaign: $(STAMP)
+	$(PYTHON) -m mnistbench campaign --device $(DEVICE) --results-dir results/mine-$(DEVICE) $(if $(MAX_SECONDS),--max-seconds $(MAX_SECONDS))
 
 summary: $(STAMP)
 	$(PYTHON) -m mnistbench summary

@@ -55,7 +55,14 @@ def test_states_estimates_and_blocked_variants(tmp_path):
     assert campaign.state_of(step, "gpu", False, "older", no_evidence) == "to do"
     graph = next(s for s in steps if s.kind == "run" and s.variant == "cudagraph")
     failed = {"parts": {"torch-cudagraph": {"passed": False}}}
-    assert campaign.state_of(graph, "gpu", False, code_version(), lambda name: failed).startswith("blocked")
+    passed = {"parts": {"torch-cudagraph": {"passed": True}}}
+    assert "failed its equality check" in campaign.state_of(graph, "gpu", False, code_version(), lambda _: failed)
+    assert "has not passed" in campaign.state_of(graph, "gpu", False, code_version(), no_evidence)
+    assert campaign.state_of(graph, "gpu", False, code_version(), lambda _: passed) == "to do"
+    scan = next(s for s in steps if s.kind == "run" and s.variant == "scan")  # a CPU test covers it
+    assert campaign.state_of(scan, "gpu", False, code_version(), no_evidence) == "to do"
+    other_machine = "0123456789"
+    assert campaign.state_of(step, "gpu", False, code_version(), no_evidence, other_machine) == "to do"
     part = next(s for s in steps if s.evidence == "compile")
     assert campaign.state_of(part, "gpu", False, code_version(), lambda name: {"parts": {part.part: {}}}) == "done"
 
@@ -67,7 +74,7 @@ def test_states_estimates_and_blocked_variants(tmp_path):
 
 
 def planned(labels_and_estimates, state="to do"):
-    return [campaign.Planned(campaign.Step(label, "run"), state, seconds, "default")
+    return [campaign.Planned(campaign.Step(label, "evidence"), state, seconds, "default")
             for label, seconds in labels_and_estimates]
 
 
@@ -83,19 +90,29 @@ def test_execute_stops_before_a_step_that_would_end_past_the_budget():
     assert ran == ["a", "b"] and [p.step.label for p in outcome.left] == ["c"] and outcome.seconds == 18
 
 
-def test_execute_goes_on_after_a_failure_and_skips_done_steps():
+def test_execute_goes_on_after_a_failure_and_derives_only_from_a_whole_main_grid():
     from mnistbench.errors import Error
 
     def run(step, *rest):
-        if step.label == "b":
+        if step.label.startswith("b"):
             raise Error("b broke")
+        if step.label.startswith("g"):
+            raise campaign.Blocked("blocked: no equality check")
 
-    steps = planned([("a", 1)], "done") + planned([("b", 1), ("c", 1)]) + [
-        campaign.Planned(campaign.Step("derive", "derived"), "to do", 1, "default")]
-    outcome = campaign.execute(steps, "cpu", True, None, None, log=lambda _: None, run_step=run)
+    def steps(failing_variant):
+        main = campaign.Step("b main", "run", "jax", failing_variant)
+        return (planned([("a", 1)], "done") + [campaign.Planned(main, "to do", 1, "default")]
+                + planned([("c", 1)]) + [campaign.Planned(campaign.Step("g graph", "run", "torch", "cudagraph"),
+                                                          "to do", 1, "default"),
+                                         campaign.Planned(campaign.Step("derive", "derived"), "to do", 1, "default")])
+
+    outcome = campaign.execute(steps("jit"), "cpu", True, None, None, log=lambda _: None, run_step=run)
     assert [p.step.label for p in outcome.done] == ["c"]
-    assert [(p.step.label, error) for p, error in outcome.failed] == [("b", "b broke")]
-    assert [p.step.label for p in outcome.left] == ["derive"]  # derived only from a complete study
+    assert [(p.step.label, error) for p, error in outcome.failed] == [("b main", "b broke")]
+    assert [p.step.label for p, _ in outcome.blocked] == ["g graph"]
+    assert [p.step.label for p in outcome.left] == ["derive"]  # a main-grid run failed: nothing to derive from
+    outcome = campaign.execute(steps("scan"), "cpu", True, None, None, log=lambda _: None, run_step=run)
+    assert "derive" in [p.step.label for p in outcome.done]  # a variant's failure does not hold the derived back
 
 
 def test_plan_text_shows_states_estimates_and_totals():

@@ -25,7 +25,7 @@ def run_cli(*args, timeout=300):
     (["run", "--framework", "jax", "--learning-rate", "nan"], "must be a positive number"),
     (["run", "--framework", "torch", "--learning-rate", "1e300"], "must be a positive number below"),
     (["run", "--framework", "jax", "--data-dir", "/proc/no/such/place"], "cannot be created"),
-    (["evidence", "precision", "--batch-sizes", "0"], "must be at least 1"),
+    (["evidence", "precision"], "invalid choice"),
     (["run", "--framework", "torch", "--variant", "scan"], "torch has no variant 'scan'"),
     (["run", "--framework", "torch", "--variant", "cudagraph", "--device", "cpu"], "needs a GPU"),
     (["grid", "--variants", "warp", "--device", "cpu"], "has a variant 'warp'"),

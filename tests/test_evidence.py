@@ -132,7 +132,10 @@ def test_headline_splits_into_granularity_and_framework():
     steady = {("torch", "eager"): {64: 6.0}, ("torch", "compile"): {64: 2.0}, ("jax", "jit"): {64: 1.0}}
     split = headline_split(steady, 64, "small")
     assert split == {"fair_headline_ratio_small": "6.0×", "fair_granularity_part_small": "3.0×",
-                     "fair_framework_part_small": "2.0×"}
+                     "fair_framework_part_small": "2.0×", "fair_torch_step_small": "compile"}
+    steady[("torch", "cudagraph")] = {64: 1.5}  # on a GPU: PyTorch's fastest one-call-per-step variant
+    split = headline_split(steady, 64, "small")
+    assert split["fair_torch_step_small"] == "cudagraph" and split["fair_framework_part_small"] == "1.5×"
 
 
 def test_donation_pairs_seeds_and_keeps_memory():
@@ -244,11 +247,10 @@ def test_evidence_command_writes_derived_records(tmp_path):
     for record in [run_record("jax", 64, epoch_times=(4, 1, 1)), run_record("torch", 64, epoch_times=(3, 3, 3))]:
         save_record(record, runs_dir)
     out = tmp_path / "evidence"
-    assert cli.main(["evidence", "amortization", "efficiency", "precision", "--device", "cpu", "--quiet",
+    assert cli.main(["evidence", "amortization", "efficiency", "--device", "cpu", "--quiet",
                      "--results-dir", str(out), "--runs-dir", str(runs_dir)]) == 0
     records = {r["name"]: r for r in load_records(out, kind="evidence")}
     assert records["amortization"]["data"]["rows"][0]["break_even_epoch"] == 2
-    assert records["precision"]["data"]["applies"] is False
     assert records["efficiency"]["device"]["name"] == "Test GPU"  # derived records describe their study
     assert records["efficiency"]["platform"]["git"]["commit"] == "abcdef0"  # the runs' commit ...
     assert records["efficiency"]["derived_by"]["commit"] != "abcdef0"  # ... and the deriving code's
@@ -260,3 +262,8 @@ def test_evidence_without_runs_fails_clearly(tmp_path, capsys):
     assert cli.main(["evidence", "amortization", "--device", "cpu", "--quiet", "--results-dir",
                      str(tmp_path / "e"), "--runs-dir", str(tmp_path / "none")]) == 2
     assert "no valid run records" in capsys.readouterr().err
+
+
+def test_a_one_call_per_epoch_variant_has_no_per_step_dispatch_count():
+    scan = measure.run_child("fusion_variant", variant="jax-scan", device="cpu", batch_size=64, steps=3)
+    assert scan["calls_per_step"] is None and scan["granularity"] == "epoch"

@@ -73,9 +73,8 @@ def test_supplement_cells_execute_against_committed_results(tmp_path, monkeypatc
 
 
 def test_report_without_results_says_how_to_get_them(tmp_path, monkeypatch):
-    qmd = (ROOT / "report.qmd").read_text().replace('"results"', repr(str(tmp_path / "empty")))
-    (tmp_path / "report.qmd").write_text(qmd)
-    notebook = execute(tmp_path / "report.qmd", tmp_path, monkeypatch)
+    monkeypatch.setenv("MNISTBENCH_RESULTS", str(tmp_path / "empty"))  # the folder the documents read
+    notebook = execute(ROOT / "report.qmd", tmp_path, monkeypatch)
     printed = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
     assert "No result records were found" in printed and "mnistbench campaign" in printed
 
@@ -157,3 +156,18 @@ def test_the_fair_comparison_comes_from_the_study_that_holds_the_variants():
     assert facts["fair_framework_op_small"] == "1.5× faster" and facts["fair_jax_epoch_small"] == "2.0× faster"
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in report.fair_table(study).splitlines()[2:]]
     assert cells[0][:3] == ["one per operation", "JAX", "eager"] and cells[-1][:3] == ["one per epoch", "JAX", "scan"]
+
+
+def test_every_committed_time_is_above_its_physical_floor():
+    """A time below the floor means the clock missed work: no committed record may hold one."""
+    from mnistbench.evidence import analyze
+    from mnistbench.results import load_records
+
+    records = load_records(ROOT / "results", kind=None)
+    runs = [r for r in records if r.get("kind", "run") == "run"]
+    assert runs and all(r["valid"] for r in runs)
+    for run in runs:
+        floor = run["physical_floor_s"] / 1.5  # the slack the run's own check allows (timing.PEAK_SLACK)
+        assert min(run["epoch_times_s"]) >= floor, run["_path"]
+    overhead = [r for r in records if r.get("kind") == "evidence" and r["name"] == "overhead" and "parts" in r["data"]]
+    assert overhead and not analyze.below_floor([row for r in overhead for row in analyze.overhead_rows(r["data"])])

@@ -30,7 +30,7 @@ from .errors import Error
 QUICK = {"epochs": 2, "train_subset": 4096, "batch_sizes": (64, 256), "variant_batch_sizes": (256,), "seeds": (0,)}
 STARTUP_S = {"gpu": 20.0, "cpu": 8.0}  # a fresh process: imports, MNIST, the device
 DEFAULT_EPOCH_S = {"gpu": 2.0, "cpu": 5.0}
-DEFAULT_COMPILE_S = {"gpu": 40.0, "cpu": 30.0}  # torch.compile or a CUDA graph's capture, first call
+DEFAULT_COMPILE_S = {("gpu", "jax"): 30.0, ("gpu", "torch"): 40.0, ("cpu", "jax"): 1.0, ("cpu", "torch"): 30.0}
 DEFAULT_PART_S = {  # evidence parts, full size
     "gpu": {"equality": 60, "compile": 240, "overhead": 150, "fusion": 60, "partial-batch": 30},
     "cpu": {"equality": 40, "compile": 90, "overhead": 150, "fusion": 45, "partial-batch": 15, "updates": 800},
@@ -118,23 +118,30 @@ def run_path(step: Step, device: str) -> Path:
                                       device, step.config.fingerprint())
 
 
-def state_of(step: Step, device: str, quick: bool, code_version: str, evidence_data: Callable) -> str:
+def state_of(step: Step, device: str, quick: bool, code_version: str, evidence_data: Callable,
+             software: str | None = None) -> str:
     from .results import is_current
 
     if step.kind == "run":
-        if is_current(run_path(step, device), step.config.fingerprint(), code_version):
+        if is_current(run_path(step, device), step.config.fingerprint(), code_version, software):
             return "done"
-        failed = equality_failures(evidence_data("equality"))
-        key = f"{step.framework}-{step.variant}"
-        return f"blocked: {key} failed its equality check" if key in failed else "to do"
+        return blocked_by_equality(step, evidence_data("equality")) or "to do"
     if step.kind == "evidence":
         data = evidence_data(step.evidence)
         return "done" if data and step.part in data["parts"] else "to do"
     return "to do"  # derived items are recomputed at the end of every complete campaign
 
 
-def equality_failures(data: dict | None) -> set[str]:
-    return {part for part, result in (data or {}).get("parts", {}).items() if not result["passed"]}
+def blocked_by_equality(step: Step, equality: dict | None) -> str | None:
+    """Why a run must not be timed: its variant failed its equality check, or (a GPU-only
+    variant, which no CPU test covers) has not passed one yet; None when it may run."""
+    variant = variants.get(step.framework, step.variant)
+    result = (equality or {}).get("parts", {}).get(variant.key)
+    if result is not None and not result["passed"]:
+        return f"blocked: {variant.key} failed its equality check"
+    if variant.needs_gpu and result is None:
+        return f"blocked: {variant.key} has not passed its equality check"
+    return None
 
 
 def estimate(step: Step, device: str, device_name: str, quick: bool, history: dict) -> tuple[float, str]:
@@ -150,9 +157,9 @@ def estimate(step: Step, device: str, device_name: str, quick: bool, history: di
                  and r.get("config", {}).get("train_subset") == c.train_subset and "run_wall_s" in r]
         if walls:
             return statistics.median(walls) + STARTUP_S[device], "earlier records"
-        compiling = variants.get(step.framework, step.variant).name in ("compile", "cudagraph", "cudagraph-epoch")
+        compiling = variants.get(step.framework, step.variant).compiles
         share = QUICK_SHARE if quick else 1.0
-        return (STARTUP_S[device] + DEFAULT_COMPILE_S[device] * compiling
+        return (STARTUP_S[device] + DEFAULT_COMPILE_S[(device, step.framework)] * compiling
                 + DEFAULT_EPOCH_S[device] * c.epochs * share), "default"
     seconds = [record["data"]["seconds"][step.part] for record in history["evidence"]
                if record["name"] == step.evidence and record["device"]["name"] == device_name
@@ -176,10 +183,12 @@ def assess(steps: list[Step], device: str, quick: bool, results_dir: Path) -> li
     """Each step with its state and estimate."""
     from .evidence import current_data, describe_device
     from .platform import code_version, device_name
+    from .results import software_fingerprint
 
     history = load_history(results_dir)
     name, version = device_name(device), code_version()
     described = describe_device(device)
+    software = software_fingerprint(described)
     cache: dict[str, dict | None] = {}
 
     def evidence_data(item: str) -> dict | None:
@@ -187,7 +196,7 @@ def assess(steps: list[Step], device: str, quick: bool, results_dir: Path) -> li
             cache[item] = current_data(item, device, quick, Path(results_dir) / "evidence", described)
         return cache[item]
 
-    return [Planned(step, state_of(step, device, quick, version, evidence_data),
+    return [Planned(step, state_of(step, device, quick, version, evidence_data, software),
                     *estimate(step, device, name, quick, history)) for step in steps]
 
 
@@ -200,14 +209,23 @@ class Outcome:
     failed: list[tuple[Planned, str]]
     left: list[Planned]  # not started: the budget would have run out
     seconds: float
+    blocked: list[tuple[Planned, str]] = dataclasses.field(default_factory=list)
+
+
+class Blocked(Error):
+    """A step that must not run now (a variant without a passed equality check)."""
 
 
 def execute_step(step: Step, device: str, quick: bool, results_dir: Path, compilation_cache: Path | None,
                  log: Callable[[str], None]) -> None:
-    from .evidence import run_evidence
+    from .evidence import current_data, describe_device, run_evidence
     from .experiment import run_in_fresh_process
 
     if step.kind == "run":
+        equality = current_data("equality", device, quick, Path(results_dir) / "evidence", describe_device(device))
+        reason = blocked_by_equality(step, equality)  # as measured by now, earlier in this campaign too
+        if reason:
+            raise Blocked(reason)
         run_in_fresh_process(step.framework, step.config, device, step.folder, variant=step.variant,
                              compilation_cache=compilation_cache)
     elif step.kind == "evidence":
@@ -228,14 +246,18 @@ def execute(planned: list[Planned], device: str, quick: bool, results_dir: Path,
         if max_seconds is not None and elapsed + item.estimate_s > max_seconds:
             outcome.left = todo[number:]
             break
-        if item.step.kind == "derived" and (outcome.failed or any(p.state.startswith("blocked") for p in planned)):
-            outcome.left.append(item)  # derive only from a complete study
+        if item.step.kind == "derived" and main_grid_incomplete(planned, outcome):
+            outcome.left.append(item)  # the derived items read the main grid: derive only from all of it
             continue
         budget = f" of {format_seconds(max_seconds)}" if max_seconds else ""
         log(f"[{number + 1}/{len(todo)}] {item.step.label} (about {format_seconds(item.estimate_s)}; "
             f"{format_seconds(elapsed)}{budget} used)")
         try:
             run_step(item.step, device, quick, results_dir, compilation_cache, log)
+        except Blocked as reason:
+            outcome.blocked.append((item, str(reason)))
+            log(f"    {reason}")
+            continue
         except Error as error:
             outcome.failed.append((item, str(error)))
             log(f"    failed: {error}")
@@ -243,6 +265,16 @@ def execute(planned: list[Planned], device: str, quick: bool, results_dir: Path,
         outcome.done.append(item)
     outcome.seconds = clock() - started
     return outcome
+
+
+def main_grid_incomplete(planned: list[Planned], outcome: Outcome) -> bool:
+    """Whether a run of the main grid (a default variant) failed, or was not run."""
+    def main_run(item: Planned) -> bool:
+        return item.step.kind == "run" and variants.get(item.step.framework, item.step.variant).is_default
+
+    unfinished = [p for p, _ in outcome.failed] + [p for p, _ in outcome.blocked] + outcome.left
+    return any(main_run(p) for p in unfinished) or any(main_run(p) and p.state.startswith("blocked")
+                                                       for p in planned)
 
 
 def format_seconds(seconds: float) -> str:

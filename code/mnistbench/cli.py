@@ -30,6 +30,7 @@ from .errors import (
 )
 
 QUICK = {"epochs": 3, "seeds": (0,)}
+N_TRAIN = 60_000 - Config().validation_size  # training images after the validation split
 DEFAULT_RESULTS = Path("results")
 ADHOC_RESULTS = Path("adhoc-results")  # git-ignored: single runs stay out of the committed studies
 NO_RATE = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"  # the rate would count start-up
@@ -132,8 +133,6 @@ def build_parser() -> Parser:
                       help="run records the derived items read (default: %(default)s)")
     item.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     item.add_argument("--quick", action="store_true", help="fewer batch sizes and steps (CPU-sized)")
-    item.add_argument("--batch-sizes", nargs="+", type=positive_int, default=list(GRID_BATCH_SIZES),
-                      help="batch sizes of the TF32 runs (precision)")
     item.add_argument("--quiet", action="store_true")
 
     campaign = commands.add_parser("campaign", help="everything the report needs from one device, within a budget")
@@ -205,7 +204,7 @@ def cmd_run(args) -> int:
 
     from . import experiment, results
 
-    check_batch_size(args.batch_size)
+    check_batch_size(args.batch_size, N_TRAIN)
     config = training_config(args, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
     chosen = variants.get(args.framework, args.variant)
     experiment.prepare_process(args.framework, args.device)
@@ -253,10 +252,11 @@ def cmd_grid(args) -> int:
 
     from . import experiment, results
     from .data import fetch_mnist
+    from .evidence import describe_device
     from .platform import code_version
 
     for size in args.batch_sizes:
-        check_batch_size(size)
+        check_batch_size(size, N_TRAIN)
     device = device_kind(args.device)  # before the results folder is created
     names = variants.resolve_names(args.variants, args.frameworks, device)
     check_writable(args.results_dir)
@@ -270,9 +270,10 @@ def cmd_grid(args) -> int:
         raise UserError(str(error)) from None
     fetch_mnist(args.data_dir, log=lambda m: say(args, m))  # once, before the children start
     version = code_version()
+    software = results.software_fingerprint(describe_device(device))  # a run from another machine is redone
     todo = [(fw, name, cfg) for fw, name, cfg in plan if args.force or not results.is_current(
         args.results_dir / results.run_filename(fw, name, cfg.batch_size, cfg.seed, device, cfg.fingerprint()),
-        cfg.fingerprint(), version)]
+        cfg.fingerprint(), version, software)]
     say(args, f"grid: {len(plan)} runs on {device}, {len(plan) - len(todo)} already recorded, "
               f"{len(todo)} to do ({epochs} epoch{'s' * (epochs != 1)} each)")
     started = time.perf_counter()
@@ -323,7 +324,7 @@ def cmd_evidence(args) -> int:
         say(args, f"evidence {name} {where}")
         try:
             path = evidence.run_evidence(name, device, args.quick, args.results_dir, args.runs_dir,
-                                         batch_sizes=args.batch_sizes, log=lambda m: say(args, f"  {m}"))
+                                         log=lambda m: say(args, f"  {m}"))
         except Error as error:
             failures += 1
             print(f"evidence {name}: {error}", file=sys.stderr)
@@ -355,9 +356,11 @@ def cmd_campaign(args) -> int:
     outcome = campaign.execute(planned, args.device, args.quick, args.results_dir, args.max_seconds,
                                args.compilation_cache, log=lambda m: say(args, m))
     print(f"campaign: {len(outcome.done)} steps done in {campaign.format_seconds(outcome.seconds)}, "
-          f"{len(outcome.failed)} failed, {len(outcome.left)} left")
+          f"{len(outcome.failed)} failed, {len(outcome.blocked)} blocked, {len(outcome.left)} left")
     for item, error in outcome.failed:
         print(f"  failed: {item.step.label}: {error}")
+    for item, reason in outcome.blocked:
+        print(f"  {reason}: {item.step.label}")
     if outcome.left:
         print(f"left (about {campaign.format_seconds(sum(p.estimate_s for p in outcome.left))}): "
               + "; ".join(p.step.label for p in outcome.left[:5]) + (" ..." if len(outcome.left) > 5 else ""))

@@ -13,7 +13,6 @@ import math
 from pathlib import Path
 
 FLOAT32_MAX = 3.4028234663852886e38
-N_TRAIN = 50_000  # training images after the default 10,000-image validation split
 
 
 class Error(Exception):
@@ -101,6 +100,6 @@ def check_results_dir_to_read(folder: Path) -> None:
         raise UserError(f"results folder {folder} is a file, not a folder")
 
 
-def check_batch_size(batch_size: int, n_train: int = N_TRAIN) -> None:
+def check_batch_size(batch_size: int, n_train: int) -> None:
     if batch_size > n_train:
         raise UserError(f"batch size {batch_size} is larger than the {n_train} training images")

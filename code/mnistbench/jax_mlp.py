@@ -142,7 +142,7 @@ class JaxTrainer:
         put = functools.partial(jax.device_put, device=self.device)
         self.x_train, self.y_train_onehot = put(data.x_train), put(data.y_train_onehot)
         self.eval_sets = {"val": (put(data.x_val), put(data.y_val)), "test": (put(data.x_test), put(data.y_test))}
-        params = put(init_params_from(initial_weights(config)))
+        params = put(initial_weights(config))  # NumPy (W, b) pairs straight to the device
         self.state = TrainState(params, jax.tree.map(jnp.zeros_like, params), **epoch_counters(self.device))
         self.n_train = len(data.x_train)
         self.n_batches = self.n_train // config.batch_size

@@ -12,22 +12,29 @@ import subprocess
 from pathlib import Path
 
 PACKAGES = ("jax", "jaxlib", "torch", "torchvision", "numpy")
-# The modules whose code decides what a run or an evidence item measures; a change
-# to any of them changes the code version, and grid and campaign measure again.
+# The modules whose code decides what a training run measures; a change to any of
+# them changes the code version, and grid and campaign measure the runs again.
 MEASURING_MODULES = ("config.py", "data.py", "weights.py", "jax_mlp.py", "torch_mlp.py", "variants.py", "timing.py",
-                     "experiment.py", "equivalence.py", "evidence/measure.py", "evidence/profile.py")
+                     "experiment.py")
+# An evidence item is measured by those and by these: a change here re-measures evidence only.
+EVIDENCE_MODULES = ("equivalence.py", "evidence/measure.py", "evidence/profile.py")
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Settings that change what a framework does; kept with every record.
 RECORDED_ENVIRONMENT = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES",
                         "OMP_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL")
 
 
-def code_version() -> str:
-    """Hash of the measuring modules' source."""
+def code_version(modules: tuple[str, ...] = MEASURING_MODULES) -> str:
+    """Hash of the measuring modules' source (what a run record names)."""
     digest = hashlib.sha256()
-    for name in MEASURING_MODULES:
+    for name in modules:
         digest.update((PACKAGE_DIR / name).read_bytes())
     return digest.hexdigest()[:12]
+
+
+def evidence_code_version() -> str:
+    """Hash of the modules that measure an evidence item (what an evidence record names)."""
+    return code_version(MEASURING_MODULES + EVIDENCE_MODULES)
 
 
 def package_versions() -> dict[str, str | None]:

@@ -216,14 +216,16 @@ def load_records(results_dir: Path, kind: str | None = "run") -> list[dict]:
     return records
 
 
-def is_current(path: Path, config_fingerprint: str, code_version: str) -> bool:
-    """Whether ``path`` holds a valid run of this configuration by this code
-    (an invalid run, one faster than its physical floor, is measured again)."""
+def is_current(path: Path, config_fingerprint: str, code_version: str, software: str | None = None) -> bool:
+    """Whether ``path`` holds a valid run of this configuration by this code (and,
+    given ``software``, with this software and host: a run from another machine would
+    form another study). An invalid run, one faster than its physical floor, is measured again."""
     if not path.exists():
         return False
     record = read_record(path)
     return (record.get("valid", False) is True and record.get("config_fingerprint") == config_fingerprint
-            and record.get("platform", {}).get("code_version") == code_version)
+            and record.get("platform", {}).get("code_version") == code_version
+            and software in (None, software_fingerprint(record)))
 
 
 # --- studies ----------------------------------------------------------------------

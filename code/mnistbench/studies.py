@@ -24,13 +24,10 @@ from .results import (
     software_fingerprint,
     study_key,
     summarize,
-    variant_name,
 )
+from .variants import of_record
 
 RERUN_ENV = "MNISTBENCH_RERUN"
-
-
-
 
 
 @dataclasses.dataclass
@@ -69,7 +66,7 @@ class Study:
         """The study that holds the variants: the main study when it has them, else the
         study (device) with the most variant runs, GPU first, then the newest."""
         def has_variants(runs):
-            return any(variant_name(r) not in ("jit", "eager") for r in runs)
+            return any(not of_record(r).is_default for r in runs)
 
         if has_variants(self.runs):
             return self.runs
@@ -84,7 +81,7 @@ class Study:
         """The evidence record ``name`` measured with the reference's device and software
         by the current record format (one with parts), or None."""
         found = [r for r in self.all_evidence if r["name"] == name and self.same_setup(r, reference)
-                 and ("parts" in r["data"] or name not in MEASURED_IN_PARTS)]
+                 and is_full_current(r)]
         return max(found, key=lambda r: r["timestamp"]) if found else None
 
     @functools.cached_property
@@ -96,6 +93,12 @@ class Study:
 
 
 MEASURED_IN_PARTS = ("equality", "compile", "fusion", "overhead", "updates")
+
+
+def is_full_current(record: dict) -> bool:
+    """An evidence record of the current format (measured in parts) and of full size (not --quick)."""
+    data = record["data"]
+    return record["name"] not in MEASURED_IN_PARTS or ("parts" in data and not data.get("quick"))
 
 
 def rerun_requested(parameter: bool = False) -> bool:
@@ -111,9 +114,17 @@ def rerun_study(results_dir: Path) -> None:
                     str(Path(results_dir) / f"rerun-{device}")], check=False)
 
 
-def load_study(results_dir: Path | str = "results", rerun: bool = False) -> Study | None:
-    """The study to report, or None when there are no results yet."""
-    results_dir = Path(results_dir)
+RESULTS_ENV = "MNISTBENCH_RESULTS"  # the folder the documents read; default results/
+
+
+def results_folder(results_dir: Path | str | None = None) -> Path:
+    return Path(results_dir or os.environ.get(RESULTS_ENV) or "results")
+
+
+def load_study(results_dir: Path | str | None = None, rerun: bool = False) -> Study | None:
+    """The study to report (from ``results_dir``, else $MNISTBENCH_RESULTS, else
+    results/), or None when there are no results yet."""
+    results_dir = results_folder(results_dir)
     if rerun_requested(rerun):
         rerun_study(results_dir)
     if not results_dir.exists():
@@ -127,7 +138,7 @@ def load_study(results_dir: Path | str = "results", rerun: bool = False) -> Stud
                  all_evidence=[r for r in records if r.get("kind") == "evidence"])
 
 
-def missing_results_message(results_dir: Path | str = "results") -> str:
-    return (f"No result records were found in `{results_dir}/`. Produce them with "
+def missing_results_message(results_dir: Path | str | None = None) -> str:
+    return (f"No result records were found in `{results_folder(results_dir)}/`. Produce them with "
             "`python -m mnistbench campaign --device gpu --results-dir results/mine`, or render with "
             "`quarto render report.qmd -P rerun:true` to run the study first.")

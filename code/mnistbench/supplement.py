@@ -11,12 +11,12 @@ from __future__ import annotations
 from . import tables
 from .evidence import analyze
 from .formatting import device_label, fmt_s
-from .studies import Study
+from .studies import Study, is_full_current
 
 
 def records(study: Study, name: str) -> list[dict]:
-    """Current-format evidence records ``name``, GPU first, then by date."""
-    found = [r for r in study.all_evidence if r["name"] == name and "parts" in r["data"]]
+    """Evidence records ``name`` of the current format and full size, GPU first, then by date."""
+    found = [r for r in study.all_evidence if r["name"] == name and is_full_current(r)]
     return sorted(found, key=lambda r: (r["device"]["kind"] != "gpu", r["timestamp"]))
 
 
@@ -124,9 +124,7 @@ def legacy_gpu_text(study: Study) -> str:
 
 
 def overhead_section(study: Study) -> str:
-    return each_device(study, "overhead", lambda r: (r["data"]["device_s_meaning"].capitalize() + " is the device "
-                                                       "time.\n\n" + tables.overhead_markdown(
-                                                           analyze.overhead_rows(r["data"]))))
+    return each_device(study, "overhead", lambda r: tables.overhead_markdown(analyze.overhead_rows(r["data"])))
 
 
 def updates_section(study: Study) -> str:

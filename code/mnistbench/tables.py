@@ -10,6 +10,7 @@ from tabulate import tabulate
 
 from .formatting import accuracy, count, plural, seconds, seconds_range
 from .results import default_variant_runs, summarize
+from .variants import DEFAULT_VARIANT
 
 FRAMEWORK_NAMES = {"jax": "JAX", "torch": "PyTorch"}
 LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± standard deviation over seeds; "
@@ -56,8 +57,7 @@ def summary_text(records: list[dict], fmt: str = "simple") -> str:
         if titles.count(title) > 1:  # same device and length, other settings, code or software
             title += f" [settings {study[4]}, code {study[5]}, software {study[6]}]"
         chosen = [row for row in rows if row["study"] == study]
-        with_variant = any(row["variant"] != chosen[0]["variant"] or row["variant"] not in ("jit", "eager")
-                           for row in chosen)
+        with_variant = any(row["variant"] != DEFAULT_VARIANT[row["framework"]] for row in chosen)
         title = f"**{title}**\n" if fmt == "pipe" else title  # Markdown needs a blank line before a table
         blocks.append(title + "\n" + tabulate([display_row(row, with_variant) for row in chosen], headers="keys",
                                               tablefmt=fmt, disable_numparse=True))
@@ -84,7 +84,8 @@ def granularity_markdown(rows: list[dict], batch_sizes=(64, 1024)) -> str:
     """``analyze.granularity_table``: every variant at its dispatch granularity."""
     return markdown([{
         "Python calls": f"one per {r['granularity']}", "Framework": FRAMEWORK_NAMES[r["framework"]],
-        "Variant": r["variant"], "Calls / step": count(r["calls_per_step"]),
+        "Variant": r["variant"],
+        "Dispatches / step": "1 per epoch" if r["granularity"] == "epoch" else count(r["calls_per_step"]),
         "Kernels / step": count(r["kernels_per_step"]),
         **{f"Steady, batch {b}": seconds(r["steady_s"].get(b)) for b in batch_sizes},
     } for r in rows])

@@ -37,6 +37,7 @@ class Variant:
     needs_gpu: bool
     build: Callable  # (config, data, device) -> trainer
     summary: str
+    compiles: bool = False  # its first epoch compiles (or captures) the whole step or epoch first
 
     @property
     def key(self) -> str:
@@ -73,19 +74,19 @@ REGISTRY: dict[str, Variant] = {v.key: v for v in (
     Variant("jax", "eager", "operation", False, _jax(jit=False),
             "the same step without jit: every operation dispatched (and compiled) on its own"),
     Variant("jax", "jit", "step", False, _jax(),
-            "the step under jax.jit, state donated: one XLA program per step"),
+            "the step under jax.jit, state donated: one XLA program per step", compiles=True),
     Variant("jax", "jit-no-donation", "step", False, _jax(donate=False),
-            "the jitted step without buffer donation: every update allocates new buffers"),
+            "the jitted step without buffer donation: every update allocates new buffers", compiles=True),
     Variant("jax", "scan", "epoch", False, _jax_scan,
-            "every step of an epoch in one XLA program (lax.scan)"),
+            "every step of an epoch in one XLA program (lax.scan)", compiles=True),
     Variant("torch", "eager", "operation", False, _torch("TorchTrainer"),
             "nn.Module, loss.backward() and torch.optim.SGD, operator by operator"),
     Variant("torch", "compile", "step", False, _torch("TorchCompiledTrainer"),
-            "the whole step (gather to loss sum) in one torch.compile graph, fullgraph=True"),
+            "the whole step (gather to loss sum) in one torch.compile graph, fullgraph=True", compiles=True),
     Variant("torch", "cudagraph", "step", True, _torch("TorchCudaGraphTrainer"),
-            "the whole step captured once in a CUDA graph and replayed each step"),
+            "the whole step captured once in a CUDA graph and replayed each step", compiles=True),
     Variant("torch", "cudagraph-epoch", "epoch", True, _torch("TorchCudaGraphTrainer", whole_epoch=True),
-            "every step of an epoch captured in one CUDA graph, replayed once per epoch"),
+            "every step of an epoch captured in one CUDA graph, replayed once per epoch", compiles=True),
 )}
 
 

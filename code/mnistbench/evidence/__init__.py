@@ -9,8 +9,8 @@ Measured: ``equality`` (every variant against its framework's default),
 ``compile`` (compile time per program, batch size and setting, and the partial
 batch), ``fusion`` (calls, operations and kernels per step for every variant),
 ``overhead`` (host, device and measured time per step against batch size),
-``updates`` (accuracy at an equal number of updates, CPU), ``precision`` (TF32
-runs, GPU). Derived: ``amortization``, ``efficiency``.
+``updates`` (accuracy at an equal number of updates, CPU). Derived:
+``amortization``, ``efficiency``. (TF32 runs are grid runs: ``grid --precision tf32``.)
 
 A measured item comes in parts (a variant, a batch size, a seed), each a
 separate measurement saved as soon as it is done: ``data["parts"]`` maps a part
@@ -26,16 +26,19 @@ from pathlib import Path
 
 from ..errors import Error
 
-MEASURED = ("equality", "compile", "fusion", "overhead", "updates", "precision")
+MEASURED = ("equality", "compile", "fusion", "overhead", "updates")
 DERIVED = ("amortization", "efficiency")
 NAMES = MEASURED + DERIVED
 
 
 def describe_device(device: str) -> dict:
-    """The ``device``, ``platform`` and ``timestamp`` of a record measured here."""
+    """The ``device``, ``platform`` and ``timestamp`` of an evidence record measured here; its
+    code version covers the evidence modules too."""
     from .. import platform
 
-    return platform.describe("torch" if device == "gpu" else "jax", device)  # no JAX client on the GPU here
+    described = platform.describe("torch" if device == "gpu" else "jax", device)  # no JAX client on the GPU
+    described["platform"]["code_version"] = platform.evidence_code_version()
+    return described
 
 
 def evidence_record(name: str, described: dict, data: dict) -> dict:
@@ -97,7 +100,7 @@ def derived_record(name: str, study: list[dict], runs_dir: Path) -> dict:
 
 
 def run_evidence(name: str, device: str, quick: bool, results_dir: Path, runs_dir: Path | None = None,
-                 only_parts: list[str] | None = None, batch_sizes=(64, 256, 1024), log=lambda _: None) -> Path:
+                 only_parts: list[str] | None = None, log=lambda _: None) -> Path:
     """Measure (or derive) one item and save its record; returns the record's path.
 
     Without ``only_parts`` every part is measured afresh; with them, those parts
@@ -111,11 +114,6 @@ def run_evidence(name: str, device: str, quick: bool, results_dir: Path, runs_di
     if name not in MEASURED:
         raise Error(f"unknown evidence item {name!r}; choose from {', '.join(NAMES)}")
     described = describe_device(device)
-    if name == "precision":
-        started = time.perf_counter()
-        data = measure.measure_precision(device, batch_sizes, results_dir, log=log)
-        data["seconds"] = {"all": time.perf_counter() - started}
-        return save_record(evidence_record(name, described, data), results_dir)
     data = (only_parts and current_data(name, device, quick, results_dir, described)) or {
         "quick": quick, "parts": {}, "seconds": {}}
     path = None

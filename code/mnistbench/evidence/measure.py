@@ -188,14 +188,13 @@ def task_fusion_variant(variant: str, device: str, batch_size: int, steps: int) 
     timed_epoch(trainer, 0, 1)  # compile and warm up: lazy initialization stays out of the counts
     row = {"variant": variant, "granularity": spec.granularity, "batch_size": batch_size, "steps": steps,
            **profile_epoch(trainer, spec.framework, device)}
-    if spec.granularity == "step":
-        row["calls_per_step"] = 1.0
-    elif spec.granularity == "epoch":
-        row["calls_per_step"] = 1.0 / trainer.n_batches
-    elif spec.framework == "jax":
-        row["calls_per_step"] = float(jax_eager_calls(trainer))
+    # dispatches per step: one call per step; one per epoch (no per-step number: it depends on the
+    # epoch's length); op by op, the jaxpr's equations (JAX) or the top-level operators the profiler saw
+    # (PyTorch: forward and optimizer from Python, the backward's from the autograd engine)
+    if spec.granularity == "operation":
+        row["calls_per_step"] = float(jax_eager_calls(trainer)) if spec.framework == "jax" else row["ops_per_step"]
     else:
-        row["calls_per_step"] = row["ops_per_step"]
+        row["calls_per_step"] = 1.0 if spec.granularity == "step" else None
     if spec.framework == "jax" and trainer.compiled_program is not None:
         row["hlo"] = jax_program_ops(trainer)
         if row.get("kernels_per_step") is None:  # on the CPU: XLA's top-level operations per step
@@ -337,24 +336,6 @@ def equality_parts(device: str, quick: bool) -> list[str]:
 def measure_equality_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
     log(f"equality: {part}")
     return run_child("equality", variant=part, device=device)
-
-
-# --- 6. precision ---------------------------------------------------------------------------
-
-
-def measure_precision(device: str, batch_sizes, results_dir: Path, log=lambda _: None) -> dict:
-    """On a GPU, train seed 0 of the grid with TF32 matmuls (fresh processes)."""
-    from ..experiment import run_in_fresh_process
-
-    if device != "gpu":
-        return {"applies": False, "reason": "TF32 is a matmul mode of NVIDIA GPUs (Ampere and later)"}
-    runs = []
-    for batch_size in batch_sizes:
-        for framework in ("jax", "torch"):
-            log(f"precision: {framework} batch {batch_size} tf32")
-            config = Config(batch_size=batch_size, matmul_precision="tf32")
-            runs.append(str(run_in_fresh_process(framework, config, device, Path(results_dir) / "runs-tf32")))
-    return {"applies": True, "records": runs}
 
 
 CHILD_TASKS = {"partial_batch_compiles": task_partial_batch_compiles, "compile_cell": task_compile_cell,

@@ -36,10 +36,12 @@ def profile_epoch(trainer, framework: str, device: str, seed: int = 0) -> dict:
         events = list(prof.events())
         aten = [e for e in events if e.name.startswith("aten::")]
         top_level = [e for e in aten if not (e.cpu_parent and e.cpu_parent.name.startswith("aten::"))]
-        kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+        activity = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+        kernels, copies = split_copies(activity, lambda e: e.name)
         return {"ops_per_step": len(top_level) / steps, "all_ops_per_step": len(aten) / steps,
                 "kernels_per_step": len(kernels) / steps if device == "gpu" else None,
-                "device_s_per_step": sum(k.time_range.elapsed_us() for k in kernels) * 1e-6 / steps
+                "copies_per_step": len(copies) / steps if device == "gpu" else None,
+                "device_s_per_step": sum(e.time_range.elapsed_us() for e in activity) * 1e-6 / steps
                 if device == "gpu" else None}
     if device != "gpu":
         return {"kernels_per_step": None, "device_s_per_step": None}
@@ -53,12 +55,21 @@ def profile_epoch(trainer, framework: str, device: str, seed: int = 0) -> dict:
         profile_data = ProfileData.from_file(path)
         lines = [line for plane in profile_data.planes if plane.name.startswith("/device:GPU")
                  for line in plane.lines]
-        kernels = [event for line in lines if line.name.startswith("Stream") for event in line.events]
-    if not kernels:
+        activity = [(event.name, event.duration_ns) for line in lines if line.name.startswith("Stream")
+                    for event in line.events]
+        names = sorted({line.name for line in lines})
+    if not activity:
         return {"kernels_per_step": None, "device_s_per_step": None,
-                "note": f"no stream lines in the GPU profile (lines: {sorted({line.name for line in lines})})"}
-    return {"kernels_per_step": len(kernels) / steps,
-            "device_s_per_step": sum(event.duration_ns for event in kernels) * 1e-9 / steps}
+                "note": f"no stream lines in the GPU profile (lines: {names})"}
+    kernels, copies = split_copies(activity, lambda e: e[0])
+    return {"kernels_per_step": len(kernels) / steps, "copies_per_step": len(copies) / steps,
+            "device_s_per_step": sum(duration for _, duration in activity) * 1e-9 / steps}
+
+
+def split_copies(activity: list, name_of) -> tuple[list, list]:
+    """Device activity as (kernels, memory copies and sets): a copy is not a kernel."""
+    is_copy = [name_of(a).lower().startswith(("memcpy", "memset")) for a in activity]
+    return [a for a, copy in zip(activity, is_copy) if not copy], [a for a, copy in zip(activity, is_copy) if copy]
 
 
 def jax_program_ops(trainer) -> dict:
