@@ -11,20 +11,36 @@ def runs():
             for fw in ("jax", "torch") for b in (64, 256, 1024) for s in (0, 1)]
 
 
-@pytest.mark.parametrize("draw", [plots.training_curves, plots.timing])
-def test_figures_are_written_as_pdf_and_png(draw, runs, tmp_path):
-    fig = draw(runs, folder=tmp_path)
+def overhead_record():
+    rows = [{"batch_size": b, "steps": 10, "host_s": 1e-4 * b, "device_s": 2e-4 * b, "step_s": 2.1e-4 * b,
+             "flops_per_step": 1e6 * b, "floor_s": 1e-5 * b} for b in (16, 64, 256)]
+    return {"data": {"parts": {v: {"variant": v, "rows": rows} for v in ("jax-jit", "torch-eager")}}}
+
+
+def granularity_rows(runs):
+    from mnistbench.evidence.analyze import granularity_table
+
+    return granularity_table(runs + [run_record("jax", b, variant="scan", epoch_times=(9, 0.5, 0.5))
+                                     for b in (64, 1024)], None)
+
+
+@pytest.mark.parametrize("draw, data", [(plots.overview, "runs"), (plots.overhead, "overhead"),
+                                        (plots.granularity, "granularity")])
+def test_figures_are_written_as_pdf_and_png(draw, data, runs, tmp_path):
+    argument = {"runs": runs, "overhead": overhead_record(), "granularity": granularity_rows(runs)}[data]
+    fig = draw(argument, folder=tmp_path)
     stem = draw.__defaults__[-1]  # the figure's file name
     assert (tmp_path / f"{stem}.pdf").stat().st_size > 1000
     assert (tmp_path / f"{stem}.png").stat().st_size > 1000
     for ax in fig.axes:
-        assert ax.get_xlabel() and ax.get_ylabel()  # every axis says what it shows
+        assert ax.get_xlabel()  # every axis says what it shows
+    assert fig.axes[0].get_ylabel()
 
 
 def test_unchanged_data_gives_unchanged_files(runs, tmp_path):
-    plots.training_curves(runs, folder=tmp_path / "a")
-    plots.training_curves(runs, folder=tmp_path / "b")
-    assert (tmp_path / "a/training_curves.pdf").read_bytes() == (tmp_path / "b/training_curves.pdf").read_bytes()
+    plots.overview(runs, folder=tmp_path / "a")
+    plots.overview(runs, folder=tmp_path / "b")
+    assert (tmp_path / "a/overview.pdf").read_bytes() == (tmp_path / "b/overview.pdf").read_bytes()
 
 
 def test_results_markdown_covers_every_framework_and_batch(runs):

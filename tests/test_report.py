@@ -57,12 +57,12 @@ def test_report_cells_execute_against_committed_results(tmp_path, monkeypatch):
     markdown = outputs(table, "text/markdown")[0]["data"]["text/markdown"]
     cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in markdown.splitlines()[2:]]
     assert {(row[0], row[1]) for row in cells} == {(f, b) for f in ("JAX", "PyTorch") for b in ("64", "256", "1024")}
-    assert figure_count(notebook) >= 2
+    assert figure_count(notebook) >= 1
     values = inline_values(notebook)
     assert values and all(v for v in values)
     missing = [expr for expr, v in zip(INLINE.findall((ROOT / "report.qmd").read_text()), values) if v == "n/a"]
     assert not missing, f"facts the committed results do not hold: {missing}"
-    assert (tmp_path / "figures" / "training_curves.pdf").exists()
+    assert (tmp_path / "figures" / "overview.pdf").exists()
 
 
 def test_supplement_cells_execute_against_committed_results(tmp_path, monkeypatch):
@@ -83,7 +83,8 @@ def test_report_without_results_says_how_to_get_them(tmp_path, monkeypatch):
 def test_report_renders_to_at_most_two_pages(tmp_path):
     from pypdf import PdfReader
 
-    env = {**os.environ, "QUARTO_PYTHON": os.environ.get("QUARTO_PYTHON", sys.executable)}  # the kernel's Python
+    env = {**os.environ, "QUARTO_PYTHON": os.environ.get("QUARTO_PYTHON", sys.executable),  # the kernel's Python
+           "MNISTBENCH_FIGURES": str(tmp_path / "figures")}  # keep figures/ as committed
     subprocess.run(["quarto", "render", "report.qmd", "--output-dir", str(tmp_path)], cwd=ROOT, check=True,
                    timeout=600, env=env)
     assert 1 <= len(PdfReader(tmp_path / "report.pdf").pages) <= 2

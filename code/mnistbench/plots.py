@@ -58,33 +58,18 @@ def _batch_handles(sizes):
     return [Line2D([], [], color=_color(b), linewidth=2, label=f"batch {b}") for b in sizes]
 
 
-def _framework_legend(ax, loc):
-    return ax.legend(handles=_framework_handles(), loc=loc, frameon=False)
-
-
-def _batch_legend(ax, sizes, loc):
-    return ax.legend(handles=_batch_handles(sizes), loc=loc, frameon=False)
-
-
-def training_curves(records: list[dict], folder: Path | None = None, name: str = "training_curves"):
-    """Validation accuracy and loss per epoch (mean over seeds), each framework's default variant."""
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(6.8, 2.0))
-    records = default_variant_runs(records)
+def _draw_curves(ax_acc, ax_loss, records):
+    """Validation accuracy and loss per epoch, mean over seeds."""
     accuracy, loss = _mean_curves(records, "val_accuracy"), _mean_curves(records, "val_loss")
     for (framework, batch_size), values in accuracy.items():
         epochs = np.arange(1, len(values) + 1)
-        style = dict(color=_color(batch_size), markersize=3, linewidth=1.2, **FRAMEWORK_STYLE[framework])
+        style = dict(color=_color(batch_size), markersize=2.5, linewidth=1.0, **FRAMEWORK_STYLE[framework])
         ax_acc.plot(epochs, 100 * values, **style)
         ax_loss.plot(epochs, loss[(framework, batch_size)], **style)
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)")
-    ax_loss.set(xlabel="epoch", ylabel="validation loss (cross-entropy)")
-    sizes = sorted({b for _, b in accuracy})
-    ax_acc.add_artist(_batch_legend(ax_acc, sizes, "lower right"))
-    _framework_legend(ax_loss, "upper right")
+    ax_loss.set(xlabel="epoch", ylabel="validation loss")
     for ax in (ax_acc, ax_loss):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return save(fig, name, folder)
 
 
 def _draw_cumulative(ax, records):
@@ -106,48 +91,50 @@ def _draw_step_times(ax, records):
         by_key.setdefault((r["framework"], r["batch_size"]), []).append(r)
     sizes = sorted({b for _, b in by_key})
     for framework in FRAMEWORK_STYLE:
-        points = [(b, np.median([r["steady_epoch_s"] / r["steps_per_epoch"] for r in by_key[(framework, b)]]))
+        points = [(b, 1e3 * np.median([r["steady_epoch_s"] / r["steps_per_epoch"] for r in by_key[(framework, b)]]))
                   for b in sizes if (framework, b) in by_key]
         if points:
             ax.plot(*zip(*points), color="black", markersize=3, linewidth=1.0, **FRAMEWORK_STYLE[framework])
-    floors = [np.median([r["physical_floor_s"] / r["steps_per_epoch"] for rs in by_key.values() for r in rs
-                         if r["batch_size"] == b]) for b in sizes]
+    floors = [1e3 * np.median([r["physical_floor_s"] / r["steps_per_epoch"] for rs in by_key.values() for r in rs
+                               if r["batch_size"] == b]) for b in sizes]
     ax.plot(sizes, floors, color="#999999", linestyle=":", linewidth=1.0, label="physical floor")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     _plain_ticks(ax)
     ax.set_xticks(sizes)
-    ax.set(xlabel="batch size", ylabel="steady time per step (s)")
-    ax.legend(frameon=False, loc="upper left")
+    ax.set(xlabel="batch size", ylabel="steady time per step (ms)")
+    ax.legend(frameon=False, loc="lower right")
     ax.grid(alpha=0.3, which="both")
 
 
-def _plain_ticks(ax):
+def _plain_ticks(ax, subs=(1, 2, 5), which="xy"):
     """Tick labels as plain numbers (64, 0.2) instead of powers (2^6, 2x10^-1),
-    with 1-2-5 steps on a logarithmic y axis."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    with ``subs`` steps (1-2-5) on a logarithmic value axis; ``which`` axes only."""
+    from matplotlib.ticker import LogLocator, NullFormatter
 
     plain = FuncFormatter(lambda value, _: f"{value:g}")
-    if ax.get_yscale() == "log":
-        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-    for axis in (ax.xaxis, ax.yaxis):
+    chosen = {"x": (ax.xaxis, ax.get_xscale()), "y": (ax.yaxis, ax.get_yscale())}
+    for axis, scale in (chosen[letter] for letter in which):
+        if scale == "log":  # a batch-size axis sets its own ticks afterwards
+            axis.set_major_locator(LogLocator(subs=subs))
         axis.set_major_formatter(plain)
         axis.set_minor_formatter(NullFormatter())
 
 
-def timing(records: list[dict], folder: Path | None = None, name: str = "timing"):
-    """(a) cumulative time per epoch; (b) steady time per step against batch size,
-    beside the physical floor."""
+def overview(records: list[dict], folder: Path | None = None, name: str = "overview"):
+    """The report's one figure, each framework's default variant: (a) validation accuracy and
+    (b) loss per epoch, (c) cumulative time, (d) steady time per step beside the physical floor."""
     records = default_variant_runs(records)
-    fig, (ax_total, ax_step) = plt.subplots(1, 2, figsize=(6.8, 2.0))
-    _draw_cumulative(ax_total, records)
-    _draw_step_times(ax_step, records)
-    ax_total.set_title("(a) training + validation, compilations included", loc="left")
-    ax_step.set_title("(b) one training step, after warm-up", loc="left")
+    fig, axes = plt.subplots(1, 4, figsize=(7.0, 1.85))
+    _draw_curves(axes[0], axes[1], records)
+    _draw_cumulative(axes[2], records)
+    _draw_step_times(axes[3], records)
+    for ax, letter in zip(axes, "abcd"):
+        ax.set_title(f"({letter})", loc="left")
     sizes = sorted({r["batch_size"] for r in records})
     fig.legend(handles=_batch_handles(sizes) + _framework_handles(), ncol=5, loc="lower center",
-               bbox_to_anchor=(0.5, 0.97), frameon=False)
-    fig.tight_layout()
+               bbox_to_anchor=(0.5, 0.96), frameon=False)
+    fig.tight_layout(w_pad=0.6)
     return save(fig, name, folder)
 
 
@@ -159,22 +146,22 @@ def overhead(record: dict, folder: Path | None = None, name: str = "overhead"):
     """Per variant: host, device and measured time per step against batch size, with the floor."""
     rows = overhead_rows(record["data"])
     keys = list(dict.fromkeys(r["variant_key"] for r in rows))
-    fig, axes = plt.subplots(1, len(keys), figsize=(1.7 * len(keys), 2.1), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(1.4 * len(keys), 2.3), sharey=True, squeeze=False)
     for ax, key in zip(axes[0], keys):
         mine = sorted((r for r in rows if r["variant_key"] == key), key=lambda r: r["batch_size"])
         sizes = [r["batch_size"] for r in mine]
         for part, color in OVERHEAD_COLORS.items():
-            ax.plot(sizes, [r[part] for r in mine], color=color, marker="o", markersize=2.5, linewidth=1.0,
+            ax.plot(sizes, [1e3 * r[part] for r in mine], color=color, marker="o", markersize=2.5, linewidth=1.0,
                     linestyle="--" if part == "device_s" else "-", label=OVERHEAD_LABELS[part])
-        ax.plot(sizes, [r["floor_s"] for r in mine], color="#999999", linestyle=":", label="physical floor")
+        ax.plot(sizes, [1e3 * r["floor_s"] for r in mine], color="#999999", linestyle=":", label="physical floor")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        _plain_ticks(ax)
+        _plain_ticks(ax, subs=(1,))
         ax.set_xticks(sizes, [str(s) for s in sizes], fontsize=6)
         ax.set_title(key, loc="left")
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")
-    axes[0][0].set_ylabel("seconds per step")
+    axes[0][0].set_ylabel("milliseconds per step")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 0.97), frameon=False)
     fig.tight_layout()
@@ -189,15 +176,15 @@ def granularity(table: list[dict], batch_sizes=(64, 1024), folder: Path | None =
     fig, axes = plt.subplots(1, len(batch_sizes), figsize=(6.8, 0.25 * len(table) + 0.9), sharey=True)
     y = np.arange(len(table))
     labels = [f"{FRAMEWORK_NAMES[r['framework']]} {r['variant']}" for r in table]
-    for ax, batch_size in zip(np.atleast_1d(axes), batch_sizes):
+    for ax, batch_size in zip(np.atleast_1d(axes), batch_sizes):  # bars from zero: a linear axis
         values = [r["steady_s"].get(batch_size) or np.nan for r in table]
         ax.barh(y, values, color=[GRANULARITY_COLORS[r["granularity"]] for r in table], height=0.6)
-        ax.set_yticks(y, labels)
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.set_xlabel(f"steady epoch (s), batch {batch_size}")
-        ax.grid(alpha=0.3, axis="x", which="both")
+        ax.grid(alpha=0.3, axis="x")
+    first = np.atleast_1d(axes)[0]
+    first.set_yticks(y, labels)
+    first.invert_yaxis()  # the axes share y: invert once, so the table's order reads top down
+    first.set_ylabel("variant")
     from matplotlib.patches import Patch
 
     fig.legend(handles=[Patch(color=c, label=f"one call per {g}") for g, c in GRANULARITY_COLORS.items()],

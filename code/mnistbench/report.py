@@ -35,9 +35,8 @@ def platform_facts(study: Study) -> dict:
         "python": platform["python"], "jax": platform["jax"], "jaxlib": platform["jaxlib"],
         "torch": platform["torch"], "torchvision": platform["torchvision"], "numpy": platform["numpy"],
         "commit": commit, "date": first["timestamp"][:10],
-        "code_note": (f"These runs were made by the code at commit {commit}, before this version's changes to "
-                      "the measuring code; `python -m mnistbench campaign` measures them again." if older else
-                      "These runs were made by this version of the measuring code."),
+        "code_note": (f"The runs come from commit {commit}, before this version's changes to the measuring "
+                      "code." if older else "The runs come from this version of the measuring code."),
         "precision": "full float32 (TF32 off)" if first["precision"] == "float32" else "TF32",
     }
 
@@ -163,11 +162,14 @@ def evidence_anywhere(study: Study, name: str) -> dict | None:
 
 
 def runs_of_setup(study: Study, record: dict) -> list[dict]:
-    """The valid runs measured with ``record``'s device, software and code version."""
-    version = record["platform"].get("code_version")
-    return [r for r in study.all_runs if r["valid"] and study.same_setup(r, record)
-            and r["platform"].get("code_version") == version and r.get("precision", "float32") == "float32"
-            and not (r.get("compilation_cache") or {}).get("dir")]
+    """The cold float32 study measured with ``record``'s device and software (the newest
+    one, when older code measured there too): the runs an evidence record speaks for."""
+    runs = [r for r in study.all_runs if r["valid"] and study.same_setup(r, record)
+            and r.get("precision", "float32") == "float32" and not (r.get("compilation_cache") or {}).get("dir")]
+    if not runs:
+        return []
+    newest = max(runs, key=lambda r: r["timestamp"])["platform"].get("code_version")
+    return [r for r in runs if r["platform"].get("code_version") == newest]
 
 
 FAIR_PAIRS = {  # name: (variant, against), each (framework, variant name)
@@ -253,9 +255,6 @@ def compile_facts(study: Study) -> dict:
             if cell["applies"]:
                 facts[f"{key}_{setting.replace('-', '_')}_{row['batch_size']}"] = fmt_s(cell["total_s"])
     cells = {(row["program"], row["batch_size"]): row["settings"] for row in analyze.compile_table(record["data"])}
-    step = cells.get(("jax step", 64), {})
-    if "cold" in step and "warm" in step:
-        facts["jax_step_warm_saving_64"] = fmt_pct(1 - step["warm"]["total_s"] / step["cold"]["total_s"])
     facts["autotune_text"] = autotune_text(cells, study.same_setup(record))
     runs = runs_of_setup(study, record)
     warm = analyze.warm_cache_firsts(record["data"])
@@ -282,8 +281,7 @@ def autotune_text(cells: dict, same_device: bool) -> str:
     rows = [(b, settings) for (program, b), settings in sorted(cells.items())
             if program == "jax step" and settings.get("autotune-off", {}).get("applies")]
     if not rows or not same_device:
-        return ("whether XLA's autotuning of its GPU kernels is most of the rest is what `evidence compile` "
-                "measures with autotuning off; that has not been measured on this GPU with the current code")
+        return "how much of the rest is XLA autotuning its GPU kernels has not been measured on this GPU yet"
     parts = [f"{fmt_s(s['autotune-off']['total_s'])} instead of {fmt_s(s['cold']['total_s'])} at batch {b}"
              for b, s in rows]
     return "with XLA's autotuning of GPU kernels switched off the step compiled in " + ", ".join(parts)
@@ -308,6 +306,10 @@ def updates_facts(study: Study) -> dict:
             facts[f"updates_acc_{key}"] = accuracy_text(row)
             facts[f"updates_n_{key}"] = f"{row['updates']:,}"
             facts[f"updates_lr_{key}"] = f"{row['learning_rate']:.3g}"
+    linear = rows.get(("linear learning rate", large))
+    if linear:
+        facts["updates_linear_outcome"] = ("diverged" if linear["test_accuracy"] is None else
+                                           f"reached {accuracy_text(linear)}")
     epochs_gap, updates_gap = (gap(reference, rows.get((arm, large))) for arm in ("equal epochs", "equal updates"))
     if epochs_gap is not None and updates_gap is not None:
         facts["updates_gap_epochs"], facts["updates_gap_updates"] = f"{epochs_gap:.2f}", f"{updates_gap:.2f}"
@@ -319,11 +321,10 @@ def updates_verdict(epochs_gap: float, updates_gap: float) -> str:
     """What sets the accuracy, from the gaps (in points) to batch 64 at equal epochs and equal updates."""
     if epochs_gap <= 0:
         return "the large batch is not behind even at equal epochs"
-    if updates_gap < 0.5 * epochs_gap:
-        return (f"the gap shrinks from {epochs_gap:.2f} to {updates_gap:.2f} points, so most of it comes from the "
-                "number of updates, not from the batch size itself")
-    return (f"the gap stays ({epochs_gap:.2f} points at equal epochs, {updates_gap:.2f} at equal updates): the "
-            "batch size itself costs accuracy here")
+    closed = (epochs_gap - updates_gap) / epochs_gap
+    return (f"as many updates close {fmt_pct(closed)} of the gap ({epochs_gap:.2f} → {updates_gap:.2f} points), "
+            "the batch size itself the rest" if 0 < closed < 1 else
+            f"the gap is {epochs_gap:.2f} points at equal epochs and {updates_gap:.2f} at equal updates")
 
 
 def gap(reference: dict, row: dict | None) -> float | None:

@@ -162,15 +162,17 @@ def donation_markdown(rows: list[dict]) -> str:
     def memory(m: dict | None, key: str) -> str:
         return "-" if not m or key not in m else f"{m[key] / 2**20:.0f} MiB"
 
+    def both(donated: str, not_donated: str) -> str:
+        return f"{donated} / {not_donated}"
+
     return markdown([{
         "Batch": r["batch_size"], "Seeds": ", ".join(map(str, r["seeds"])),
-        "Steady, donated": seconds(r["steady_s"]["jit"]),
-        "Steady, not donated": seconds(r["steady_s"]["jit-no-donation"]),
-        "Epochs, donated": "–".join(seconds(t) for t in r["epoch_range_s"]["jit"]),
-        "Epochs, not donated": "–".join(seconds(t) for t in r["epoch_range_s"]["jit-no-donation"]),
+        "Steady epoch": both(seconds(r["steady_s"]["jit"]), seconds(r["steady_s"]["jit-no-donation"])),
+        "Single steady epochs": both(*("–".join(seconds(t) for t in r["epoch_range_s"][v])
+                                       for v in ("jit", "jit-no-donation"))),
         "Aliased": memory(r["compiled_memory"]["jit"], "alias_size_in_bytes"),
-        "Step peak, donated": memory(r["compiled_memory"]["jit"], "peak_memory_in_bytes"),
-        "Step peak, not donated": memory(r["compiled_memory"]["jit-no-donation"], "peak_memory_in_bytes"),
+        "Step peak": both(memory(r["compiled_memory"]["jit"], "peak_memory_in_bytes"),
+                          memory(r["compiled_memory"]["jit-no-donation"], "peak_memory_in_bytes")),
     } for r in rows])
 
 

@@ -256,7 +256,10 @@ def updates_table(updates_data: dict) -> list[dict]:
     """Mean test accuracy (and its spread over seeds) per arm of the updates experiment."""
     rows = []
     runs = [row for part in fragments(updates_data) for row in part["rows"]]
-    for (arm, batch_size), group in group_by(runs, lambda r: (r["arm"], r["batch_size"])).items():
+    arms = list(dict.fromkeys(row["arm"] for row in runs))  # the order of the plan: reference first
+    groups = group_by(runs, lambda r: (r["batch_size"], arms.index(r["arm"])))
+    for group in groups.values():
+        arm, batch_size = group[0]["arm"], group[0]["batch_size"]
         finished = [r for r in group if r.get("test_accuracy") is not None]
         accuracy = np.array([r["test_accuracy"] for r in finished])
         rows.append({"arm": arm, "batch_size": batch_size, "learning_rate": group[0]["learning_rate"],
