@@ -57,7 +57,10 @@ def test_states_estimates_and_blocked_variants(tmp_path):
     failed = {"parts": {"torch-cudagraph": {"passed": False}}}
     passed = {"parts": {"torch-cudagraph": {"passed": True}}}
     assert "failed its equality check" in campaign.state_of(graph, "gpu", False, code_version(), lambda _: failed)
-    assert "has not passed" in campaign.state_of(graph, "gpu", False, code_version(), no_evidence)
+    # unchecked: to do in the plan (its check runs first), blocked only if it is still unchecked when it is its turn
+    assert campaign.state_of(graph, "gpu", False, code_version(), no_evidence) == "to do"
+    assert "has not passed" in campaign.blocked_by_equality(graph, None, running=True)
+    assert campaign.blocked_by_equality(graph, passed, running=True) is None
     assert campaign.state_of(graph, "gpu", False, code_version(), lambda _: passed) == "to do"
     scan = next(s for s in steps if s.kind == "run" and s.variant == "scan")  # a CPU test covers it
     assert campaign.state_of(scan, "gpu", False, code_version(), no_evidence) == "to do"

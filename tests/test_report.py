@@ -22,8 +22,9 @@ def notebook_from_qmd(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
     text = path.read_text()
     cells = [nbformat.v4.new_code_cell(source) for source in CHUNK.findall(text)]
     inline = INLINE.findall(text)
-    cells.append(nbformat.v4.new_code_cell(
-        "_inline = [" + ", ".join(f"str({expr})" for expr in inline) + "]\nprint(repr(_inline))"))
+    cells.append(nbformat.v4.new_code_cell(  # an inline Markdown(...) renders its text: evaluate to that
+        "_inline = [" + ", ".join(f"str(getattr({expr}, 'data', {expr}))" for expr in inline) + "]\n"
+        "print(repr(_inline))"))
     kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernelspec})
     return notebook, inline
@@ -63,6 +64,37 @@ def test_report_cells_execute_against_committed_results(tmp_path, monkeypatch):
     missing = [expr for expr, v in zip(INLINE.findall((ROOT / "report.qmd").read_text()), values) if v == "n/a"]
     assert not missing, f"facts the committed results do not hold: {missing}"
     assert (tmp_path / "figures" / "overview.pdf").exists()
+
+
+def rendered_values(tmp_path, monkeypatch, results_dir) -> list[str]:
+    monkeypatch.setenv("MNISTBENCH_RESULTS", str(results_dir))
+    return inline_values(execute(ROOT / "report.qmd", tmp_path, monkeypatch))
+
+
+def test_the_report_of_a_cpu_study_alone_has_every_fact(tmp_path, monkeypatch):
+    values = rendered_values(tmp_path, monkeypatch, ROOT / "results" / "cpu")
+    assert not [v for v in values if "n/a" in v]
+    text = " ".join(values)
+    assert "GPU" not in text.replace("CUDA-graph", "")  # a CPU study says nothing about a GPU it did not use
+
+
+def test_the_report_of_a_bare_gpu_grid_says_what_is_not_measured(tmp_path, monkeypatch):
+    from mnistbench.results import save_record
+
+    from .factories import run_record
+
+    for framework in ("jax", "torch"):
+        for batch_size in (64, 256, 1024):
+            for seed in (0, 1, 2):
+                record = run_record(framework, batch_size, seed=seed, steps=50_000 // batch_size,
+                                    epoch_times=(12.0 if framework == "jax" else 1.5, 1.0, 1.1),
+                                    val_times=(10.0 if framework == "jax" else 0.3, 0.2, 0.2))
+                record["config_fingerprint"] = f"{framework}{batch_size}{seed}"
+                save_record(record, tmp_path / "gpu")
+    values = rendered_values(tmp_path, monkeypatch, tmp_path / "gpu")
+    assert not [v for v in values if "n/a" in v]
+    text = " ".join(values)
+    assert "has not been measured yet" in text and "not been measured on this GPU yet" in text
 
 
 def test_supplement_cells_execute_against_committed_results(tmp_path, monkeypatch):
@@ -132,7 +164,7 @@ def test_bounds_in_the_prose_hold_for_every_run_not_only_for_medians():
     facts = report.timing_facts(Study(runs=runs, all_runs=runs, all_evidence=[], results_dir=Path(".")))
     assert facts["compile_share_min"] == "66.7%"  # 6 / 9 in seed 2, not the median 94.7%
     assert (facts["jax_compile_min"], facts["jax_compile_max"]) == ("6.0 s", "9.0 s")
-    assert facts["jax_vs_torch_steady_64"] == "3.0× faster" and facts["batch_growth"] == "4.0×"
+    assert facts["batch_growth"] == "4.0×" and facts["torch_first_vs_steady"] == "took 1.0 s longer than a steady one"
     assert facts["torch_step_growth"] == f"{(3.0 / 195) / (3.0 / 781):.2f}×"
 
 
@@ -151,8 +183,11 @@ def test_the_fair_comparison_comes_from_the_study_that_holds_the_variants():
     assert study.on_gpu and len(study.main) == len(gpu)
     assert {r["device"]["kind"] for r in study.variants_runs} == {"cpu"} and len(study.variants_runs) == 10
     facts = report.fair_facts(study)
-    assert facts["fair_device"] == "Test CPU (CPU)" and "where every variant has been measured" in facts[
-        "fair_same_device"]
+    assert facts["fair_device"] == "Test CPU (CPU; JAX 0, PyTorch 0)" and facts["fair_on_main_device"] is False
+    from mnistbench import prose
+
+    text = prose.fair({**report.facts(study), **facts})
+    assert "On the Test GPU (GPU) the same ratio is" in text and "needs the variants measured" in text
     assert facts["fair_headline_ratio_small"] == "6.0×" and facts["fair_granularity_part_small"] == "3.0×"
     assert facts["fair_framework_op_small"] == "1.5× faster" and facts["fair_jax_epoch_small"] == "2.0× faster"
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in report.fair_table(study).splitlines()[2:]]

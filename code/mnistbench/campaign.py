@@ -132,14 +132,15 @@ def state_of(step: Step, device: str, quick: bool, code_version: str, evidence_d
     return "to do"  # derived items are recomputed at the end of every complete campaign
 
 
-def blocked_by_equality(step: Step, equality: dict | None) -> str | None:
-    """Why a run must not be timed: its variant failed its equality check, or (a GPU-only
-    variant, which no CPU test covers) has not passed one yet; None when it may run."""
+def blocked_by_equality(step: Step, equality: dict | None, running: bool = False) -> str | None:
+    """Why a run must not be timed: its variant failed its equality check, or (when about
+    to run: a GPU-only variant, which no CPU test covers) has not passed one yet; None when
+    it may run. The plan counts an unchecked GPU variant as to do: its check comes first."""
     variant = variants.get(step.framework, step.variant)
     result = (equality or {}).get("parts", {}).get(variant.key)
     if result is not None and not result["passed"]:
         return f"blocked: {variant.key} failed its equality check"
-    if variant.needs_gpu and result is None:
+    if running and variant.needs_gpu and result is None:
         return f"blocked: {variant.key} has not passed its equality check"
     return None
 
@@ -223,7 +224,7 @@ def execute_step(step: Step, device: str, quick: bool, results_dir: Path, compil
 
     if step.kind == "run":
         equality = current_data("equality", device, quick, Path(results_dir) / "evidence", describe_device(device))
-        reason = blocked_by_equality(step, equality)  # as measured by now, earlier in this campaign too
+        reason = blocked_by_equality(step, equality, running=True)  # as measured by now, in this campaign too
         if reason:
             raise Blocked(reason)
         run_in_fresh_process(step.framework, step.config, device, step.folder, variant=step.variant,

@@ -48,14 +48,23 @@ def fmt_mb(n_bytes: float | None) -> str:
 
 
 def device_label(record: dict) -> str:
-    return f"{record['device']['name']} ({record['device']['kind'].upper()})"
+    """'NVIDIA H100 80GB HBM3 (GPU)'; a CPU with its JAX and PyTorch versions, so that two
+    machines with the same CPU name (a GPU host's and a CPU study's) can be told apart."""
+    device, platform = record["device"], record.get("platform", {})
+    if device["kind"] == "gpu":
+        return f"{device['name']} (GPU)"
+    versions = ", ".join(f"{name} {platform[key]}" for name, key in (("JAX", "jax"), ("PyTorch", "torch"))
+                         if platform.get(key))
+    return f"{device['name']} (CPU{'; ' + versions if versions else ''})"
 
 
 def break_even_text(row: dict | None) -> str:
+    """The epoch from which JAX's total stays below PyTorch's, as words."""
     if row is None:
         return "n/a"
-    epoch = row["break_even_epoch"]
-    return f"epoch {epoch}" if epoch else f"not within {row['horizon']} epochs"
+    if row["break_even_epoch"]:
+        return f"epoch {row['break_even_epoch']}"
+    return "never (its steady epoch is not faster)" if row.get("never") else f"not within {row['horizon']} epochs"
 
 
 # --- tables ---------------------------------------------------------------------------
@@ -64,6 +73,8 @@ def break_even_text(row: dict | None) -> str:
 def seconds(value: float | None) -> str:
     if value is None:
         return "-"
+    if value < 0:  # a difference that came out negative (noise): the sign in front
+        return "−" + seconds(-value)
     if value < 1e-3:
         return f"{value * 1e6:.0f} µs"
     return f"{value * 1e3:.0f} ms" if value < 1 else f"{value:.2f} s"

@@ -142,3 +142,42 @@ def missing_results_message(results_dir: Path | str | None = None) -> str:
     return (f"No result records were found in `{results_folder(results_dir)}/`. Produce them with "
             "`python -m mnistbench campaign --device gpu --results-dir results/mine`, or render with "
             "`quarto render report.qmd -P rerun:true` to run the study first.")
+
+
+def evidence_anywhere(study: Study, name: str) -> dict | None:
+    """The evidence record ``name`` of the study's own device and software, else of
+    the variants study's, else the newest of any device (whoever quotes it names it)."""
+    own = study.evidence(name)
+    if own:
+        return own
+    if study.variants_runs:
+        found = study.evidence(name, study.variants_runs[0])
+        if found:
+            return found
+    current = [r for r in study.all_evidence if r["name"] == name and is_full_current(r)]
+    return max(current, key=lambda r: r["timestamp"]) if current else None
+
+
+def runs_of_setup(study: Study, record: dict) -> list[dict]:
+    """The cold float32 study measured with ``record``'s device and software (the newest
+    one, when older code measured there too): the runs an evidence record speaks for."""
+    runs = [r for r in study.all_runs if r["valid"] and study.same_setup(r, record)
+            and r.get("precision", "float32") == "float32" and not (r.get("compilation_cache") or {}).get("dir")]
+    if not runs:
+        return []
+    newest = max(runs, key=lambda r: r["timestamp"])["platform"].get("code_version")
+    return [r for r in runs if r["platform"].get("code_version") == newest]
+
+
+def variants_table(study: Study, batch_sizes: tuple[int, ...] | None = None) -> list[dict]:
+    """Every variant of the variants study with its dispatches and kernels per step (from
+    the fusion evidence of the same device) and its steady epochs at ``batch_sizes``
+    (default: the smallest and the largest measured)."""
+    from .evidence.analyze import granularity_table
+
+    runs = study.variants_runs
+    if not runs:
+        return []
+    fusion = study.evidence("fusion", runs[0])
+    sizes = sorted({r["batch_size"] for r in runs})
+    return granularity_table(runs, fusion["data"] if fusion else None, batch_sizes or (sizes[0], sizes[-1]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from . import tables
 from .evidence import analyze
 from .formatting import device_label, fmt_s
-from .studies import Study, is_full_current
+from .studies import Study, is_full_current, runs_of_setup, variants_table
 
 
 def records(study: Study, name: str) -> list[dict]:
@@ -56,8 +56,6 @@ def compile_section(study: Study) -> str:
 
 def amortization_section(study: Study) -> str:
     """Cold break-evens of the main study, and cold against warm where the compile evidence allows."""
-    from .report import runs_of_setup
-
     blocks = [f"**{device_label(study.first)}**, cold (the main study)\n\n"
               + tables.amortization_markdown(analyze.amortization(study.main))]
     for record in records(study, "compile"):
@@ -70,14 +68,7 @@ def amortization_section(study: Study) -> str:
 
 
 def breakdown_section(study: Study) -> str:
-    return tables.breakdown_markdown(analyze.first_epoch_breakdown(study.main))
-
-
-def granularity_rows(study: Study) -> list[dict]:
-    """Every variant of the variants study with its calls and kernels per step."""
-    runs = study.variants_runs
-    fusion = study.evidence("fusion", runs[0]) if runs else None
-    return analyze.granularity_table(runs, fusion["data"] if fusion else None)
+    return f"**{device_label(study.first)}**\n\n" + tables.breakdown_markdown(analyze.first_epoch_breakdown(study.main))
 
 
 def granularity_section(study: Study) -> str:
@@ -85,7 +76,7 @@ def granularity_section(study: Study) -> str:
     if not runs:
         return not_measured("fusion")
     fusion = study.evidence("fusion", runs[0])
-    text = f"**{device_label(runs[0])}**\n\n" + tables.granularity_markdown(granularity_rows(study))
+    text = f"**{device_label(runs[0])}**\n\n" + tables.granularity_markdown(variants_table(study, (64, 1024)))
     hlo = analyze.dispatch_rows(fusion["data"] if fusion else None).get("jax-jit", {}).get("hlo")
     if hlo:
         before, after = hlo["before_optimization"]["by_opcode"], hlo["after_optimization"]["by_opcode"]
@@ -101,7 +92,6 @@ def legacy_gpu_text(study: Study) -> str:
            and r["name"] in ("fusion", "variants")]
     sentences = []
     for record in old:
-        commit = (record["platform"].get("git", {}).get("commit") or "unknown")[:7]
         data = record["data"]
         if record["name"] == "fusion" and "torch" in data:
             sentences.append(f"PyTorch eager called {data['torch']['top_level_ops_per_step']:.0f} operators and "
@@ -118,7 +108,7 @@ def legacy_gpu_text(study: Study) -> str:
                                  "remove the per-step calls")
     if not sentences:
         return ""
-    label = device_label(old[0])
+    label, commit = device_label(old[0]), (old[0]["platform"].get("git", {}).get("commit") or "unknown")[:7]
     return (f"\n\nOlder measurements on the {label} (code {commit}, before the variants above existed): "
             + "; ".join(sentences) + ".")
 
@@ -138,14 +128,17 @@ def updates_section(study: Study) -> str:
 def donation_section(study: Study) -> str:
     rows = analyze.donation_effect(study.variants_runs)
     if not rows:
-        return not_measured("fusion")
+        return "*Not measured yet:* the jit-no-donation variant (`grid --variants jit-no-donation`)."
     return (f"**{device_label(study.variants_runs[0])}**\n\n" + tables.donation_markdown(rows))
 
 
 def precision_section(study: Study) -> str:
     rows = analyze.precision_comparison([r for r in study.all_runs if study.same_setup(r)])
-    return tables.precision_markdown(rows) if rows else not_measured("precision")
+    if not rows:
+        return ("*Not measured on this study's GPU yet:* the campaign's TF32 runs "
+                "(`grid --precision tf32 --seeds 0`).")
+    return f"**{device_label(study.first)}**\n\n" + tables.precision_markdown(rows)
 
 
 def efficiency_section(study: Study) -> str:
-    return tables.efficiency_markdown(analyze.efficiency(study.main))
+    return f"**{device_label(study.first)}**\n\n" + tables.efficiency_markdown(analyze.efficiency(study.main))

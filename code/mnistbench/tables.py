@@ -93,10 +93,13 @@ def granularity_markdown(rows: list[dict], batch_sizes=(64, 1024)) -> str:
 
 def breakdown_markdown(rows: list[dict]) -> str:
     """evidence.first_epoch_breakdown rows: where the first epoch's extra time goes."""
+    def part(row: dict, key: str) -> str:  # PyTorch eager compiles nothing: no parts to show
+        return seconds(row[key]) if row["framework"] == "jax" else "-"
+
     return markdown([{
         "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": r["batch_size"],
-        "First − steady": seconds(r["excess_s"]), "Trace": seconds(r["split_trace_s"]),
-        "Lower": seconds(r["split_lower_s"]), "XLA compile": seconds(r["split_compile_s"]),
+        "First − steady": seconds(r["excess_s"]), "Trace": part(r, "split_trace_s"),
+        "Lower": part(r, "split_lower_s"), "XLA compile": part(r, "split_compile_s"),
         "Unexplained": seconds(r["unexplained_s"]),
     } for r in rows])
 

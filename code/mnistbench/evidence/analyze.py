@@ -190,6 +190,7 @@ def amortization(records: list[dict], horizon: int = 1000, warm: dict | None = N
             break_even = len(curves["jax"]) + math.floor(gap / (steady["torch"] - steady["jax"])) + 1
         rows.append({"batch_size": batch_size, "cumulative_s": {fw: c.tolist() for fw, c in curves.items()},
                      "steady_s": steady, "cache": "warm" if warm else "cold",
+                     "never": steady["jax"] >= steady["torch"],
                      "break_even_epoch": break_even if break_even and break_even <= horizon else None,
                      "measured": bool(stays_ahead), "horizon": horizon})
     return rows
