@@ -58,13 +58,14 @@ def device_label(record: dict) -> str:
     return f"{device['name']} (CPU{'; ' + versions if versions else ''})"
 
 
-def break_even_text(row: dict | None) -> str:
-    """The epoch from which JAX's total stays below PyTorch's, as words."""
-    if row is None:
-        return "n/a"
-    if row["break_even_epoch"]:
-        return f"epoch {row['break_even_epoch']}"
-    return "never (its steady epoch is not faster)" if row.get("never") else f"not within {row['horizon']} epochs"
+def break_even_words(row: dict) -> str:
+    """An amortization row's break-even: 'epoch 3', 'epoch 40 (extrapolated)',
+    'not within 1000 epochs' or 'never' (JAX's steady epoch is not the faster)."""
+    if row["never"]:
+        return "never"
+    if row["break_even_epoch"] is None:
+        return f"not within {row['horizon']} epochs"
+    return f"epoch {row['break_even_epoch']}" + ("" if row["measured"] else " (extrapolated)")
 
 
 # --- tables ---------------------------------------------------------------------------

@@ -9,7 +9,8 @@ computes a number; the words that depend on the data are chosen from facts.
 
 from __future__ import annotations
 
-from .formatting import fmt_pct
+from .formatting import break_even_words, fmt_pct
+from .formatting import seconds as seconds_text
 
 
 def platform(f: dict) -> str:
@@ -39,7 +40,7 @@ def fair(f: dict) -> str:
                 "*python -m mnistbench campaign* measures them.")
     sentences = []
     if "fair_framework_op_small" in f:
-        sentences.append(f"At one call per operation, JAX eager was {f['fair_framework_op_small']} than PyTorch "
+        sentences.append(f"at one call per operation, JAX eager was {f['fair_framework_op_small']} than PyTorch "
                          f"eager at batch {f['fair_small']}")
     if "fair_framework_step_small" in f:
         graph = (f", and {f['fair_framework_graph_small']} than its CUDA graph"
@@ -47,67 +48,79 @@ def fair(f: dict) -> str:
         sentences.append(f"at one call per step, JAX's jitted step was {f['fair_framework_step_small']} than "
                          "PyTorch's whole step under torch.compile [@ansel2024] (fullgraph=True, no graph break)"
                          + graph)
-    text = "; ".join(sentences) + "." if sentences else ""
+    text = capital("; ".join(sentences)) + "." if sentences else ""
     if "fair_headline_ratio_small" in f:
         text += (f" On the {f['fair_device']}, the headline's ratio (PyTorch eager over JAX jit) is "
-                 f"{f['fair_headline_ratio_small']}: going from operator to step granularity (PyTorch "
-                 f"{f['fair_torch_step_small']}) accounts for a factor {f['fair_granularity_part_small']} of it "
-                 f"and the framework at equal granularity for {f['fair_framework_part_small']} (at batch "
-                 f"{f['fair_large']}: {f['fair_granularity_part_large']} and {f['fair_framework_part_large']}).")
+                 f"{f['fair_headline_ratio_small']} at batch {f['fair_small']}: going from operator to step "
+                 f"granularity (PyTorch {f['fair_torch_step_small']}) accounts for a factor "
+                 f"{f['fair_granularity_part_small']} of it and the framework at equal granularity for "
+                 f"{f['fair_framework_part_small']}")
+        if "fair_headline_ratio_large" in f:
+            text += (f"; at batch {f['fair_large']} the ratio is {f['fair_headline_ratio_large']}, split into "
+                     f"{f['fair_granularity_part_large']} and {f['fair_framework_part_large']}")
+        text += "."
         if not f["fair_on_main_device"] and "main_headline_ratio" in f:
             text += (f" On the {f['main_device']} the same ratio is {f['main_headline_ratio']} (@tbl-results); "
                      "how it splits there needs the variants measured on that device.")
     if "fair_jax_epoch_small" in f:
         text += f" One call per epoch (lax.scan) made JAX's epoch {f['fair_jax_epoch_small']} than the jitted loop."
-    return text.strip()
+    return text.strip() or (f"The variants measured so far on the {f['fair_device']} do not yet pair up at "
+                            "equal granularity; *python -m mnistbench campaign* measures the rest.")
 
 
 def compile_overhead(f: dict) -> str:
     text = (f"JAX's first epoch at batch {f['batch_small']} took {f['jax_first_small']} against a steady "
-            f"{f['jax_steady_small']}; the measured compilation ({f['jax_compile_min']} to {f['jax_compile_max']} "
-            f"over all JAX runs) explains at least {f['compile_share_min']} of that excess in every run. Tracing "
-            f"and lowering took at most {f['trace_lower_max']}; XLA's optimization and code generation take the rest")
-    if "tf32_compile" in f:
-        text += (f", and depend on the matmul precision: with TF32 (seed {f['tf32_seeds']}) the step compiled in "
-                 f"{f['tf32_compile']}, against {f['tf32_vs_f32_compile']} in float32")
-    text += "."
+            f"{f['jax_steady_small']}; the measured compilation took {f['jax_compile_min']} to "
+            f"{f['jax_compile_max']} over all JAX runs")
+    if "compile_share_min" in f:
+        text += f" and explains at least {f['compile_share_min']} of that excess in every run"
+    text += (f". Tracing and lowering took at most {f['trace_lower_max']}; XLA's optimization and code "
+             "generation take the rest.")
     if f["device_kind"] == "GPU":
         measured = f.get("autotune_off")
         text += (" With XLA's autotuning of GPU kernels switched off the step compiled in "
-                 + ", ".join(f"{off} instead of {cold} at batch {b}" for b, off, cold in measured) + "."
+                 + join([f"{off} instead of {cold} at batch {b}" for b, off, cold in measured]) + "."
                  if measured else " How much of the rest is XLA autotuning its GPU kernels has not been measured "
                  "on this GPU yet.")
+    if "tf32_compile" in f:
+        text += (f" With TF32 matmuls ({f['tf32_seeds']}) the step compiled in "
+                 + join([f"{tf32} instead of {f32} at batch {b}" for b, tf32, f32 in f["tf32_compile"]]) + ".")
     text += (f" JAX compiles evaluate in the first validation ({f['jax_eval_first_min']} to "
-             f"{f['jax_eval_first_max']}), outside the timed epoch but not the user's wait; PyTorch eager compiles "
-             f"nothing, and its first epoch {f['torch_first_vs_steady']}.")
-    if "jax_step_cold_64" in f and "jax_step_warm_64" in f:
+             f"{f['jax_eval_first_max']}), outside the timed epoch but not the user's wait")
+    if "torch_first_vs_steady" in f:
+        text += f"; PyTorch eager compiles nothing, and its first epoch {f['torch_first_vs_steady']}"
+    text += "."
+    if "jax_step_cold" in f and "jax_step_warm" in f:
         text += (f" A persistent compilation cache serves a second process: on the {f['compile_device']} the "
-                 f"jitted step (batch 64) compiled in {f['jax_step_cold_64']} cold and {f['jax_step_warm_64']} warm")
-        if "torch_compile_step_cold_64" in f:
-            text += (f", torch.compile's first call took {f['torch_compile_step_cold_64']} and "
-                     f"{f['torch_compile_step_warm_64']}")
+                 f"jitted step (batch {f['compile_batch']}) compiled in {f['jax_step_cold']} cold and "
+                 f"{f['jax_step_warm']} warm")
+        if "torch_compile_step_cold" in f and "torch_compile_step_warm" in f:
+            text += (f", torch.compile's first call took {f['torch_compile_step_cold']} and "
+                     f"{f['torch_compile_step_warm']}")
         changes = f.get("break_even_changes", [])
         if changes:
-            text += ", and JAX's break-even with PyTorch eager " + join(
-                [f"{moved(cold, warm)} at batch {b}" for b, cold, warm in changes])
+            text += ", and JAX's break-even with PyTorch eager " + join([moved(c, w) for _, c, w in changes])
         text += "."
     return text
 
 
-def moved(cold: str, warm: str) -> str:
-    """A break-even's change from a cold to a warm cache, as words."""
-    if cold == warm:
-        return {"epoch": f"stayed at {cold}", "never": "never came"}.get(cold.split()[0], f"stayed {short(cold)}")
-    return f"moved from {short(cold)} to {short(warm)}"
+def moved(cold: dict, warm: dict) -> str:
+    """A break-even's change from a cold to a warm cache, as a clause naming its batch size."""
+    before, after, batch = break_even_words(cold), break_even_words(warm), cold["batch_size"]
+    if before != after:
+        return f"moved from {before} to {after} at batch {batch}"
+    if before == "never":
+        return f"was not reached at batch {batch} with either cache"
+    return f"stayed at {before} at batch {batch}" if before.startswith("epoch") else f"stayed {before} at batch {batch}"
 
 
-def short(break_even: str) -> str:
-    """A break-even without its explanation: 'epoch 23', 'never', 'beyond 1000 epochs'."""
-    return break_even.split(" (")[0].replace("not within", "beyond")
+# A PyTorch step that grows by less than this share of the batch's growth is dominated by a
+# cost that does not scale with the samples: issuing its operators from the host.
+HOST_BOUND_SHARE = 0.25
 
 
 def per_step(f: dict) -> str:
-    host_bound = f["torch_step_growth_value"] < 2  # far less than the samples' growth: a fixed cost dominates
+    host_bound = f["torch_step_growth_share"] < HOST_BOUND_SHARE
     text = (f"From batch {f['batch_small']} to {f['batch_large']} ({f['batch_growth']} the samples) a PyTorch "
             f"eager step took {f['torch_step_growth']} as long, a JAX step {f['jax_step_growth']} (@fig-overview d): "
             + ("consistent with a PyTorch step bound by the host issuing its operator calls rather than by the "
@@ -123,20 +136,31 @@ def donation(f: dict) -> str:
     return (f"On the {f['donation_device']} ({f['donation_seeds']} seeds, batch {f['donation_batch']}), the step "
             f"without donation had a steady epoch of {f['no_donation_steady']} against {f['donated_steady']} "
             f"({f['no_donation_vs_donated']}), {f['donation_in_spread']} the donated step's epoch-to-epoch range "
-            f"({f['donated_epoch_min']} to {f['donated_epoch_max']}). What donation saves is memory: XLA aliases "
+            f"({f['donated_epoch_min']} to {f['donated_epoch_max']}). In memory, XLA aliases "
             f"{f['donation_aliased']} of outputs to inputs, and the compiled step's peak is {f['donated_step_peak']} "
-            f"against {f['copied_step_peak']}.")
+            f"against {f['copied_step_peak']} without donation.")
 
 
 def amortization(f: dict) -> str:
-    reached = [f"from {text} at batch {b}" if text.startswith("epoch") else
-               f"{short(text)} at batch {b}" + (" (its steady epoch is not faster)" if text.startswith("never") else "")
-               for b, text in f["break_evens"]]
+    leads = join([f"{seconds_text(abs(lead))} {'shorter' if lead > 0 else 'longer'}"
+                  + (" than PyTorch eager's" if i == 0 else "") + f" at batch {b}"
+                  for i, (b, lead) in enumerate(f["epoch_leads"])])
+    reached = [f"from {break_even_words(row)} at batch {row['batch_size']}" if row["break_even_epoch"] else
+               f"{break_even_words(row)} at batch {row['batch_size']}"
+               for row in f["break_evens"] if not row["never"]]
+    never = [str(row["batch_size"]) for row in f["break_evens"] if row["never"]]
+    if reached:
+        crossing = f"JAX's *total* time falls below PyTorch eager's {join(reached)}"
+        if never:
+            crossing += (f"; at batch {join(never)} it never does, as JAX's steady epoch is not the shorter "
+                         "there")
+    else:
+        crossing = (f"JAX's *total* time never falls below PyTorch eager's (at batch {join(never)} JAX's "
+                    "steady epoch is not the shorter)")
     return (f"Larger batches mean fewer steps per epoch, so fixed costs shrink: at batch {f['batch_large']} JAX "
             f"reached {f['jax_peak_frac_large']} of the measured matmul peak, PyTorch {f['torch_peak_frac_large']}. "
-            "But the gap per epoch shrinks with it while the compile cost remains, so JAX's *total* time falls "
-            f"below PyTorch eager's {join(reached)} (@fig-overview c); after {f['epochs']} epochs "
-            f"{f['first_to_finish']}.")
+            f"JAX's steady epoch (with validation) is {leads}, while its compilation cost stays; so "
+            f"{crossing} (@fig-overview c). After {f['epochs']} epochs {f['first_to_finish']}.")
 
 
 def updates(f: dict) -> str:
@@ -155,26 +179,29 @@ def updates(f: dict) -> str:
         outcome = "diverged" if f["updates_acc_linear"] == "diverged" else f"reached {f['updates_acc_linear']}"
         arms.append(f"and {outcome} with linear scaling ({f['updates_lr_linear']})")
     return (f"Fewer steps also mean fewer updates, and one learning rate serves every batch size. On the "
-            f"{f['updates_device']} (JAX twin, {f['updates_seeds']} seeds), batch 64 reached "
+            f"{f['updates_device']} (JAX twin, {f['updates_seeds']} seeds), batch {f['updates_small']} reached "
             f"{f['updates_acc_reference']} in {f['updates_epochs_reference']} epochs ({f['updates_n_reference']} "
             f"updates); batch {f['updates_large']} reached " + ", ".join(arms) + f". {verdict(f)}")
 
 
 def verdict(f: dict) -> str:
-    """What sets the accuracy, in one sentence, from the share of the equal-epochs gap each arm closes."""
+    """How much of the equal-epochs gap each arm closes, and what is left: measured shares, no cause."""
     closed = f.get("updates_closed", {})
     if "updates_gap" not in f or not closed:
         return ""
+    if max(closed.values()) <= 0:
+        return (f"None of these closes any of the {f['updates_gap']}-point gap at equal epochs.")
     shares = join([f"{ARM_WORDS[key]} closes {fmt_pct(share)}" for key, share in closed.items()])
-    if max(closed.values()) >= 0.9:
-        return (f"Of the {f['updates_gap']}-point gap at equal epochs, {shares}: the number of updates and the "
-                "learning rate, not the batch size, set the accuracy here.")
-    return (f"Of the {f['updates_gap']}-point gap at equal epochs, {shares}: the number of updates and the "
-            "learning rate set part of the accuracy, the batch size itself the rest.")
+    return (f"Of the {f['updates_gap']}-point gap at equal epochs, {shares}; the best of them leaves "
+            f"{f['updates_left']} points.")
 
 
 ARM_WORDS = {"updates": "training for as many updates", "sqrt": "a square-root-scaled learning rate",
-             "linear": "a linearly scaled one"}
+             "linear": "a linearly scaled learning rate"}
+
+
+def capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def join(items: list[str]) -> str:
@@ -182,18 +209,23 @@ def join(items: list[str]) -> str:
 
 
 def paragraphs(f: dict) -> dict[str, str]:
-    """Every generated passage of the report, by name, in reading order; a CPU machine is
-    named in full (with its versions) once, then as "CPU machine"."""
+    """Every generated passage of the report, by name, in reading order."""
     texts = {"platform": platform(f), "fusion": fusion(f), "fair": fair(f), "compile": compile_overhead(f),
              "per_step": per_step(f), "donation": donation(f), "amortization": amortization(f),
              "updates": updates(f)}
-    seen = set()
+    return shorten_cpu_labels(texts, f)
+
+
+def shorten_cpu_labels(texts: dict[str, str], f: dict) -> dict[str, str]:
+    """A CPU machine named in full (with its versions) once, then as "CPU machine";
+    with two CPU setups among the facts, both keep their full names."""
+    labels = {value for key, value in f.items() if key.endswith("_device") and "(CPU;" in str(value)}
+    if len(labels) != 1:
+        return texts
+    label = labels.pop()
+    first = next((name for name, text in texts.items() if label in text), None)
+    shortened = {}
     for name, text in texts.items():
-        for label in {value for value in f.values() if isinstance(value, str) and "(CPU;" in value}:
-            if label in text:
-                first = text.index(label) + len(label)
-                kept = text[:first] if label not in seen else text[:first].replace(label, "CPU machine")
-                text = kept + text[first:].replace(label, "CPU machine")
-                seen.add(label)
-        texts[name] = text
-    return texts
+        keep = text.index(label) + len(label) if name == first else 0  # the first mention stays in full
+        shortened[name] = text[:keep] + text[keep:].replace(label, "CPU machine")
+    return shortened

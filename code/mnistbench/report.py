@@ -14,7 +14,7 @@ import numpy as np
 from . import equivalence
 from .config import Config, parameter_count
 from .evidence import analyze
-from .formatting import break_even_text, count, device_label, fmt_e, fmt_mb, fmt_pct, fmt_s, fmt_vs, fmt_x
+from .formatting import count, device_label, fmt_e, fmt_mb, fmt_pct, fmt_s, fmt_vs, fmt_x
 from .results import group_by
 from .studies import Study, evidence_anywhere, runs_of_setup, variants_table
 
@@ -37,7 +37,8 @@ def platform_facts(study: Study) -> dict:
         "python": platform["python"], "jax": platform["jax"], "torch": platform["torch"],
         "code_note": (f"The runs come from commit {commit}, before this version's changes to the measuring "
                       "code." if older else "The runs come from this version of the measuring code."),
-        "precision": "full float32 (TF32 off)" if first["precision"] == "float32" else "TF32",
+        "precision": ("TF32" if first["precision"] != "float32" else
+                      "full float32 (TF32 off)" if device["kind"] == "gpu" else "float32"),
     }
 
 
@@ -75,25 +76,36 @@ def timing_facts(study: Study) -> dict:
     facts["jax_compile_min"], facts["jax_compile_max"] = fmt_s(min(compile_values)), fmt_s(max(compile_values))
     parts = [analyze.first_epoch_parts(r) for r in jax_runs]
     shares = [p["compile_share"] for p in parts if not np.isnan(p["compile_share"])]
-    facts["compile_share_min"] = fmt_pct(min(shares), 1) if shares else "n/a"
+    if shares:
+        facts["compile_share_min"] = fmt_pct(min(shares), 1)
     facts["trace_lower_max"] = fmt_s(max(p["split_trace_s"] + p["split_lower_s"] for p in parts))
     evaluation = [analyze.evaluation_compile_s(r) for r in jax_runs]
     facts["jax_eval_first_min"], facts["jax_eval_first_max"] = fmt_s(min(evaluation)), fmt_s(max(evaluation))
-    facts["torch_first_vs_steady"] = excess_text([analyze.first_epoch_parts(r)["excess_s"] for r in torch_runs])
+    if torch_runs:
+        facts["torch_first_vs_steady"] = excess_text([analyze.first_epoch_parts(r)["excess_s"] for r in torch_runs])
     facts.update(twin_facts(study.main))
     facts["batch_growth"] = fmt_x(large / small)
+    growth = {}  # how many times longer a step takes at the largest batch than at the smallest
     for framework in ("jax", "torch"):
         step = {b: study.row(framework, b)["steady_epoch_s"] / study.row(framework, b)["steps_per_epoch"]
                 for b in (small, large)}
-        facts[f"{framework}_step_growth"] = fmt_x(step[large] / step[small], digits=2)
-        facts[f"{framework}_step_growth_value"] = step[large] / step[small]
+        growth[framework] = step[large] / step[small]
+        facts[f"{framework}_step_growth"] = fmt_x(growth[framework], digits=2)
+    facts["torch_step_growth_share"] = growth["torch"] / (large / small)
     amortized = analyze.amortization(study.main)
-    facts["break_evens"] = [(row["batch_size"], break_even_text(row)) for row in amortized]
+    facts["break_evens"] = [break_even(row) for row in amortized]
+    facts["epoch_leads"] = [(row["batch_size"], row["steady_s"]["torch"] - row["steady_s"]["jax"])
+                            for row in amortized if row["batch_size"] in (small, large)]
     facts["first_to_finish"] = first_to_finish(amortized)
     peak = np.median([r["peak_matmul_flops"] for r in study.main])
     facts["peak_tflops"] = f"{peak / 1e12:.0f} TFLOP/s" if peak >= 1e12 else f"{peak / 1e9:.0f} GFLOP/s"
     facts["min_floor_margin"] = fmt_x(min(r["steady_epoch_s"] / r["physical_floor_s"] for r in jax_runs + torch_runs))
     return facts
+
+
+def break_even(row: dict) -> dict:
+    """An amortization row's break-even, as plain data for ``prose``."""
+    return {key: row[key] for key in ("batch_size", "break_even_epoch", "never", "measured", "horizon")}
 
 
 def excess_text(excess: list[float]) -> str:
@@ -124,8 +136,10 @@ def first_to_finish(amortized: list[dict]) -> str:
                for row in amortized}
     names = {"jax": "JAX", "torch": "PyTorch"}
     if len(set(leaders.values())) == 1 and leaders:
-        return f"{names[next(iter(leaders.values()))]} finishes first at every batch size"
-    return "; ".join(f"{names[fw]} finishes first at batch {b}" for b, fw in leaders.items())
+        return f"{names[next(iter(leaders.values()))]} is ahead at every batch size"
+    by_leader = group_by(list(leaders.items()), lambda item: item[1])
+    clauses = [f"{names[fw]} at batch " + " and ".join(str(b) for b, _ in items) for fw, items in by_leader.items()]
+    return clauses[0].replace(" at batch", " is ahead at batch", 1) + "".join(", " + c for c in clauses[1:])
 
 
 # --- evidence: each fact from the study's device, else from the device that measured it ---------
@@ -150,9 +164,9 @@ def fair_facts(study: Study) -> dict:
              "fair_on_main_device": study.same_setup(runs[0])}
     steady = {(r["framework"], r["variant"]): r["steady_s"] for r in table}
     for name, (variant, against) in FAIR_PAIRS.items():
-        for label, size in (("small", sizes[0]), ("large", sizes[-1])):
-            if variant in steady and against in steady:
-                facts[f"fair_{name}_{label}"] = fmt_vs(steady[variant].get(size), steady[against].get(size))
+        pair = (steady.get(variant, {}).get(sizes[0]), steady.get(against, {}).get(sizes[0]))
+        if all(pair):
+            facts[f"fair_{name}_small"] = fmt_vs(*pair)
     for label, size in (("small", sizes[0]), ("large", sizes[-1])):
         facts.update(headline_split(steady, size, label))
     calls = {(r["framework"], r["variant"]): r["calls_per_step"] for r in table}
@@ -176,9 +190,12 @@ def headline_split(steady: dict, batch_size: int, label: str) -> dict:
     if not (eager and jit and per_step):
         return {}
     best = min(per_step, key=per_step.get)
+    framework_part = per_step[best] / jit
+    favours = ("" if fmt_x(framework_part) == fmt_x(1.0) else
+               " (in JAX's favour)" if framework_part > 1 else " (in PyTorch's favour)")
     return {f"fair_headline_ratio_{label}": fmt_x(eager / jit),
             f"fair_granularity_part_{label}": fmt_x(eager / per_step[best]),
-            f"fair_framework_part_{label}": fmt_x(per_step[best] / jit), f"fair_torch_step_{label}": best}
+            f"fair_framework_part_{label}": fmt_x(framework_part) + favours, f"fair_torch_step_{label}": best}
 
 
 def fusion_facts(fusion: dict | None) -> dict:
@@ -197,21 +214,22 @@ def compile_facts(study: Study) -> dict:
     record = evidence_anywhere(study, "compile")
     if not record:
         return {}
-    facts = {"compile_device": device_label(record)}
     table = analyze.compile_table(record["data"])
+    small = min((row["batch_size"] for row in table), default=None)
+    facts = {"compile_device": device_label(record), "compile_batch": str(small)}
     for row in table:
         key = row["program"].replace(" ", "_")
         for setting, cell in row["settings"].items():
-            if cell["applies"]:
-                facts[f"{key}_{setting.replace('-', '_')}_{row['batch_size']}"] = fmt_s(cell["total_s"])
+            if cell["applies"] and row["batch_size"] == small:
+                facts[f"{key}_{setting.replace('-', '_')}"] = fmt_s(cell["total_s"])
     if study.on_gpu and study.same_setup(record):
         facts["autotune_off"] = [(row["batch_size"], fmt_s(row["settings"]["autotune-off"]["total_s"]),
                                   fmt_s(row["settings"]["cold"]["total_s"])) for row in table
                                  if row["program"] == "jax step"
                                  and row["settings"].get("autotune-off", {}).get("applies")]
     runs = runs_of_setup(study, record)
-    cold = {row["batch_size"]: break_even_text(row) for row in analyze.amortization(runs)}
-    warm = {row["batch_size"]: break_even_text(row)
+    cold = {row["batch_size"]: break_even(row) for row in analyze.amortization(runs)}
+    warm = {row["batch_size"]: break_even(row)
             for row in analyze.amortization(runs, warm=analyze.warm_cache_firsts(record["data"]))}
     facts["break_even_changes"] = [(b, cold[b], warm[b]) for b in sorted(cold) if b in warm]
     return facts
@@ -238,20 +256,25 @@ def updates_facts(study: Study) -> dict:
         return {}
     large = max(b for _, b in rows)
     facts = {"updates_device": device_label(record), "updates_large": str(large),
+             "updates_small": str(reference["batch_size"]),
              "updates_seeds": str(reference["seeds"]), "updates_n_reference": f"{reference['updates']:,}",
              "updates_epochs_reference": str(reference["epochs"]), "updates_acc_reference": accuracy_text(reference)}
     for arm, key in UPDATES_ARMS.items():
         row = rows.get((arm, large))
         if row:
             facts[f"updates_acc_{key}"] = accuracy_text(row)
-            facts[f"updates_n_{key}"] = f"{row['updates']:,}"
-            facts[f"updates_lr_{key}"] = f"{row['learning_rate']:.3g}"
+            if key in ("epochs", "updates"):
+                facts[f"updates_n_{key}"] = f"{row['updates']:,}"
+            else:
+                facts[f"updates_lr_{key}"] = f"{row['learning_rate']:.3g}"
     closed = {key: closed_share(reference, rows.get(("equal epochs", large)), rows.get((arm, large)))
               for arm, key in UPDATES_ARMS.items() if key != "epochs"}
     facts["updates_closed"] = {key: share for key, share in closed.items() if share is not None}
     gap = points_behind(reference, rows.get(("equal epochs", large)))
     if gap is not None:
         facts["updates_gap"] = f"{gap:.2f}"
+        if facts["updates_closed"]:
+            facts["updates_left"] = f"{gap * (1 - max(max(facts['updates_closed'].values()), 0)):.2f}"
     return facts
 
 
@@ -271,7 +294,11 @@ def closed_share(reference: dict, same_epochs: dict | None, arm: dict | None) ->
 
 
 def accuracy_text(row: dict) -> str:
-    return "diverged" if row["test_accuracy"] is None else f"{100 * row['test_accuracy']:.2f}%"
+    """The mean test accuracy over the seeds that finished, saying how many diverged."""
+    if row["test_accuracy"] is None:
+        return "diverged"
+    diverged = f" ({row['diverged']} of {row['seeds']} seeds diverged)" if row.get("diverged") else ""
+    return f"{100 * row['test_accuracy']:.2f}%{diverged}"
 
 
 def donation_facts(study: Study) -> dict:
@@ -298,9 +325,13 @@ def precision_facts(study: Study) -> dict:
             if r["framework"] == "jax"]
     if not rows:
         return {}
-    return {"tf32_compile": ", ".join(f"{fmt_s(r['compile_s']['tf32'])} (batch {r['batch_size']})" for r in rows),
-            "tf32_vs_f32_compile": ", ".join(fmt_s(r["compile_s"]["float32"]) for r in rows),
-            "tf32_seeds": ", ".join(str(s) for s in sorted({s for r in rows for s in r["seeds"]}))}
+    return {"tf32_compile": [(r["batch_size"], fmt_s(r["compile_s"]["tf32"]), fmt_s(r["compile_s"]["float32"]))
+                             for r in rows],
+            "tf32_seeds": seeds_text(sorted({s for r in rows for s in r["seeds"]}))}
+
+
+def seeds_text(seeds: list[int]) -> str:
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in seeds)
 
 
 def facts(study: Study) -> Facts:

@@ -76,7 +76,7 @@ def granularity_section(study: Study) -> str:
     if not runs:
         return not_measured("fusion")
     fusion = study.evidence("fusion", runs[0])
-    text = f"**{device_label(runs[0])}**\n\n" + tables.granularity_markdown(variants_table(study, (64, 1024)))
+    text = f"**{device_label(runs[0])}**\n\n" + tables.granularity_markdown(variants_table(study))
     hlo = analyze.dispatch_rows(fusion["data"] if fusion else None).get("jax-jit", {}).get("hlo")
     if hlo:
         before, after = hlo["before_optimization"]["by_opcode"], hlo["after_optimization"]["by_opcode"]
@@ -134,6 +134,8 @@ def donation_section(study: Study) -> str:
 
 def precision_section(study: Study) -> str:
     rows = analyze.precision_comparison([r for r in study.all_runs if study.same_setup(r)])
+    if not rows and not study.on_gpu:
+        return "*Does not apply to this CPU study:* TF32 is a matmul mode of NVIDIA GPUs."
     if not rows:
         return ("*Not measured on this study's GPU yet:* the campaign's TF32 runs "
                 "(`grid --precision tf32 --seeds 0`).")

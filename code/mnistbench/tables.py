@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .formatting import accuracy, count, plural, seconds, seconds_range
+from .formatting import accuracy, break_even_words, count, plural, seconds, seconds_range
 from .results import default_variant_runs, summarize
 from .variants import DEFAULT_VARIANT
 
@@ -136,8 +136,7 @@ def amortization_markdown(rows: list[dict]) -> str:
         "PyTorch steady": seconds(r["steady_s"]["torch"]),
         "JAX total, last epoch": seconds(r["cumulative_s"]["jax"][-1]),
         "PyTorch total, last epoch": seconds(r["cumulative_s"]["torch"][-1]),
-        "Break-even": (f"epoch {r['break_even_epoch']}" + ("" if r["measured"] else " (extrapolated)"))
-        if r["break_even_epoch"] else f"not within {r['horizon']} epochs",
+        "Break-even": break_even_words(r),
     } for r in rows])
 
 
