@@ -13,11 +13,11 @@ AMORTIZATION = {"batch_large": "1024", "jax_peak_frac_large": "80%", "torch_peak
                 "first_to_finish": "PyTorch is ahead at every batch size"}
 
 
-def test_a_break_even_that_never_comes_is_its_own_clause_and_a_reversed_lead_says_longer():
+def test_a_break_even_that_never_comes_is_its_own_clause_and_a_reversed_lead_says_loses():
     facts = {**AMORTIZATION, "epoch_leads": [(64, 0.25), (1024, -0.11)],
              "break_evens": [break_even(64, 3), break_even(256, 40, measured=False), break_even(1024, never=True)]}
     text = prose.amortization(facts)
-    assert "250 ms shorter than PyTorch eager's at batch 64 and 110 ms longer at batch 1024" in text
+    assert "JAX saves 250 ms at batch 64 and loses 110 ms at batch 1024 against PyTorch eager" in text
     assert "from epoch 3 at batch 64 and from epoch 40 (extrapolated) at batch 256" in text
     assert "at batch 1024 it never does" in text and "never at batch" not in text
 
@@ -26,7 +26,7 @@ def test_no_break_even_at_all_is_said_once():
     facts = {**AMORTIZATION, "epoch_leads": [(64, -0.5), (1024, -0.1)],
              "break_evens": [break_even(64, never=True), break_even(1024, never=True)]}
     text = prose.amortization(facts)
-    assert "never falls below PyTorch eager's (at batch 64 and 1024" in text and "500 ms longer" in text
+    assert "never falls below PyTorch eager's (at batch 64 and 1024" in text and "loses 500 ms" in text
 
 
 def test_a_cache_that_changes_nothing_reads_as_such():

@@ -50,14 +50,13 @@ def fair(f: dict) -> str:
                          + graph)
     text = capital("; ".join(sentences)) + "." if sentences else ""
     if "fair_headline_ratio_small" in f:
-        text += (f" On the {f['fair_device']}, the headline's ratio (PyTorch eager over JAX jit) is "
-                 f"{f['fair_headline_ratio_small']} at batch {f['fair_small']}: going from operator to step "
-                 f"granularity (PyTorch {f['fair_torch_step_small']}) accounts for a factor "
-                 f"{f['fair_granularity_part_small']} of it and the framework at equal granularity for "
-                 f"{f['fair_framework_part_small']}")
+        text += (f" On the {f['fair_device']}, the headline's ratio (PyTorch eager over JAX jit) at batch "
+                 f"{f['fair_small']}, {f['fair_headline_ratio_small']}, is a factor {f['fair_granularity_part_small']} "
+                 f"from operator to step granularity (PyTorch {f['fair_torch_step_small']}) times "
+                 f"{f['fair_framework_part_small']} from the framework at equal granularity")
         if "fair_headline_ratio_large" in f:
-            text += (f"; at batch {f['fair_large']} the ratio is {f['fair_headline_ratio_large']}, split into "
-                     f"{f['fair_granularity_part_large']} and {f['fair_framework_part_large']}")
+            text += (f"; at batch {f['fair_large']}, {f['fair_headline_ratio_large']} is "
+                     f"{f['fair_granularity_part_large']} times {f['fair_framework_part_large']}")
         text += "."
         if not f["fair_on_main_device"] and "main_headline_ratio" in f:
             text += (f" On the {f['main_device']} the same ratio is {f['main_headline_ratio']} (@tbl-results); "
@@ -125,8 +124,8 @@ def per_step(f: dict) -> str:
             f"eager step took {f['torch_step_growth']} as long, a JAX step {f['jax_step_growth']} (@fig-overview d): "
             + ("consistent with a PyTorch step bound by the host issuing its operator calls rather than by the "
                "device" if host_bound else "the PyTorch step grows with its arithmetic"))
-    if "overhead_where" in f:
-        text += f" (host and device time per step: supplement, on {f['overhead_where']})"
+    if "overhead_device" in f:
+        text += " (host and device time per step: supplement)"
     return text + "."
 
 
@@ -142,9 +141,8 @@ def donation(f: dict) -> str:
 
 
 def amortization(f: dict) -> str:
-    leads = join([f"{seconds_text(abs(lead))} {'shorter' if lead > 0 else 'longer'}"
-                  + (" than PyTorch eager's" if i == 0 else "") + f" at batch {b}"
-                  for i, (b, lead) in enumerate(f["epoch_leads"])])
+    leads = join([f"{'saves' if lead > 0 else 'loses'} {seconds_text(abs(lead))} at batch {b}"
+                  for b, lead in f["epoch_leads"]])
     reached = [f"from {break_even_words(row)} at batch {row['batch_size']}" if row["break_even_epoch"] else
                f"{break_even_words(row)} at batch {row['batch_size']}"
                for row in f["break_evens"] if not row["never"]]
@@ -159,8 +157,8 @@ def amortization(f: dict) -> str:
                     "steady epoch is not the shorter)")
     return (f"Larger batches mean fewer steps per epoch, so fixed costs shrink: at batch {f['batch_large']} JAX "
             f"reached {f['jax_peak_frac_large']} of the measured matmul peak, PyTorch {f['torch_peak_frac_large']}. "
-            f"JAX's steady epoch (with validation) is {leads}, while its compilation cost stays; so "
-            f"{crossing} (@fig-overview c). After {f['epochs']} epochs {f['first_to_finish']}.")
+            f"Per steady epoch (with validation) JAX {leads} against PyTorch eager, while its compilation "
+            f"stays, so {crossing} (@fig-overview c). After {f['epochs']} epochs {f['first_to_finish']}.")
 
 
 def updates(f: dict) -> str:

@@ -239,8 +239,7 @@ def overhead_facts(study: Study) -> dict:
     record = evidence_anywhere(study, "overhead")
     if not record:
         return {}
-    return {"overhead_where": "this study's device" if study.same_setup(record) else
-            f"the {device_label(record)} so far"}
+    return {"overhead_device": device_label(record)}
 
 
 UPDATES_ARMS = {"equal epochs": "epochs", "equal updates": "updates", "linear learning rate": "linear",
