@@ -76,3 +76,11 @@ def test_one_cpu_machine_is_named_in_full_once_two_are_always_named_in_full():
     other = "Xeon (CPU; JAX 3, PyTorch 2)"
     texts = {"fusion": f"On the {one}, a.", "donation": f"On the {other}, b; on the {one}, c."}
     assert prose.shorten_cpu_labels(texts, {"fusion_device": one, "donation_device": other}) == texts
+
+
+def test_a_repeated_verb_is_said_once():
+    assert prose.join_clauses(["moved from a to b at batch 64", "moved from c to d at batch 256",
+                               "was not reached at batch 1024"]) == (
+        "moved from a to b at batch 64, from c to d at batch 256 and was not reached at batch 1024")
+    assert prose.join_clauses(["saves 1 s at batch 64", "saves 2 s at batch 1024"]) == (
+        "saves 1 s at batch 64 and 2 s at batch 1024")

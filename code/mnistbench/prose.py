@@ -98,7 +98,7 @@ def compile_overhead(f: dict) -> str:
                      f"{f['torch_compile_step_warm']}")
         changes = f.get("break_even_changes", [])
         if changes:
-            text += ", and JAX's break-even with PyTorch eager " + join([moved(c, w) for _, c, w in changes])
+            text += ", and JAX's break-even with PyTorch eager " + join_clauses([moved(c, w) for _, c, w in changes])
         text += "."
     return text
 
@@ -141,8 +141,8 @@ def donation(f: dict) -> str:
 
 
 def amortization(f: dict) -> str:
-    leads = join([f"{'saves' if lead > 0 else 'loses'} {seconds_text(abs(lead))} at batch {b}"
-                  for b, lead in f["epoch_leads"]])
+    leads = join_clauses([f"{'saves' if lead > 0 else 'loses'} {seconds_text(abs(lead))} at batch {b}"
+                          for b, lead in f["epoch_leads"]])
     reached = [f"from {break_even_words(row)} at batch {row['batch_size']}" if row["break_even_epoch"] else
                f"{break_even_words(row)} at batch {row['batch_size']}"
                for row in f["break_evens"] if not row["never"]]
@@ -204,6 +204,14 @@ def capital(text: str) -> str:
 
 def join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def join_clauses(clauses: list[str]) -> str:
+    """Clauses joined, a verb said once while it repeats: 'moved from a to b at batch 64
+    and from c to d at batch 256'."""
+    verbs = [clause.split(" ", 1)[0] for clause in clauses]
+    return join([clause.split(" ", 1)[1] if i and verbs[i] == verbs[i - 1] else clause
+                 for i, clause in enumerate(clauses)])
 
 
 def paragraphs(f: dict) -> dict[str, str]:
