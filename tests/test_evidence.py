@@ -135,7 +135,8 @@ def test_headline_splits_into_granularity_and_framework():
                      "fair_framework_part_small": "2.0× (in JAX's favour)", "fair_torch_step_small": "compile"}
     steady[("torch", "cudagraph")] = {64: 1.5}  # on a GPU: PyTorch's fastest one-call-per-step variant
     split = headline_split(steady, 64, "small")
-    assert split["fair_torch_step_small"] == "cudagraph" and split["fair_framework_part_small"] == "1.5× (in JAX's favour)"
+    assert split["fair_torch_step_small"] == "cudagraph"
+    assert split["fair_framework_part_small"] == "1.5× (in JAX's favour)"
 
 
 def test_donation_pairs_seeds_and_keeps_memory():
