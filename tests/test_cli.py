@@ -33,6 +33,11 @@ def run_cli(*args, timeout=300):
     (["campaign", "--device", "cpu"], "required: --results-dir"),
     (["campaign", "--device", "cpu", "--results-dir", "x", "--max-seconds", "-5"], "positive number of seconds"),
     (["frobnicate"], "invalid choice"),
+    (["run", "--framework", "jax", "--train-subset", "999999"], "more than the 50,000 training images"),
+    (["run", "--framework", "jax", "--device", "cpu", "--precision", "tf32"], "a mode of NVIDIA GPUs"),
+    (["grid", "--device", "cpu", "--precision", "tf32"], "a mode of NVIDIA GPUs"),
+    (["run", "--framework", "jax", "--compilation-cache", __file__], "is a file, not a folder"),
+    (["campaign", "--device", "cpu", "--quick", "--dry-run", "--results-dir", __file__], "is a file, not a folder"),
 ])
 def test_user_errors_are_one_line_and_status_2(args, message, capsys):
     assert cli.main(args) == 2

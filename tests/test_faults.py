@@ -244,3 +244,27 @@ def test_single_runs_stay_out_of_the_committed_results():
     ignored = subprocess.run(["git", "check-ignore", "-q", str(cli.ADHOC_RESULTS / "run.json")],
                              cwd=Path(__file__).resolve().parents[1])
     assert ignored.returncode == 0
+
+
+def test_a_run_with_a_compilation_cache_gets_its_own_file_beside_the_cold_run(tmp_path):
+    from mnistbench import results
+
+    from .factories import run_record
+
+    cold = run_record("jax", 64, device_kind="cpu")
+    warm = {**cold, "compilation_cache": {"dir": "/tmp/cache", "hits": 3, "misses": 0}}
+    assert results.record_filename(warm) == results.record_filename(cold).replace(".json", "-cache.json")
+    path = tmp_path / results.record_filename(cold)
+    path.write_text(json.dumps(cold))
+    fingerprint, version = cold["config_fingerprint"], cold["platform"]["code_version"]
+    assert results.is_current(path, fingerprint, version)
+    assert not results.is_current(path, fingerprint, version, cached=True)  # a cold run does not stand for a warm one
+
+
+def test_a_budget_below_the_next_step_says_so_and_offers_one_that_fits(tmp_path, capsys):
+    assert cli.main(["campaign", "--device", "cpu", "--quick", "--quiet", "--max-seconds", "1",
+                     "--results-dir", str(tmp_path / "study")]) == 0
+    out = capsys.readouterr().out
+    assert "0 steps done" in out and "more than --max-seconds 1" in out
+    budget = float(out.split("continue with: ")[1].split("--max-seconds ")[1].split()[0])
+    assert budget > 1

@@ -18,6 +18,7 @@ one stopped; an interrupted step is simply done again.
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -111,19 +112,19 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
 # --- states and estimates ----------------------------------------------------------------
 
 
-def run_path(step: Step, device: str) -> Path:
+def run_path(step: Step, device: str, cached: bool = False) -> Path:
     from .results import run_filename
 
     return step.folder / run_filename(step.framework, step.variant, step.config.batch_size, step.config.seed,
-                                      device, step.config.fingerprint())
+                                      device, step.config.fingerprint(), cached)
 
 
 def state_of(step: Step, device: str, quick: bool, code_version: str, evidence_data: Callable,
-             software: str | None = None) -> str:
+             software: str | None = None, cached: bool = False) -> str:
     from .results import is_current
 
     if step.kind == "run":
-        if is_current(run_path(step, device), step.config.fingerprint(), code_version, software):
+        if is_current(run_path(step, device, cached), step.config.fingerprint(), code_version, software, cached):
             return "done"
         return blocked_by_equality(step, evidence_data("equality")) or "to do"
     if step.kind == "evidence":
@@ -180,8 +181,9 @@ def load_history(results_dir: Path) -> dict:
             "evidence": [r for r in records if r.get("kind") == "evidence"]}
 
 
-def assess(steps: list[Step], device: str, quick: bool, results_dir: Path) -> list[Planned]:
-    """Each step with its state and estimate."""
+def assess(steps: list[Step], device: str, quick: bool, results_dir: Path, cached: bool = False) -> list[Planned]:
+    """Each step with its state and estimate; ``cached``: the runs use a compilation cache
+    (a study of their own, so a cold run of the same configuration does not count)."""
     from .evidence import current_data, describe_device
     from .platform import code_version, device_name
     from .results import software_fingerprint
@@ -197,7 +199,7 @@ def assess(steps: list[Step], device: str, quick: bool, results_dir: Path) -> li
             cache[item] = current_data(item, device, quick, Path(results_dir) / "evidence", described)
         return cache[item]
 
-    return [Planned(step, state_of(step, device, quick, version, evidence_data, software),
+    return [Planned(step, state_of(step, device, quick, version, evidence_data, software, cached),
                     *estimate(step, device, name, quick, history)) for step in steps]
 
 
@@ -284,6 +286,26 @@ def format_seconds(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def outcome_text(outcome: Outcome, max_seconds: float | None, continue_command: Callable) -> str:
+    """What a campaign did and what is left, with the command that continues; a budget
+    too small for the next step alone is said, and the command offers one that fits."""
+    lines = [f"campaign: {len(outcome.done)} steps done in {format_seconds(outcome.seconds)}, "
+             f"{len(outcome.failed)} failed, {len(outcome.blocked)} blocked, {len(outcome.left)} left"]
+    lines += [f"  failed: {item.step.label}: {error}" for item, error in outcome.failed]
+    lines += [f"  {reason}: {item.step.label}" for item, reason in outcome.blocked]
+    if outcome.left:
+        lines.append(f"left (about {format_seconds(sum(p.estimate_s for p in outcome.left))}): "
+                     + "; ".join(p.step.label for p in outcome.left[:5]) + (" ..." if len(outcome.left) > 5 else ""))
+        needed = outcome.left[0].estimate_s
+        budget = None
+        if not outcome.done and not outcome.failed and max_seconds and needed > max_seconds:
+            budget = math.ceil(needed * 1.5)  # the same budget again would do nothing again
+            lines.append(f"the next step alone is estimated at {format_seconds(needed)}, more than "
+                         f"--max-seconds {max_seconds:g}")
+        lines.append(f"continue with: {continue_command(budget)}")
+    return "\n".join(lines)
 
 
 def plan_text(planned: list[Planned]) -> str:

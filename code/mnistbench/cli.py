@@ -19,7 +19,9 @@ from .errors import (
     Error,
     UserError,
     check_batch_size,
+    check_compilation_cache,
     check_data_dir,
+    check_precision,
     check_results_dir_to_read,
     check_writable,
     momentum_value,
@@ -28,6 +30,7 @@ from .errors import (
     positive_seconds,
     seed_int,
 )
+from .formatting import plural
 
 QUICK = {"epochs": 3, "seeds": (0,)}
 N_TRAIN = 60_000 - Config().validation_size  # training images after the validation split
@@ -57,7 +60,7 @@ def add_common(parser: argparse.ArgumentParser, results: Path | None) -> None:
         parser.add_argument("--results-dir", type=Path, default=results,
                             help="folder of result records (default: %(default)s)")
     parser.add_argument("--data-dir", type=Path, default=None,
-                        help="MNIST folder (default: $MNISTBENCH_DATA or ./data)")
+                        help="MNIST folder (default: $MNISTBENCH_DATA, else data/ in the project folder)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
 
@@ -152,6 +155,10 @@ def build_parser() -> Parser:
 
 def training_config(args, **settings) -> Config:
     """The Config the command line asks for; a bad combination is a user error."""
+    if args.train_subset is not None and args.train_subset > N_TRAIN:
+        raise UserError(f"--train-subset {args.train_subset} is more than the {N_TRAIN:,} training images "
+                        "(leave it out to train on all of them)")
+    check_compilation_cache(args.compilation_cache)
     try:
         return Config(matmul_precision=args.precision, learning_rate=args.learning_rate,
                       momentum=args.momentum, train_subset=args.train_subset, **settings)
@@ -210,10 +217,11 @@ def cmd_run(args) -> int:
     experiment.prepare_process(args.framework, args.device)
     device = experiment.resolve_device(args.framework, args.device)  # before anything is created
     variants.check_runs_on(chosen, device)
+    check_precision(args.precision, device)
     check_writable(args.results_dir)
     check_data_dir(data_dir_of(args))
-    destination = args.results_dir / results.run_filename(args.framework, chosen.name, config.batch_size,
-                                                          config.seed, device, config.fingerprint())
+    destination = args.results_dir / results.run_filename(args.framework, chosen.name, config.batch_size, config.seed,
+                                                          device, config.fingerprint(), bool(args.compilation_cache))
     results.check_destination(destination)  # a damaged file there: say so now, not after training
     bars = []  # the progress bar starts once the data are checked, so an error stays one line
 
@@ -258,6 +266,7 @@ def cmd_grid(args) -> int:
     for size in args.batch_sizes:
         check_batch_size(size, N_TRAIN)
     device = device_kind(args.device)  # before the results folder is created
+    check_precision(args.precision, device)
     names = variants.resolve_names(args.variants, args.frameworks, device)
     check_writable(args.results_dir)
     check_data_dir(data_dir_of(args))
@@ -271,10 +280,12 @@ def cmd_grid(args) -> int:
     fetch_mnist(args.data_dir, log=lambda m: say(args, m))  # once, before the children start
     version = code_version()
     software = results.software_fingerprint(describe_device(device))  # a run from another machine is redone
-    todo = [(fw, name, cfg) for fw, name, cfg in plan if args.force or not results.is_current(
-        args.results_dir / results.run_filename(fw, name, cfg.batch_size, cfg.seed, device, cfg.fingerprint()),
-        cfg.fingerprint(), version, software)]
-    say(args, f"grid: {len(plan)} runs on {device}, {len(plan) - len(todo)} already recorded, "
+    cached = bool(args.compilation_cache)
+    paths = [args.results_dir / results.run_filename(fw, name, cfg.batch_size, cfg.seed, device, cfg.fingerprint(),
+                                                     cached) for fw, name, cfg in plan]
+    todo = [(fw, name, cfg) for (fw, name, cfg), path in zip(plan, paths) if args.force or not results.is_current(
+        path, cfg.fingerprint(), version, software, cached)]
+    say(args, f"grid: {plural(len(plan), 'run')} on {device}, {len(plan) - len(todo)} already recorded, "
               f"{len(todo)} to do ({epochs} epoch{'s' * (epochs != 1)} each)")
     started = time.perf_counter()
     with tqdm(total=len(todo) * epochs, unit="epoch", disable=args.quiet, file=sys.stderr, bar_format=NO_RATE) as bar:
@@ -286,7 +297,9 @@ def cmd_grid(args) -> int:
                 compilation_cache=args.compilation_cache,
                 on_epoch=lambda epoch, acc: (bar.update(1), bar.set_postfix(val_acc=f"{acc:.4f}")))
     say(args, f"grid done in {time.perf_counter() - started:.0f} s")
-    print(summary_of(args.results_dir, show_all=False))
+    from .tables import summary_text
+
+    print(summary_text([results.read_record(path) for path in paths if path.exists()]))  # this grid's runs only
     return 0
 
 
@@ -333,9 +346,10 @@ def cmd_evidence(args) -> int:
     return 1 if failures else 0
 
 
-def continue_command(args) -> str:
+def continue_command(args, max_seconds: float | None = None) -> str:
     words = ["python -m mnistbench campaign", f"--device {args.device}", f"--results-dir {args.results_dir}"]
-    words += ["--quick"] * args.quick + ([f"--max-seconds {args.max_seconds:g}"] if args.max_seconds else [])
+    budget = max_seconds or args.max_seconds
+    words += ["--quick"] * args.quick + ([f"--max-seconds {budget:g}"] if budget else [])
     words += [f"--compilation-cache {args.compilation_cache}"] if args.compilation_cache else []
     return " ".join(words)
 
@@ -345,26 +359,19 @@ def cmd_campaign(args) -> int:
     from .data import fetch_mnist
 
     check_gpu(args.device)
+    check_results_dir_to_read(args.results_dir)  # a dry run too: the same folder check, nothing created
+    check_compilation_cache(args.compilation_cache)
     if not args.dry_run:
         check_writable(args.results_dir)
         fetch_mnist(log=lambda m: say(args, m))  # once, before the children start
     planned = campaign.assess(campaign.plan(args.device, args.quick, args.results_dir), args.device, args.quick,
-                              args.results_dir)
+                              args.results_dir, cached=bool(args.compilation_cache))
     if args.dry_run:
         print(campaign.plan_text(planned))
         return 0
     outcome = campaign.execute(planned, args.device, args.quick, args.results_dir, args.max_seconds,
                                args.compilation_cache, log=lambda m: say(args, m))
-    print(f"campaign: {len(outcome.done)} steps done in {campaign.format_seconds(outcome.seconds)}, "
-          f"{len(outcome.failed)} failed, {len(outcome.blocked)} blocked, {len(outcome.left)} left")
-    for item, error in outcome.failed:
-        print(f"  failed: {item.step.label}: {error}")
-    for item, reason in outcome.blocked:
-        print(f"  {reason}: {item.step.label}")
-    if outcome.left:
-        print(f"left (about {campaign.format_seconds(sum(p.estimate_s for p in outcome.left))}): "
-              + "; ".join(p.step.label for p in outcome.left[:5]) + (" ..." if len(outcome.left) > 5 else ""))
-        print(f"continue with: {continue_command(args)}")
+    print(campaign.outcome_text(outcome, args.max_seconds, lambda budget: continue_command(args, budget)))
     return 1 if outcome.failed else 0
 
 

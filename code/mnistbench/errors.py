@@ -100,6 +100,18 @@ def check_results_dir_to_read(folder: Path) -> None:
         raise UserError(f"results folder {folder} is a file, not a folder")
 
 
+def check_compilation_cache(folder: Path | None) -> None:
+    """A compilation cache folder: it must be a folder if it exists (the frameworks create it)."""
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise UserError(f"--compilation-cache {folder} is a file, not a folder")
+
+
+def check_precision(precision: str, device: str) -> None:
+    """TF32 is a matmul mode of NVIDIA GPUs: on the CPU it would only relabel float32."""
+    if precision != "float32" and device == "cpu":
+        raise UserError(f"--precision {precision} is a mode of NVIDIA GPUs; on the CPU matmuls are float32")
+
+
 def check_batch_size(batch_size: int, n_train: int) -> None:
     if batch_size > n_train:
         raise UserError(f"batch size {batch_size} is larger than the {n_train} training images")

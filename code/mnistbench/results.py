@@ -139,8 +139,11 @@ def _short(value) -> str:
 
 
 def run_filename(framework: str, variant: str, batch_size: int, seed: int, device_kind: str,
-                 config_fingerprint: str) -> str:
-    return f"run-{framework}-{variant}-bs{batch_size}-seed{seed}-{device_kind}-{config_fingerprint}.json"
+                 config_fingerprint: str, cached: bool = False) -> str:
+    """A run's file name; a run with a compilation cache is a study of its own, so it
+    gets a file of its own beside the cold run of the same configuration."""
+    cache = "-cache" if cached else ""
+    return f"run-{framework}-{variant}-bs{batch_size}-seed{seed}-{device_kind}-{config_fingerprint}{cache}.json"
 
 
 def record_filename(record: dict) -> str:
@@ -149,7 +152,7 @@ def record_filename(record: dict) -> str:
         from .variants import of_record
 
         return run_filename(record["framework"], of_record(record).name, record["batch_size"], record["seed"],
-                            record["device"]["kind"], record["config_fingerprint"])
+                            record["device"]["kind"], record["config_fingerprint"], uses_compilation_cache(record))
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", record["name"])
     return f"evidence-{slug}-{record['device']['kind']}.json"
 
@@ -216,7 +219,8 @@ def load_records(results_dir: Path, kind: str | None = "run") -> list[dict]:
     return records
 
 
-def is_current(path: Path, config_fingerprint: str, code_version: str, software: str | None = None) -> bool:
+def is_current(path: Path, config_fingerprint: str, code_version: str, software: str | None = None,
+               cached: bool = False) -> bool:
     """Whether ``path`` holds a valid run of this configuration by this code (and,
     given ``software``, with this software and host: a run from another machine would
     form another study). An invalid run, one faster than its physical floor, is measured again."""
@@ -225,7 +229,7 @@ def is_current(path: Path, config_fingerprint: str, code_version: str, software:
     record = read_record(path)
     return (record.get("valid", False) is True and record.get("config_fingerprint") == config_fingerprint
             and record.get("platform", {}).get("code_version") == code_version
-            and software in (None, software_fingerprint(record)))
+            and software in (None, software_fingerprint(record)) and uses_compilation_cache(record) == cached)
 
 
 # --- studies ----------------------------------------------------------------------
