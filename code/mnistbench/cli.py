@@ -158,7 +158,6 @@ def training_config(args, **settings) -> Config:
     if args.train_subset is not None and args.train_subset > N_TRAIN:
         raise UserError(f"--train-subset {args.train_subset} is more than the {N_TRAIN:,} training images "
                         "(leave it out to train on all of them)")
-    check_compilation_cache(args.compilation_cache)
     try:
         return Config(matmul_precision=args.precision, learning_rate=args.learning_rate,
                       momentum=args.momentum, train_subset=args.train_subset, **settings)
@@ -220,6 +219,7 @@ def cmd_run(args) -> int:
     check_precision(args.precision, device)
     check_writable(args.results_dir)
     check_data_dir(data_dir_of(args))
+    check_compilation_cache(args.compilation_cache)
     destination = args.results_dir / results.run_filename(args.framework, chosen.name, config.batch_size, config.seed,
                                                           device, config.fingerprint(), bool(args.compilation_cache))
     results.check_destination(destination)  # a damaged file there: say so now, not after training
@@ -270,6 +270,7 @@ def cmd_grid(args) -> int:
     names = variants.resolve_names(args.variants, args.frameworks, device)
     check_writable(args.results_dir)
     check_data_dir(data_dir_of(args))
+    check_compilation_cache(args.compilation_cache)
     epochs = args.epochs or (QUICK["epochs"] if args.quick else Config().epochs)
     seeds = args.seeds or (QUICK["seeds"] if args.quick else GRID_SEEDS)
     base = training_config(args, epochs=epochs)

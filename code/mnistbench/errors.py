@@ -71,10 +71,15 @@ def positive_seconds(text: str) -> float:
 # --- folders and sizes -----------------------------------------------------------
 
 
+def check_not_a_file(folder: Path, name: str) -> None:
+    """``folder`` is a folder or does not exist yet; ``name`` says which folder it is."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{name} {folder} is a file, not a folder")
+
+
 def check_writable(folder: Path) -> None:
     """``folder`` is (or can become) a folder this process can write into."""
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"results folder {folder} is a file, not a folder")
+    check_not_a_file(folder, "results folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"
@@ -86,8 +91,7 @@ def check_writable(folder: Path) -> None:
 
 def check_data_dir(folder: Path) -> None:
     """The MNIST folder must be (or become) a folder."""
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"data folder {folder} is a file, not a folder")
+    check_not_a_file(folder, "data folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -96,14 +100,13 @@ def check_data_dir(folder: Path) -> None:
 
 def check_results_dir_to_read(folder: Path) -> None:
     """A results folder a command reads (summary): it must be a folder if it exists."""
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"results folder {folder} is a file, not a folder")
+    check_not_a_file(folder, "results folder")
 
 
 def check_compilation_cache(folder: Path | None) -> None:
     """A compilation cache folder: it must be a folder if it exists (the frameworks create it)."""
-    if folder is not None and folder.exists() and not folder.is_dir():
-        raise UserError(f"--compilation-cache {folder} is a file, not a folder")
+    if folder is not None:
+        check_not_a_file(folder, "--compilation-cache")
 
 
 def check_precision(precision: str, device: str) -> None:

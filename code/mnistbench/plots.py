@@ -171,8 +171,9 @@ def overhead(record: dict, folder: Path | None = None, name: str = "overhead"):
 GRANULARITY_COLORS = {"operation": "#d95f02", "step": "#1b9e77", "epoch": "#7570b3"}
 
 
-def granularity(table: list[dict], batch_sizes=(64, 1024), folder: Path | None = None, name: str = "granularity"):
-    """Steady epoch of every variant at two batch sizes, colored by how often Python dispatches."""
+def granularity(table: list[dict], folder: Path | None = None, name: str = "granularity"):
+    """Steady epoch of every variant at the table's batch sizes, colored by how often Python dispatches."""
+    batch_sizes = tuple(table[0]["steady_s"])
     fig, axes = plt.subplots(1, len(batch_sizes), figsize=(6.8, 0.25 * len(table) + 0.9), sharey=True)
     y = np.arange(len(table))
     labels = [f"{FRAMEWORK_NAMES[r['framework']]} {r['variant']}" for r in table]

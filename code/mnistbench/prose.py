@@ -98,7 +98,7 @@ def compile_overhead(f: dict) -> str:
                      f"{f['torch_compile_step_warm']}")
         changes = f.get("break_even_changes", [])
         if changes:
-            text += ", and JAX's break-even with PyTorch eager " + join_clauses([moved(c, w) for _, c, w in changes])
+            text += ", and JAX's break-even with PyTorch eager " + join_clauses([moved(c, w) for c, w in changes])
         text += "."
     return text
 

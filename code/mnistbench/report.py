@@ -93,7 +93,7 @@ def timing_facts(study: Study) -> dict:
         facts[f"{framework}_step_growth"] = fmt_x(growth[framework], digits=2)
     facts["torch_step_growth_share"] = growth["torch"] / (large / small)
     amortized = analyze.amortization(study.main)
-    facts["break_evens"] = [break_even(row) for row in amortized]
+    facts["break_evens"] = amortized
     facts["epoch_leads"] = [(row["batch_size"], row["steady_s"]["torch"] - row["steady_s"]["jax"])
                             for row in amortized if row["batch_size"] in (small, large)]
     facts["first_to_finish"] = first_to_finish(amortized)
@@ -101,11 +101,6 @@ def timing_facts(study: Study) -> dict:
     facts["peak_tflops"] = f"{peak / 1e12:.0f} TFLOP/s" if peak >= 1e12 else f"{peak / 1e9:.0f} GFLOP/s"
     facts["min_floor_margin"] = fmt_x(min(r["steady_epoch_s"] / r["physical_floor_s"] for r in jax_runs + torch_runs))
     return facts
-
-
-def break_even(row: dict) -> dict:
-    """An amortization row's break-even, as plain data for ``prose``."""
-    return {key: row[key] for key in ("batch_size", "break_even_epoch", "never", "measured", "horizon")}
 
 
 def excess_text(excess: list[float]) -> str:
@@ -138,8 +133,9 @@ def first_to_finish(amortized: list[dict]) -> str:
     if len(set(leaders.values())) == 1 and leaders:
         return f"{names[next(iter(leaders.values()))]} is ahead at every batch size"
     by_leader = group_by(list(leaders.items()), lambda item: item[1])
-    clauses = [f"{names[fw]} at batch " + " and ".join(str(b) for b, _ in items) for fw, items in by_leader.items()]
-    return clauses[0].replace(" at batch", " is ahead at batch", 1) + "".join(", " + c for c in clauses[1:])
+    clauses = [f"{names[fw]}{' is ahead' if i == 0 else ''} at batch " + " and ".join(str(b) for b, _ in items)
+               for i, (fw, items) in enumerate(by_leader.items())]
+    return ", ".join(clauses)
 
 
 # --- evidence: each fact from the study's device, else from the device that measured it ---------
@@ -228,10 +224,10 @@ def compile_facts(study: Study) -> dict:
                                  if row["program"] == "jax step"
                                  and row["settings"].get("autotune-off", {}).get("applies")]
     runs = runs_of_setup(study, record)
-    cold = {row["batch_size"]: break_even(row) for row in analyze.amortization(runs)}
-    warm = {row["batch_size"]: break_even(row)
-            for row in analyze.amortization(runs, warm=analyze.warm_cache_firsts(record["data"]))}
-    facts["break_even_changes"] = [(b, cold[b], warm[b]) for b in sorted(cold) if b in warm]
+    cold = {row["batch_size"]: row for row in analyze.amortization(runs)}
+    warm_firsts = analyze.warm_cache_firsts(record["data"])
+    warm = {row["batch_size"]: row for row in analyze.amortization(runs, warm=warm_firsts)}
+    facts["break_even_changes"] = [(cold[b], warm[b]) for b in sorted(cold) if b in warm]
     return facts
 
 
@@ -357,4 +353,4 @@ def fair_table(study: Study) -> str:
     table = variants_table(study)
     if not table:
         return "*No variants measured yet:* python -m mnistbench campaign measures them."
-    return granularity_markdown(table, tuple(table[0]["steady_s"]))
+    return granularity_markdown(table)

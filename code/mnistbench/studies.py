@@ -24,6 +24,7 @@ from .results import (
     software_fingerprint,
     study_key,
     summarize,
+    uses_compilation_cache,
 )
 from .variants import of_record
 
@@ -162,7 +163,7 @@ def runs_of_setup(study: Study, record: dict) -> list[dict]:
     """The cold float32 study measured with ``record``'s device and software (the newest
     one, when older code measured there too): the runs an evidence record speaks for."""
     runs = [r for r in study.all_runs if r["valid"] and study.same_setup(r, record)
-            and r.get("precision", "float32") == "float32" and not (r.get("compilation_cache") or {}).get("dir")]
+            and r.get("precision", "float32") == "float32" and not uses_compilation_cache(r)]
     if not runs:
         return []
     newest = max(runs, key=lambda r: r["timestamp"])["platform"].get("code_version")

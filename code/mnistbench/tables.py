@@ -80,8 +80,10 @@ def markdown(rows: list[dict]) -> str:
     return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True) if rows else "(not measured)"
 
 
-def granularity_markdown(rows: list[dict], batch_sizes=(64, 1024)) -> str:
-    """``analyze.granularity_table``: every variant at its dispatch granularity."""
+def granularity_markdown(rows: list[dict]) -> str:
+    """``analyze.granularity_table``: every variant at its dispatch granularity, with the
+    steady epochs at the batch sizes the table holds."""
+    batch_sizes = tuple(rows[0]["steady_s"]) if rows else ()
     return markdown([{
         "Python calls": f"one per {r['granularity']}", "Framework": FRAMEWORK_NAMES[r["framework"]],
         "Variant": r["variant"],
