@@ -132,8 +132,9 @@ def resolve_names(requested: list[str] | None, frameworks, device: str) -> list[
     for name in requested:
         matching = [v for v in REGISTRY.values() if v.name == name and v.framework in frameworks]
         if not matching:
+            choices = sorted({v.name for v in REGISTRY.values() if v.framework in frameworks})
             raise UserError(f"no framework of {', '.join(frameworks)} has a variant {name!r}; choose from "
-                            f"{', '.join(all_names())}")
+                            f"{', '.join(choices)}")
         for variant in matching:
             check_runs_on(variant, device)
     return requested
