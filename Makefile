@@ -8,7 +8,7 @@ VENV ?= .venv
 PYTHON ?= $(if $(VENV),$(VENV)/bin/python,python)
 STAMP := $(if $(VENV),$(VENV)/.installed,.installed-conda)
 
-.PHONY: setup setup-gpu test report grid quick-grid evidence campaign summary clean
+.PHONY: setup setup-gpu test report grid quick-grid evidence campaign gpu-study summary clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,12 @@ evidence: $(STAMP)
 DEVICE ?= gpu
 campaign: $(STAMP)
 	$(PYTHON) -m mnistbench campaign --device $(DEVICE) --results-dir results/mine-$(DEVICE) $(if $(MAX_SECONDS),--max-seconds $(MAX_SECONDS))
+
+# The study on a short GPU loan, resumable: MAX_SECONDS for this call, RESULTS for the study's folder,
+# DATA for MNIST's folder (no network needed); DEVICE=cpu QUICK=1 tries the path without a GPU.
+gpu-study: $(STAMP)
+	@PYTHON=$(PYTHON) MAX_SECONDS=$(MAX_SECONDS) RESULTS=$(RESULTS) DEVICE=$(DEVICE) QUICK=$(QUICK) DATA=$(DATA) \
+		bash scripts/gpu-study.sh
 
 summary: $(STAMP)
 	$(PYTHON) -m mnistbench summary

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from mnistbench import evidence
+from mnistbench import evidence, profiling
 from mnistbench.evidence import analyze, measure
 from mnistbench.results import load_records
 
@@ -35,12 +35,12 @@ ENTRY %main.5 (Arg_0.1: f32[4]) -> (f32[4], f32[]) {
 
 
 def test_program_opcodes_inline_calls_and_keep_fusions_whole():
-    opcodes = analyze.program_opcodes(HLO)
+    opcodes = profiling.program_opcodes(HLO)
     # the call's body (parameter, constant, broadcast, maximum) counts in place of the call;
     # the fusion counts once, its body not at all
     assert opcodes == ["parameter", "constant", "parameter", "constant", "broadcast", "maximum", "fusion",
                        "custom-call", "get-tuple-element", "tuple"]
-    counts = analyze.count_kernels(opcodes)
+    counts = profiling.count_kernels(opcodes)
     assert counts["operations"] == 4 and counts["fusions"] == 1 and counts["library_calls"] == 1
     assert counts["by_opcode"] == {"broadcast": 1, "custom-call": 1, "fusion": 1, "maximum": 1}
 
@@ -110,19 +110,23 @@ def test_analyses_of_the_main_comparison_ignore_other_variants():
     assert analyze.amortization(runs)[0]["cumulative_s"]["jax"] == [10, 11, 12]
 
 
-def test_granularity_table_orders_by_dispatch_and_reads_calls():
+def test_granularity_table_orders_by_dispatch_and_reads_calls_from_the_smallest_profiled_run():
     runs = [run_record("jax", b, epoch_times=(9, t, t), variant=v) for v, t in (("jit", 1.0), ("eager", 4.0),
                                                                                ("scan", 0.5)) for b in (64, 1024)]
     runs += [run_record("torch", b, epoch_times=(5, t, t), variant=v) for v, t in (("eager", 3.0), ("compile", 1.5))
              for b in (64, 1024)]
-    fusion = {"parts": {"torch-eager": {"variant": "torch-eager", "calls_per_step": 47.0, "kernels_per_step": 39.0},
-                        "jax-jit": {"variant": "jax-jit", "calls_per_step": 1.0, "kernels_per_step": 27.0}}}
-    table = analyze.granularity_table(runs, fusion)
+    eager = {r["batch_size"]: r for r in runs if (r["framework"], r["variant"]) == ("torch", "eager")}
+    eager_1024, eager_64 = eager[1024], eager[64]
+    eager_1024["profile"] = {"calls_per_step": 50.0, "ops_per_step": 50.0, "kernels_per_step": 41.0}
+    eager_64["profile"] = {"calls_per_step": 47.0, "ops_per_step": 47.0, "kernels_per_step": 39.0}
+    table = analyze.granularity_table(runs)
     assert [(r["granularity"], r["framework"], r["variant"]) for r in table] == [
         ("operation", "jax", "eager"), ("operation", "torch", "eager"), ("step", "jax", "jit"),
         ("step", "torch", "compile"), ("epoch", "jax", "scan")]
     eager = next(r for r in table if r["framework"] == "torch" and r["variant"] == "eager")
-    assert eager["calls_per_step"] == 47 and eager["steady_s"] == {64: 3.0, 1024: 3.0}
+    assert eager["calls_per_step"] == 47 and eager["profile_batch_size"] == 64
+    assert eager["steady_s"] == {64: 3.0, 1024: 3.0}
+    assert next(r for r in table if r["variant"] == "compile")["kernels_per_step"] is None  # not profiled
     assert analyze.speed_ratio(table, 64, ("torch", "eager"), ("jax", "jit")) == 3.0
 
 
@@ -164,12 +168,32 @@ def test_precision_comparison_pairs_float32_with_tf32():
 def test_updates_plan_matches_the_reference_number_of_updates():
     from mnistbench.config import Config
 
-    plan = {(arm["arm"], arm["batch_size"]): arm for arm in measure.updates_plan(Config(), (256, 1024), 50_000)}
-    assert plan[("reference", 64)]["updates"] == 7810
-    assert plan[("equal epochs", 1024)]["updates"] == 480
-    assert abs(plan[("equal updates", 1024)]["updates"] - 7810) < 48 and plan[("equal updates", 1024)]["epochs"] == 163
-    assert plan[("linear learning rate", 1024)]["learning_rate"] == pytest.approx(0.48)
-    assert plan[("square-root learning rate", 256)]["learning_rate"] == pytest.approx(0.06)
+    plan = {arm["arm"]: arm for arm in measure.updates_plan(Config(), 1024, 50_000)}
+    assert list(plan) == ["reference", "equal updates", "linear learning rate", "square-root learning rate"]
+    assert plan["reference"]["updates"] == 7810 and plan["reference"]["batch_size"] == 64
+    assert abs(plan["equal updates"]["updates"] - 7810) < 48 and plan["equal updates"]["epochs"] == 163
+    assert plan["linear learning rate"]["learning_rate"] == pytest.approx(0.48)
+    assert plan["square-root learning rate"]["learning_rate"] == pytest.approx(0.12)
+
+
+def test_the_equal_epochs_arm_is_read_on_the_way_of_the_equal_updates_arm():
+    """Training 10 epochs and stopping gives what the first 10 epochs of a longer training give."""
+    rows = measure.task_updates_seed("cpu", seed=0, quick=True)
+    arms = {row["arm"]: row for row in rows}
+    assert list(arms) == ["reference", "equal epochs", "equal updates", "linear learning rate",
+                          "square-root learning rate"]
+    assert arms["equal epochs"]["epochs"] == arms["reference"]["epochs"] < arms["equal updates"]["epochs"]
+    assert arms["equal epochs"]["learning_rate"] == arms["equal updates"]["learning_rate"]
+    alone = measure.task_updates_seed.__globals__["_trainer"]  # the same arm trained on its own
+    from mnistbench.config import Config
+    from mnistbench.data import load_mnist
+
+    config = Config(batch_size=arms["equal epochs"]["batch_size"], epochs=arms["equal epochs"]["epochs"],
+                    train_subset=measure.UPDATES_QUICK_SUBSET)
+    trainer = alone("jax-jit", "cpu", config, load_mnist(log=lambda _: None))
+    for epoch in range(1, config.epochs + 1):
+        profiling.timed_epoch(trainer, 0, epoch)
+    assert trainer.evaluate("test")[1] == arms["equal epochs"]["test_accuracy"]
 
 
 def test_updates_table_means_over_seeds_and_counts_divergence():
@@ -185,31 +209,24 @@ def test_partial_last_batch_compiles_a_second_program():
     assert result["programs"] == {"dropped": 1, "kept": 2}
 
 
-def test_fusion_counts_calls_and_operations_per_variant():
-    jit = measure.run_child("fusion_variant", variant="jax-jit", device="cpu", batch_size=64, steps=3)
-    before, after = jit["hlo"]["before_optimization"], jit["hlo"]["after_optimization"]
-    assert jit["calls_per_step"] == 1 and after["fusions"] > 0 and after["operations"] < before["operations"]
-    assert before["by_opcode"].get("call", 0) == 0  # calls are inlined, their bodies counted
-    eager = measure.run_child("fusion_variant", variant="jax-eager", device="cpu", batch_size=64, steps=3)
-    torch_eager = measure.run_child("fusion_variant", variant="torch-eager", device="cpu", batch_size=64, steps=3)
-    assert eager["calls_per_step"] > 20 and torch_eager["calls_per_step"] >= 10
-    assert torch_eager["kernels_per_step"] is None  # no GPU: no kernels to count
-
-
 def test_overhead_rows_put_each_step_beside_its_floor():
-    part = measure.run_child("overhead_variant", variant="jax-jit", device="cpu", batch_sizes=[16, 64], max_steps=5)
-    rows = analyze.overhead_rows({"parts": {"jax-jit": part}})
-    assert [r["batch_size"] for r in rows] == [16, 64]
-    for row in rows:
-        assert 0 < row["host_s"] <= row["step_s"] * 1.05 and row["device_s"] == row["step_s"]
-        assert row["floor_s"] > 0 and row["step_s"] > row["floor_s"]
-    assert not analyze.below_floor(rows)
-    assert analyze.below_floor([{**rows[0], "step_s": rows[0]["floor_s"] / 2}])
+    runs = [run_record("jax", b, seed=s, epoch_times=(5, 2.0, 2.0), steps=n) for b, n in ((64, 100), (1024, 10))
+            for s in (0, 1)]
+    for run in runs:
+        run["host_epoch_times_s"] = [4.0, 0.5, 0.7]
+        run["physical_floor_s"] = 0.1
+    runs[0]["profile"] = {"device_s_per_step": 0.015}
+    rows = {r["batch_size"]: r for r in analyze.overhead_rows(runs)}
+    assert rows[64]["host_s"] == pytest.approx(0.006) and rows[64]["step_s"] == pytest.approx(0.02)
+    assert rows[64]["device_s"] == 0.015 and rows[64]["runs"] == 2 and rows[64]["floor_s"] == pytest.approx(0.001)
+    assert rows[1024]["device_s"] is None  # a GPU run that was not profiled: no device time
+    assert not analyze.below_floor(list(rows.values()))
+    assert analyze.below_floor([{**rows[64], "step_s": rows[64]["floor_s"] / 2}])
 
 
 def test_compile_cell_hits_the_cache_in_a_second_process(tmp_path):
-    common = {"variant": "jax-jit", "device": "cpu", "batch_size": 256, "precision": "float32",
-              "train_subset": 1024, "cache_dir": str(tmp_path)}
+    common = {"variant": "jax-jit", "device": "cpu", "batch_size": 256, "train_subset": 1024,
+              "cache_dir": str(tmp_path)}
     cold = measure.run_child("compile_cell", **common)
     warm = measure.run_child("compile_cell", **common)
     assert [c["program"] for c in cold] == ["jax step", "jax evaluate"]
@@ -219,7 +236,7 @@ def test_compile_cell_hits_the_cache_in_a_second_process(tmp_path):
 
 def test_failing_child_is_an_evidence_error():
     with pytest.raises(measure.EvidenceError, match="equality failed"):
-        measure.run_child("equality", variant="no-such-variant", device="cpu")
+        measure.run_child("equality", part="no-such-framework", device="cpu")
 
 
 def test_a_campaign_builds_a_record_part_by_part(tmp_path, monkeypatch):
@@ -263,8 +280,3 @@ def test_evidence_without_runs_fails_clearly(tmp_path, capsys):
     assert cli.main(["evidence", "amortization", "--device", "cpu", "--quiet", "--results-dir",
                      str(tmp_path / "e"), "--runs-dir", str(tmp_path / "none")]) == 2
     assert "no valid run records" in capsys.readouterr().err
-
-
-def test_a_one_call_per_epoch_variant_has_no_per_step_dispatch_count():
-    scan = measure.run_child("fusion_variant", variant="jax-scan", device="cpu", batch_size=64, steps=3)
-    assert scan["calls_per_step"] is None and scan["granularity"] == "epoch"

@@ -57,6 +57,29 @@ def test_each_run_is_a_fresh_process(tmp_path):
     assert all(results.read_record(p)["compile_count_per_epoch"][0] == 1 for p in paths)
 
 
+def test_a_session_trains_several_runs_in_one_process_and_only_the_first_is_a_cold_start(tmp_path):
+    runs = [experiment.Run("jax", "jit", TINY, profile=True), experiment.Run("jax", "scan", TINY),
+            experiment.Run("jax", "jit", TINY.replace(seed=1))]
+    seen = []
+    paths = experiment.run_session_in_fresh_process(runs, "cpu", tmp_path, on_record=seen.append)
+    records = [results.read_record(p) for p in paths]
+    assert seen == paths and len({r["process_id"] for r in records}) == 1
+    assert [r["cold_start"] for r in records] == [True, False, False]
+    assert [r["runs_before_in_process"] for r in records] == [0, 1, 2]
+    assert records[0]["wall_s"] > records[0]["run_wall_s"]  # the first run carries the process's imports
+    assert records[2]["compile_count_per_epoch"] == [0, 0]  # the same program again: compiled once a process
+    assert records[0]["profile"]["calls_per_step"] == 1 and records[1]["profile"] is None
+    assert all(len(r["host_epoch_times_s"]) == r["epochs"] for r in records)
+    assert {r["peak_matmul_flops"] for r in records} == {records[0]["peak_matmul_flops"]}  # probed once
+
+
+def test_a_failing_session_names_its_run_and_keeps_the_runs_before_it(tmp_path):
+    runs = [experiment.Run("jax", "jit", TINY), experiment.Run("jax", "jit", TINY.replace(learning_rate=1e6, seed=1))]
+    with pytest.raises(experiment.RunError, match="jax jit batch 128 seed 1 failed: .*diverged"):
+        experiment.run_session_in_fresh_process(runs, "cpu", tmp_path)
+    assert [r["seed"] for r in results.load_records(tmp_path)] == [0]
+
+
 def test_grid_order_is_balanced():
     plan = experiment.grid_configs(Config(), ["jax", "torch"], [64, 256], [0, 1])
     assert [(fw, v, c.batch_size, c.seed) for fw, v, c in plan[:4]] == [

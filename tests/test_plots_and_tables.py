@@ -11,23 +11,22 @@ def runs():
             for fw in ("jax", "torch") for b in (64, 256, 1024) for s in (0, 1)]
 
 
-def overhead_record():
-    rows = [{"batch_size": b, "steps": 10, "host_s": 1e-4 * b, "device_s": 2e-4 * b, "step_s": 2.1e-4 * b,
-             "flops_per_step": 1e6 * b, "floor_s": 1e-5 * b} for b in (16, 64, 256)]
-    return {"data": {"parts": {v: {"variant": v, "rows": rows} for v in ("jax-jit", "torch-eager")}}}
+def overhead_rows():
+    return [{"variant_key": v, "batch_size": b, "steps": 10, "host_s": 1e-4 * b, "device_s": 2e-4 * b,
+             "step_s": 2.1e-4 * b, "floor_s": 1e-5 * b} for b in (16, 64, 256) for v in ("jax-jit", "torch-eager")]
 
 
 def granularity_rows(runs):
     from mnistbench.evidence.analyze import granularity_table
 
     return granularity_table(runs + [run_record("jax", b, variant="scan", epoch_times=(9, 0.5, 0.5))
-                                     for b in (64, 1024)], None)
+                                     for b in (64, 1024)])
 
 
 @pytest.mark.parametrize("draw, data", [(plots.overview, "runs"), (plots.overhead, "overhead"),
                                         (plots.granularity, "granularity")])
 def test_figures_are_written_as_pdf_and_png(draw, data, runs, tmp_path):
-    argument = {"runs": runs, "overhead": overhead_record(), "granularity": granularity_rows(runs)}[data]
+    argument = {"runs": runs, "overhead": overhead_rows(), "granularity": granularity_rows(runs)}[data]
     fig = draw(argument, folder=tmp_path)
     stem = draw.__defaults__[-1]  # the figure's file name
     assert (tmp_path / f"{stem}.pdf").stat().st_size > 1000

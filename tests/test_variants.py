@@ -19,6 +19,9 @@ def test_registry_names_each_granularity_in_both_frameworks():
     assert {v.key for v in variants.for_device("cpu")} == set(variants.REGISTRY) - set(GPU_ONLY)
     with pytest.raises(UserError, match="choose from"):
         variants.get("torch", "scan")
+    with pytest.raises(UserError) as error:  # the choices are the named frameworks' variants only
+        variants.resolve_names(["scan"], ["torch"], "cpu")
+    assert str(error.value).endswith("choose from compile, cudagraph, cudagraph-epoch, eager")
     with pytest.raises(UserError, match="needs a GPU"):
         variants.check_runs_on(variants.get("torch", "cudagraph"), "cpu")
 
@@ -51,7 +54,11 @@ def test_the_comparison_catches_a_variant_that_computes_something_else(mnist_dat
         return real(state, *args, n_batches=n_batches - 1, **hyper)
 
     monkeypatch.setattr(jax_mlp, "scan_epoch", one_step_short)
-    result = equivalence.compare_with_default("jax-scan", "cpu", mnist_data)
+    jax_mlp._jitted_epoch.cache_clear()  # the process keeps one jitted epoch per settings: make it anew
+    try:
+        result = equivalence.compare_with_default("jax-scan", "cpu", mnist_data)
+    finally:
+        jax_mlp._jitted_epoch.cache_clear()
     assert not result["passed"] and result["max_abs_difference"] > equivalence.PARAMS_TOL
 
 
@@ -74,6 +81,36 @@ def test_jax_eager_dispatches_without_a_compiled_step():
     assert record["variant"] == "eager" and record["compile_split"] is None and record["compiled_memory"] is None
     # every operation compiles on first use (epoch 1), and nothing again in epoch 2
     assert record["compile_count_per_epoch"][0] > 10 and record["compile_count_per_epoch"][1] == 0
+
+
+def test_an_eager_jax_step_leaves_jaxs_dispatch_cache_as_it_found_it():
+    """jax.nn.relu (a custom_jvp around a jit) would add an entry to JAX's C++ dispatch cache at
+    every eager differentiation, and an eager loop would slow down epoch after epoch."""
+    import jax
+    import numpy as np
+
+    from mnistbench import jax_mlp
+    from mnistbench.config import Config
+
+    cache = getattr(getattr(jax._src, "pjit", None), "_cpp_pjit_cache_explicit_attributes", None)
+    if cache is None:
+        pytest.skip("this JAX has no such cache")
+    params = jax_mlp.init_params_from(jax_mlp.initial_weights(Config(layer_sizes=(784, 64, 10))))
+    x, y = np.ones((8, 784), np.float32), np.eye(10, dtype=np.float32)[np.arange(8) % 10]
+    grad = jax.grad(jax_mlp.loss_fn)
+    grad(params, x, y)
+    before = cache.size()
+    for _ in range(20):
+        grad(params, x, y)
+    assert cache.size() == before
+    x, w = jax.numpy.ones((8, 4)), jax.numpy.ones((4, 4))
+    relu_grad = jax.grad(lambda w: jax.numpy.sum(jax.nn.relu(x @ w)))  # what the select replaces
+    relu_grad(w)
+    before = cache.size()
+    relu_grad(w)
+    assert cache.size() > before  # the check sees the growth it guards against
+    h = np.array([-1.0, 0.0, 2.0], np.float32)
+    np.testing.assert_array_equal(jax.grad(lambda h: jax.numpy.sum(jax_mlp.relu(h)))(h), [0.0, 0.0, 1.0])
 
 
 def test_donation_aliases_the_whole_state_in_the_compiled_step():

@@ -8,13 +8,14 @@ traceback, and neither loses a finished record.
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from . import variants
-from .config import FRAMEWORKS, GRID_BATCH_SIZES, GRID_SEEDS, PRECISIONS, Config
+from .arguments import QUICK, build_parser
+from .config import GRID_SEEDS, Config
 from .errors import (
     Error,
     UserError,
@@ -24,18 +25,12 @@ from .errors import (
     check_precision,
     check_results_dir_to_read,
     check_writable,
-    momentum_value,
-    positive_float,
-    positive_int,
-    positive_seconds,
-    seed_int,
+    device_kind,
+    gpu_visible,
 )
 from .formatting import plural
 
-QUICK = {"epochs": 3, "seeds": (0,)}
 N_TRAIN = 60_000 - Config().validation_size  # training images after the validation split
-DEFAULT_RESULTS = Path("results")
-ADHOC_RESULTS = Path("adhoc-results")  # git-ignored: single runs stay out of the committed studies
 NO_RATE = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"  # the rate would count start-up
 INTERRUPTED = {
     "run": "interrupted: the run did not finish, nothing was saved",
@@ -45,109 +40,6 @@ INTERRUPTED = {
     "fetch-data": "interrupted: nothing was stored (a fetch is staged and moved into place only when complete)",
     "summary": "interrupted",
 }
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
-        raise UserError(message)
-
-
-# --- the parser -----------------------------------------------------------------------
-
-
-def add_common(parser: argparse.ArgumentParser, results: Path | None) -> None:
-    if results is not None:
-        parser.add_argument("--results-dir", type=Path, default=results,
-                            help="folder of result records (default: %(default)s)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="MNIST folder (default: $MNISTBENCH_DATA, else data/ in the project folder)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-
-
-def add_training(parser: argparse.ArgumentParser) -> None:
-    defaults = Config()
-    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
-                        help="where to train (default: the GPU if there is one)")
-    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.matmul_precision,
-                        help="float32 matmul precision in both frameworks (default: %(default)s)")
-    parser.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate,
-                        help="SGD learning rate (default: %(default)s)")
-    parser.add_argument("--momentum", type=momentum_value, default=defaults.momentum,
-                        help="heavy-ball momentum (default: %(default)s)")
-    parser.add_argument("--train-subset", type=positive_int, default=None, metavar="N",
-                        help="train on the first N training images only (smoke tests; marked in tables)")
-    add_cache(parser)
-
-
-def add_cache(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--compilation-cache", type=Path, default=None, metavar="DIR",
-                        help="keep JAX's and torch.compile's compiled programs in DIR (default: none, a cold start)")
-
-
-def build_parser() -> Parser:
-    from . import evidence
-
-    parser = Parser(prog="mnistbench", description="Train the same MLP on MNIST in JAX and in PyTorch, "
-                    "time both honestly, and measure why they differ.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-
-    fetch = commands.add_parser("fetch-data", help="download and verify MNIST")
-    fetch.add_argument("--force", action="store_true", help="fetch all four files again (repairs a damaged set)")
-    add_common(fetch, results=None)
-
-    run = commands.add_parser("run", help="one training run in this process; writes one record")
-    run.add_argument("--framework", choices=FRAMEWORKS, required=True)
-    run.add_argument("--variant", default=None, choices=variants.all_names(), metavar="NAME",
-                     help="how the loop is written (default: jit for JAX, eager for PyTorch); "
-                          f"one of {', '.join(variants.all_names())}")
-    run.add_argument("--batch-size", type=positive_int, default=Config().batch_size,
-                     help="examples per step (default: %(default)s)")
-    run.add_argument("--epochs", type=positive_int, default=Config().epochs, help="epochs (default: %(default)s)")
-    run.add_argument("--seed", type=seed_int, default=0,
-                     help="seed of the initial weights and the batch order (default: %(default)s)")
-    run.add_argument("--progress-lines", action="store_true", help=argparse.SUPPRESS)
-    add_training(run)
-    add_common(run, results=ADHOC_RESULTS)
-
-    grid = commands.add_parser("grid", help="the whole study, each run in a fresh process")
-    grid.add_argument("--quick", action="store_true",
-                      help=f"CPU-sized profile: {QUICK['epochs']} epochs, seed 0 only")
-    grid.add_argument("--force", action="store_true", help="redo runs that are already recorded")
-    grid.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
-    grid.add_argument("--variants", nargs="+", default=None, metavar="NAME",
-                      help="variants to run, for every framework that has them (default: each framework's "
-                           "default; 'all': every variant the device supports)")
-    grid.add_argument("--batch-sizes", nargs="+", type=positive_int, default=list(GRID_BATCH_SIZES))
-    grid.add_argument("--seeds", nargs="+", type=seed_int, default=None, help="default: 0 1 2 (quick: 0)")
-    grid.add_argument("--epochs", type=positive_int, default=None, help="default: 10 (quick: 3)")
-    add_training(grid)
-    add_common(grid, results=DEFAULT_RESULTS)
-
-    summary = commands.add_parser("summary", help="print the results table")
-    summary.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
-    summary.add_argument("--all", action="store_true", help="every study, not only the report's")
-
-    item = commands.add_parser("evidence", help="measure why the frameworks differ (see README)")
-    item.add_argument("names", nargs="+", choices=(*evidence.NAMES, "all"), metavar="NAME",
-                      help=f"one or more of: {', '.join(evidence.NAMES)}, all")
-    item.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS / "evidence",
-                      help="where evidence records go (default: %(default)s)")
-    item.add_argument("--runs-dir", type=Path, default=DEFAULT_RESULTS,
-                      help="run records the derived items read (default: %(default)s)")
-    item.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    item.add_argument("--quick", action="store_true", help="fewer batch sizes and steps (CPU-sized)")
-    item.add_argument("--quiet", action="store_true")
-
-    campaign = commands.add_parser("campaign", help="everything the report needs from one device, within a budget")
-    campaign.add_argument("--device", choices=("cpu", "gpu"), required=True)
-    campaign.add_argument("--results-dir", type=Path, required=True, help="where the study goes")
-    campaign.add_argument("--quick", action="store_true", help="a small plan that exercises every kind of step")
-    campaign.add_argument("--max-seconds", type=positive_seconds, default=None, metavar="S",
-                          help="stop cleanly before a step that would end past S seconds")
-    campaign.add_argument("--dry-run", action="store_true", help="print the plan with states and estimates")
-    campaign.add_argument("--quiet", action="store_true")
-    add_cache(campaign)
-    return parser
 
 
 # --- checks -------------------------------------------------------------------------
@@ -171,24 +63,6 @@ def data_dir_of(args) -> Path:
     return Path(args.data_dir or default_data_dir())
 
 
-def check_gpu(device: str) -> None:
-    """A parent process must not claim the GPU itself; PyTorch asks without doing so."""
-    if device == "gpu":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError("--device gpu: no GPU is visible on this machine")
-
-
-def device_kind(requested: str) -> str:
-    if requested != "auto":
-        check_gpu(requested)
-        return requested
-    import torch
-
-    return "gpu" if torch.cuda.is_available() else "cpu"
-
-
 def say(args, message: str) -> None:
     if not args.quiet:
         print(message, file=sys.stderr, flush=True)
@@ -198,9 +72,15 @@ def say(args, message: str) -> None:
 
 
 def cmd_fetch_data(args) -> int:
-    from .data import fetch_mnist
+    from .data import fetch_mnist, load_raw
 
     check_data_dir(data_dir_of(args))
+    if args.check:
+        if args.force:
+            raise UserError("--check fetches nothing; leave out --force")
+        load_raw(data_dir_of(args))  # a missing or damaged file is one line naming it
+        print(data_dir_of(args))
+        return 0
     print(fetch_mnist(args.data_dir, log=lambda m: say(args, m), force=args.force))
     return 0
 
@@ -232,8 +112,6 @@ def cmd_run(args) -> int:
     def on_epoch(epoch, info):
         bars[0].update(1)
         bars[0].set_postfix(val_acc=f"{info['val_accuracy']:.4f}", epoch_s=f"{info['epoch_times_s']:.2f}")
-        if args.progress_lines:
-            print(f"@epoch {epoch} {config.epochs} {info['val_accuracy']:.6f}", flush=True)
 
     try:
         record = experiment.run_one(args.framework, config, device, args.data_dir, on_epoch,
@@ -243,13 +121,10 @@ def cmd_run(args) -> int:
         for bar in bars:
             bar.close()
     path = results.save_record(record, args.results_dir)
-    if args.progress_lines:
-        print(f"@record {path}", flush=True)
-    else:
-        from .tables import summary_text
+    from .tables import summary_text
 
-        print(summary_text([record]))
-        print(f"record: {path}")
+    print(summary_text([record]))
+    print(f"record: {path}")
     if not record["valid"]:
         print("warning: run marked invalid: " + "; ".join(record["invalid_reasons"]), file=sys.stderr)
     return 0
@@ -347,6 +222,24 @@ def cmd_evidence(args) -> int:
     return 1 if failures else 0
 
 
+def cmd_session(args) -> int:
+    """Train the runs of a JSON spec in this process, one record each, reporting progress
+    lines (``@epoch i - acc``, ``@record path``) to the parent."""
+    import json
+
+    from . import experiment
+
+    spec = json.loads(args.spec)
+    cache, data_dir = spec.get("compilation_cache"), spec.get("data_dir")
+    experiment.run_session([experiment.Run.from_dict(run) for run in spec["runs"]], spec["device"],
+                           Path(spec["results_dir"]), Path(data_dir) if data_dir else None,
+                           Path(cache) if cache else None,
+                           on_epoch=lambda epoch, info: print(f"@epoch {epoch} - {info['val_accuracy']:.6f}",
+                                                              flush=True),
+                           on_record=lambda path: print(f"@record {path}", flush=True))
+    return 0
+
+
 def continue_command(args, max_seconds: float | None = None) -> str:
     words = ["python -m mnistbench campaign", f"--device {args.device}", f"--results-dir {args.results_dir}"]
     budget = max_seconds or args.max_seconds
@@ -357,27 +250,38 @@ def continue_command(args, max_seconds: float | None = None) -> str:
 
 def cmd_campaign(args) -> int:
     from . import campaign
-    from .data import fetch_mnist
+    from .data import DATA_DIR_ENV, fetch_mnist
+    from .platform import device_name
 
-    check_gpu(args.device)
+    visible = gpu_visible() if args.device == "gpu" else True
+    if not args.dry_run and not visible:  # a dry run prints a GPU plan anywhere
+        raise UserError("--device gpu: no GPU is visible on this machine (--dry-run prints the plan)")
     check_results_dir_to_read(args.results_dir)  # a dry run too: the same folder check, nothing created
     check_compilation_cache(args.compilation_cache)
     if not args.dry_run:
         check_writable(args.results_dir)
-        fetch_mnist(log=lambda m: say(args, m))  # once, before the children start
-    planned = campaign.assess(campaign.plan(args.device, args.quick, args.results_dir), args.device, args.quick,
-                              args.results_dir, cached=bool(args.compilation_cache))
+        check_data_dir(data_dir_of(args))
+        if args.data_dir:  # every child process reads the same folder
+            os.environ[DATA_DIR_ENV] = str(Path(args.data_dir).resolve())
+        fetch_mnist(args.data_dir, log=lambda m: say(args, m))  # once, before the children start
+    steps = campaign.plan(args.device, args.quick, args.results_dir)
+    planned = campaign.assess(steps, args.device, args.quick, args.results_dir, cached=bool(args.compilation_cache),
+                              visible=visible)
     if args.dry_run:
-        print(campaign.plan_text(planned))
+        if not visible:
+            print("no GPU on this machine: every current record counts as done; estimates below")
+        print(campaign.plan_text(planned, campaign.recorded_seconds(args.results_dir)))
         return 0
+    history = campaign.load_history(args.results_dir, args.device, device_name(args.device), args.quick)
     outcome = campaign.execute(planned, args.device, args.quick, args.results_dir, args.max_seconds,
-                               args.compilation_cache, log=lambda m: say(args, m))
+                               args.compilation_cache, log=lambda m: say(args, m),
+                               estimator=lambda step, todo: campaign.estimate(step, todo, history))
     print(campaign.outcome_text(outcome, args.max_seconds, lambda budget: continue_command(args, budget)))
     return 1 if outcome.failed else 0
 
 
 COMMANDS = {"fetch-data": cmd_fetch_data, "run": cmd_run, "grid": cmd_grid, "summary": cmd_summary,
-            "evidence": cmd_evidence, "campaign": cmd_campaign}
+            "evidence": cmd_evidence, "campaign": cmd_campaign, "session": cmd_session}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,9 @@ Defaults, and why:
   layer's He-normal weights are scaled by ``output_init_scale`` = 0.1 so the
   first logits are small and the initial loss is close to ln 10 (uniform
   predictions) instead of about 3.
-- SGD with heavy-ball momentum 0.9 and learning rate 0.03 at every batch size
-  (picked by hand after short CPU trials that are not recorded). The learning
+- SGD with heavy-ball momentum 0.9 and learning rate 0.03 at every batch size,
+  set in the first version of the code and not tuned (no search over learning
+  rates was made or recorded). The learning
   rate is deliberately *not* scaled with the batch size: the study compares
   frameworks, and one set of hyper-parameters keeps the arithmetic the same
   across the grid. Batch 1024 therefore takes 16x fewer updates per epoch;

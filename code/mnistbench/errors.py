@@ -118,3 +118,23 @@ def check_precision(precision: str, device: str) -> None:
 def check_batch_size(batch_size: int, n_train: int) -> None:
     if batch_size > n_train:
         raise UserError(f"batch size {batch_size} is larger than the {n_train} training images")
+
+
+def gpu_visible() -> bool:
+    """Whether PyTorch sees a GPU (it asks without claiming the GPU's memory, as a parent must)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def check_gpu(device: str) -> None:
+    if device == "gpu" and not gpu_visible():
+        raise UserError("--device gpu: no GPU is visible on this machine")
+
+
+def device_kind(requested: str) -> str:
+    """'cpu' or 'gpu' as asked ('gpu' only where one is visible); 'auto': the GPU if there is one."""
+    if requested != "auto":
+        check_gpu(requested)
+        return requested
+    return "gpu" if gpu_visible() else "cpu"

@@ -1,9 +1,13 @@
-"""One training run, timed, turned into a record; and the grid of runs.
+"""One training run, timed, turned into a record; sessions of runs; the grid of runs.
 
-``run_one`` trains in *this* process and returns a record. ``run_in_fresh_process``
-starts ``python -m mnistbench run`` so every run is a cold start: JAX traces and
-compiles from nothing, PyTorch initializes its kernels and allocator from
-nothing, and no run warms up the next. ``grid`` runs the study that way.
+``run_one`` trains in *this* process and returns a record. ``run_session_in_fresh_process``
+starts ``python -m mnistbench session`` and trains a list of runs in that one
+new process. Its first run is a *cold start* (JAX traces and compiles from
+nothing, PyTorch initializes its kernels and allocator from nothing); the
+later ones share the process (loaded data, compiled programs, the matmul peak)
+and are marked so: they are used for what does not depend on a cold start
+(steady epochs, accuracy, kernel counts), never for a first epoch.
+``grid`` runs every run as a session of one, each a cold start.
 
 What the clock covers, per epoch: uploading the epoch's permutation, every
 training step, and the wait until the device has finished them. Validation
@@ -16,6 +20,8 @@ as ``compile_split``), because that is what a user waits for.
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import json
 import os
 import shutil
 import statistics
@@ -28,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import PROCESS_STARTED, variants
 from . import data as mnist
-from . import variants
 from .config import Config, training_flops_per_sample
 from .errors import Error
 
@@ -116,7 +122,8 @@ def train_and_time(trainer, config: Config, on_epoch: Callable[[int, dict], None
     across each timed epoch is kept, so validation's own compilation is not
     charged to training.
     """
-    keys = ("epoch_times_s", "compiles", "train_loss", "val_loss", "val_accuracy", "val_times_s")
+    keys = ("epoch_times_s", "host_epoch_times_s", "compiles", "train_loss", "val_loss", "val_accuracy",
+            "val_times_s")
     history = {key: [] for key in keys}
     for epoch in range(1, config.epochs + 1):
         order = mnist.epoch_permutation(config.seed, epoch, trainer.n_train)
@@ -124,6 +131,7 @@ def train_and_time(trainer, config: Config, on_epoch: Callable[[int, dict], None
         start = time.perf_counter()
         trainer.start_epoch(order)
         trainer.run_epoch()
+        history["host_epoch_times_s"].append(time.perf_counter() - start)  # the loop returned: all issued
         trainer.sync()
         history["epoch_times_s"].append(time.perf_counter() - start)
         history["compiles"].append(count_compiles() - compiles_before)
@@ -151,27 +159,43 @@ def steady_state(epoch_times_s: list[float]) -> tuple[float | None, list[float] 
     return statistics.median(later), [min(later), max(later)]
 
 
+_LOADED: dict[tuple, mnist.MNIST] = {}  # one load (and content check) of MNIST per process and split
+
+
 def load_training_data(config: Config, data_dir: Path | None, log=print) -> mnist.MNIST:
-    data = mnist.load_mnist(data_dir, config.validation_size, config.split_seed, log=log)
-    data = mnist.first_training_images(data, config.train_subset)
+    key = (str(data_dir), config.validation_size, config.split_seed)
+    if key not in _LOADED:
+        _LOADED[key] = mnist.load_mnist(data_dir, config.validation_size, config.split_seed, log=log)
+    data = mnist.first_training_images(_LOADED[key], config.train_subset)
     if config.batch_size > len(data.x_train):
         raise RunError(f"batch size {config.batch_size} is larger than the {len(data.x_train)} training images")
     return data
 
 
+# What this process has trained so far: later runs of a session share it and say so.
+_PROCESS = {"runs": 0, "cache": None, "last_end": PROCESS_STARTED}
+
+
 def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path | None = None,
             on_epoch=None, log=print, variant: str | None = None, compilation_cache: Path | None = None,
-            on_start: Callable[[], None] = lambda: None) -> dict:
+            on_start: Callable[[], None] = lambda: None, profile: bool = False) -> dict:
     """Train once in this process and return the complete result record; ``on_start``
-    is called when the data are checked and the trainer is built, just before epoch 1."""
-    from . import platform, timing
+    is called when the data are checked and the trainer is built, just before epoch 1.
+
+    Only the process's first run, without a compilation cache, is a cold start; later
+    runs of the process keep its compilation caches. ``profile`` adds a few profiled
+    steps after the timed epochs (``profiling``)."""
+    from . import platform, profiling, timing
     from .results import SCHEMA_VERSION
 
     chosen = variants.get(framework, variant)
+    first_run = _PROCESS["runs"] == 0
     prepare_process(framework, device)
+    if first_run or compilation_cache != _PROCESS["cache"]:
+        use_compilation_cache(compilation_cache)
+        _PROCESS["cache"] = compilation_cache
     device = resolve_device(framework, device)
     variants.check_runs_on(chosen, device)
-    use_compilation_cache(compilation_cache)
     counter = timing.JaxCompileCounter.shared() if framework == "jax" else None
     started = time.perf_counter()
     data = load_training_data(config, data_dir, log)
@@ -180,13 +204,14 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
     history = train_and_time(trainer, config, on_epoch, (lambda: counter.count) if counter else (lambda: 0))
 
     peak_memory = trainer.peak_memory_bytes()  # read before the matmul probe adds its own buffers
-    peak_flops = timing.matmul_peak(framework, device)  # after training: must not warm the first epoch
+    peak_flops = timing.matmul_peak(framework, device, config.matmul_precision)  # after training, once a process
+    profiled = profiling.profile_steps(trainer, framework, chosen.granularity, device) if profile else None
     flops_per_epoch = training_flops_per_sample(config.layer_sizes) * config.batch_size * trainer.n_batches
     steady_s, steady_range = steady_state(history["epoch_times_s"])
     reference_s = steady_s if steady_s is not None else history["epoch_times_s"][0]
     violations = timing.floor_violations(history["epoch_times_s"], flops_per_epoch, peak_flops)
     compile_split = trainer.compile_split
-    return {
+    record = {
         "schema_version": SCHEMA_VERSION,
         "kind": "run",
         "framework": framework,
@@ -199,6 +224,7 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
         "config": config.to_dict(),
         "config_fingerprint": config.fingerprint(),
         "epoch_times_s": history["epoch_times_s"],
+        "host_epoch_times_s": history["host_epoch_times_s"],
         "first_epoch_s": history["epoch_times_s"][0],
         "steady_epoch_s": steady_s,
         "steady_epoch_range_s": steady_range,
@@ -223,45 +249,95 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
         "peak_memory_bytes": peak_memory,
         "valid": not violations,
         "invalid_reasons": violations,
+        "profile": profiled,
         "run_wall_s": time.perf_counter() - started,
+        # a cold start: the process's first run, without a compilation cache; only its first epoch is quoted
+        "cold_start": first_run and compilation_cache is None,
+        "runs_before_in_process": _PROCESS["runs"],
         "process_id": os.getpid(),
         **platform.describe(framework, device),
     }
+    _PROCESS["runs"] += 1
+    now = time.perf_counter()
+    record["wall_s"] = now - _PROCESS["last_end"]  # this run's share of the process: its imports, for the first
+    _PROCESS["last_end"] = now
+    return record
 
 
-# --- one run per process ----------------------------------------------------
+# --- sessions: runs in one new process -------------------------------------------
 
 PROGRESS_PREFIX = "@"
 
 
-def run_command(framework: str, config: Config, device: str, results_dir: Path, variant: str | None = None,
-                compilation_cache: Path | None = None, data_dir: Path | None = None) -> list[str]:
-    """The command line that trains one run in a new Python process."""
-    return [
-        sys.executable, "-m", "mnistbench", "run", "--quiet", "--progress-lines",
-        "--framework", framework, "--variant", variants.get(framework, variant).name,
-        "--batch-size", str(config.batch_size), "--epochs", str(config.epochs),
-        "--seed", str(config.seed), "--precision", config.matmul_precision, "--device", device,
-        "--learning-rate", repr(config.learning_rate), "--momentum", repr(config.momentum),
-        "--results-dir", str(results_dir),
-        *(["--train-subset", str(config.train_subset)] if config.train_subset else []),
-        *(["--compilation-cache", str(compilation_cache)] if compilation_cache else []),
-        *(["--data-dir", str(data_dir)] if data_dir else []),
-    ]
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One run of a session: a variant of a framework, its configuration, and whether
+    to profile a few steps after its timed epochs."""
+
+    framework: str
+    variant: str
+    config: Config
+    profile: bool = False
+
+    def to_dict(self) -> dict:
+        return {"framework": self.framework, "variant": self.variant, "config": self.config.to_dict(),
+                "profile": self.profile}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Run:
+        return cls(values["framework"], values["variant"], Config.from_dict(values["config"]), values["profile"])
+
+    @property
+    def name(self) -> str:
+        return f"{self.framework} {self.variant} batch {self.config.batch_size} seed {self.config.seed}"
 
 
-def run_in_fresh_process(framework: str, config: Config, device: str, results_dir: Path,
-                         on_epoch: Callable[[int, float], None] | None = None, variant: str | None = None,
-                         compilation_cache: Path | None = None, data_dir: Path | None = None) -> Path:
-    """Train one run in a child process; returns the path of its record.
+def run_session(runs: list[Run], device: str, results_dir: Path, data_dir: Path | None = None,
+                compilation_cache: Path | None = None, on_epoch=None, on_record=lambda _: None) -> list[Path]:
+    """Train ``runs`` one after another in this process, saving each record as soon as
+    its run is done (a failed or interrupted session keeps the runs before it)."""
+    from .errors import check_writable
+    from .results import check_destination, run_filename, save_record
 
-    The child reports each finished epoch on stdout (``@epoch i n acc``) and
-    the record's path at the end (``@record path``). Its stderr goes to a
-    temporary file, so no amount of warnings can fill a pipe and stall it.
+    if len({run.framework for run in runs}) > 1:
+        raise RunError("a session trains one framework (a JAX GPU client would take the GPU from PyTorch)")
+    check_writable(results_dir)  # before any training: a folder that went away is said now
+    for run in runs if device != "auto" else []:  # a damaged file where a record would go, too
+        c = run.config
+        check_destination(Path(results_dir) / run_filename(run.framework, run.variant, c.batch_size, c.seed, device,
+                                                           c.fingerprint(), compilation_cache is not None))
+    paths = []
+    for run in runs:
+        record = run_one(run.framework, run.config, device, data_dir, on_epoch, log=lambda _: None,
+                         variant=run.variant, compilation_cache=compilation_cache, profile=run.profile)
+        paths.append(save_record(record, results_dir))
+        on_record(paths[-1])
+    return paths
+
+
+def session_command(runs: list[Run], device: str, results_dir: Path, compilation_cache: Path | None = None,
+                    data_dir: Path | None = None) -> list[str]:
+    """The command line that trains ``runs`` in one new Python process."""
+    spec = {"device": device, "results_dir": str(results_dir), "runs": [run.to_dict() for run in runs],
+            "compilation_cache": str(compilation_cache) if compilation_cache else None,
+            "data_dir": str(data_dir) if data_dir else None}
+    return [sys.executable, "-m", "mnistbench", "session", json.dumps(spec)]
+
+
+def run_session_in_fresh_process(runs: list[Run], device: str, results_dir: Path,
+                                 on_epoch: Callable[[int, float], None] | None = None,
+                                 on_record: Callable[[Path], None] = lambda _: None,
+                                 compilation_cache: Path | None = None, data_dir: Path | None = None) -> list[Path]:
+    """Train ``runs`` in one child process; returns the paths of their records.
+
+    The child reports each finished epoch on stdout (``@epoch i n acc``) and each
+    record's path as it is saved (``@record path``). Its stderr goes to a temporary
+    file, so no amount of warnings can fill a pipe and stall it. A failure names the
+    first run without a record; the records before it are kept.
     """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = run_command(framework, config, device, results_dir, variant, compilation_cache, data_dir)
-    record_path = None
+    command = session_command(runs, device, results_dir, compilation_cache, data_dir)
+    paths: list[Path] = []
     with tempfile.TemporaryFile(mode="w+") as stderr:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         try:
@@ -270,18 +346,28 @@ def run_in_fresh_process(framework: str, config: Config, device: str, results_di
                 if words[:1] == [PROGRESS_PREFIX + "epoch"] and on_epoch:
                     on_epoch(int(words[1]), float(words[3]))
                 elif words[:1] == [PROGRESS_PREFIX + "record"]:
-                    record_path = Path(line.split(None, 1)[1].strip())
+                    paths.append(Path(line.split(None, 1)[1].strip()))
+                    on_record(paths[-1])
             status = child.wait()
-        except BaseException:  # Ctrl-C: the child got it too; do not leave it running
+        except BaseException:  # Ctrl-C or SIGTERM: the child got it too; do not leave it running
             child.kill()
             child.wait()
             raise
         stderr.seek(0)
         last = [line for line in stderr.read().strip().splitlines() if line.strip()][-1:] or ["no output"]
-    if status != 0 or record_path is None:
-        name = f"{framework} {variants.get(framework, variant).name} batch {config.batch_size} seed {config.seed}"
-        raise RunError(f"{name} failed: {last[0]}")
-    return record_path
+    if status != 0 or len(paths) < len(runs):
+        raise RunError(f"{runs[len(paths)].name if len(paths) < len(runs) else 'session'} failed: {last[0]}")
+    return paths
+
+
+def run_in_fresh_process(framework: str, config: Config, device: str, results_dir: Path,
+                         on_epoch: Callable[[int, float], None] | None = None, variant: str | None = None,
+                         compilation_cache: Path | None = None, data_dir: Path | None = None) -> Path:
+    """Train one run, a cold start, in a child process; returns the path of its record."""
+    run = Run(framework, variants.get(framework, variant).name, config)
+    [path] = run_session_in_fresh_process([run], device, results_dir, on_epoch, compilation_cache=compilation_cache,
+                                          data_dir=data_dir)
+    return path
 
 
 def grid_configs(base: Config, frameworks, batch_sizes, seeds, variant_names=None) -> list[tuple[str, str, Config]]:

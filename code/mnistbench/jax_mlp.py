@@ -46,11 +46,22 @@ class TrainState(NamedTuple):
     step: jax.Array
 
 
+def relu(x: jax.Array) -> jax.Array:
+    """max(x, 0), with gradient 0 at 0 (as ``jax.nn.relu`` and PyTorch's ReLU).
+
+    Written as a select rather than ``jax.nn.relu``: that is a ``custom_jvp``
+    around a ``jit``, and each eager (un-jitted) differentiation adds an entry to
+    JAX's C++ dispatch cache keyed on that step's autodiff trace, so an eager
+    training loop slows down step by step until the cache is full (8,192
+    entries). ``jnp.maximum`` would not, but its gradient at 0 is 0.5."""
+    return jnp.where(x > 0, x, 0.0)
+
+
 def forward(params, x: jax.Array) -> jax.Array:
     """Logits: ReLU hidden layers, linear output layer."""
     *hidden, (w_out, b_out) = params
     for w, b in hidden:
-        x = jax.nn.relu(x @ w + b)
+        x = relu(x @ w + b)
     return x @ w_out + b_out
 
 
@@ -95,8 +106,23 @@ def make_train_step(config: Config, donate: bool = True):
     Donating the state lets XLA write the updated values into the old
     buffers: the functional update costs no extra memory.
     """
-    step = functools.partial(train_step, **hyper_parameters(config))
+    return _jitted_step(config.batch_size, config.learning_rate, config.momentum, donate)
+
+
+# One jitted function per set of hyper-parameters and process: jit caches compiled programs on
+# the function object, so a second trainer with the same settings (another seed, in a session
+# of several runs) reuses the program instead of compiling it again.
+@functools.cache
+def _jitted_step(batch_size: int, learning_rate: float, momentum: float, donate: bool):
+    step = functools.partial(train_step, batch_size=batch_size, learning_rate=learning_rate, momentum=momentum)
     return jax.jit(step, donate_argnums=(0,) if donate else ())
+
+
+@functools.cache
+def _jitted_epoch(n_batches: int, batch_size: int, learning_rate: float, momentum: float):
+    epoch = functools.partial(scan_epoch, n_batches=n_batches, batch_size=batch_size, learning_rate=learning_rate,
+                              momentum=momentum)
+    return jax.jit(epoch, donate_argnums=(0,))
 
 
 @jax.jit
@@ -160,11 +186,12 @@ class JaxTrainer:
         """The arguments of the compiled program (the step, or the scanned epoch)."""
         return self.state, self.x_train, self.y_train_onehot, self.order
 
-    def run_epoch(self) -> None:
+    def run_epoch(self, max_steps: int | None = None) -> None:
+        """Dispatch the epoch's steps (its first ``max_steps`` only, when given) without waiting."""
         if self.compiled_program is not None and self.compile_split is None:
             _, self.compile_split = timing.aot_compile(self.compiled_program, *self.program_args())
         state = self.state
-        for _ in range(self.n_batches):
+        for _ in range(min(max_steps or self.n_batches, self.n_batches)):
             state = self.step(state, self.x_train, self.y_train_onehot, self.order)
         self.state = state
 
@@ -196,10 +223,9 @@ class JaxScanTrainer(JaxTrainer):
 
     def __init__(self, config: Config, data, device: str = "cpu"):
         super().__init__(config, data, device)
-        epoch = functools.partial(scan_epoch, n_batches=self.n_batches, **hyper_parameters(config))
-        self.compiled_program = jax.jit(epoch, donate_argnums=(0,))
+        self.compiled_program = _jitted_epoch(self.n_batches, **hyper_parameters(config))
 
-    def run_epoch(self) -> None:
+    def run_epoch(self, max_steps: int | None = None) -> None:  # one call: always the whole epoch
         if self.compile_split is None:
             _, self.compile_split = timing.aot_compile(self.compiled_program, *self.program_args())
         self.state = self.compiled_program(*self.program_args())

@@ -15,9 +15,9 @@ PACKAGES = ("jax", "jaxlib", "torch", "torchvision", "numpy")
 # The modules whose code decides what a training run measures; a change to any of
 # them changes the code version, and grid and campaign measure the runs again.
 MEASURING_MODULES = ("config.py", "data.py", "weights.py", "jax_mlp.py", "torch_mlp.py", "variants.py", "timing.py",
-                     "experiment.py")
+                     "profiling.py", "experiment.py")
 # An evidence item is measured by those and by these: a change here re-measures evidence only.
-EVIDENCE_MODULES = ("equivalence.py", "evidence/measure.py", "evidence/profile.py")
+EVIDENCE_MODULES = ("equivalence.py", "evidence/measure.py")
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Settings that change what a framework does; kept with every record.
 RECORDED_ENVIRONMENT = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES",

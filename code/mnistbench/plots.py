@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter
 
-from .evidence.analyze import amortization, overhead_rows
+from .evidence.analyze import amortization
 from .results import default_variant_runs
 from .tables import FRAMEWORK_NAMES
 
@@ -142,16 +142,17 @@ OVERHEAD_COLORS = {"host_s": "#1f77b4", "device_s": "#d62728", "step_s": "#33333
 OVERHEAD_LABELS = {"host_s": "host: issuing a step", "device_s": "device: running it", "step_s": "measured step"}
 
 
-def overhead(record: dict, folder: Path | None = None, name: str = "overhead"):
-    """Per variant: host, device and measured time per step against batch size, with the floor."""
-    rows = overhead_rows(record["data"])
+def overhead(rows: list[dict], folder: Path | None = None, name: str = "overhead"):
+    """Per variant (``analyze.overhead_rows``): host, device and measured time per step against
+    batch size, with the floor."""
     keys = list(dict.fromkeys(r["variant_key"] for r in rows))
     fig, axes = plt.subplots(1, len(keys), figsize=(1.4 * len(keys), 2.3), sharey=True, squeeze=False)
     for ax, key in zip(axes[0], keys):
         mine = sorted((r for r in rows if r["variant_key"] == key), key=lambda r: r["batch_size"])
         sizes = [r["batch_size"] for r in mine]
         for part, color in OVERHEAD_COLORS.items():
-            ax.plot(sizes, [1e3 * r[part] for r in mine], color=color, marker="o", markersize=2.5, linewidth=1.0,
+            values = [1e3 * r[part] if r[part] is not None else np.nan for r in mine]
+            ax.plot(sizes, values, color=color, marker="o", markersize=2.5, linewidth=1.0,
                     linestyle="--" if part == "device_s" else "-", label=OVERHEAD_LABELS[part])
         ax.plot(sizes, [1e3 * r["floor_s"] for r in mine], color="#999999", linestyle=":", label="physical floor")
         ax.set_xscale("log", base=2)

@@ -171,7 +171,7 @@ def fair_facts(study: Study) -> dict:
     main = {fw: study.row(fw, sizes[0]) for fw in ("jax", "torch") if sizes[0] in {r["batch_size"] for r in study.main}}
     if len(main) == 2:
         facts["main_headline_ratio"] = fmt_x(main["torch"]["steady_epoch_s"] / main["jax"]["steady_epoch_s"])
-    facts.update(fusion_facts(study.evidence("fusion", runs[0])))
+    facts.update(fusion_facts(table, runs[0]))
     return facts
 
 
@@ -194,14 +194,13 @@ def headline_split(steady: dict, batch_size: int, label: str) -> dict:
             f"fair_framework_part_{label}": fmt_x(framework_part) + favours, f"fair_torch_step_{label}": best}
 
 
-def fusion_facts(fusion: dict | None) -> dict:
-    rows = analyze.dispatch_rows(fusion["data"] if fusion else None)
-    jit = rows.get("jax-jit", {}).get("hlo")
+def fusion_facts(table: list[dict], record: dict) -> dict:
+    jit = next((r["hlo"] for r in table if (r["framework"], r["variant"]) == ("jax", "jit") and r.get("hlo")), None)
     if not jit:
         return {}
     before, after = jit["before_optimization"], jit["after_optimization"]
     return {"hlo_ops_before": str(before["operations"]), "xla_ops_after": str(after["operations"]),
-            "xla_fusions": str(after["fusions"]), "fusion_device": device_label(fusion),
+            "xla_fusions": str(after["fusions"]), "fusion_device": device_label(record),
             "hlo_shape_ops": str(sum(before["by_opcode"].get(op, 0) for op in ("broadcast", "reshape", "transpose")))}
 
 

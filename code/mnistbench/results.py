@@ -259,6 +259,14 @@ def uses_compilation_cache(record: dict) -> bool:
     return (record.get("compilation_cache") or {}).get("dir") is not None
 
 
+def started_process(record: dict) -> bool:
+    """Whether the run was the first of its process: its first epoch paid for starting the
+    framework and compiling (a cold start, or a warm one with a compilation cache). A later
+    run of a session is not, and its first epoch is never quoted. Records from before
+    sessions were each a process of their own."""
+    return record.get("runs_before_in_process", 0) == 0
+
+
 def study_key(record: dict) -> tuple:
     """Records with the same key belong to one study: same device, precision, length,
     other settings, measuring code, software and compilation-cache use; only
@@ -316,15 +324,17 @@ def summarize(records: list[dict]) -> list[dict]:
     groups = group_by(records, lambda r: (study_key(r), r["framework"], variant_name(r), r["batch_size"]))
     for (study, framework, variant, batch_size), runs in groups.items():
         steady = [r["steady_epoch_s"] for r in runs if r["steady_epoch_s"] is not None]
-        compiles = [r["compile_s"] for r in runs if r["compile_s"] is not None]
-        firsts = [r["first_epoch_s"] for r in runs]
+        starts = [r for r in runs if started_process(r)]  # first epochs and compile times: these runs only
+        compiles = [r["compile_s"] for r in starts if r["compile_s"] is not None]
+        firsts = [r["first_epoch_s"] for r in starts]
         accuracy = np.array([r["test_accuracy"] for r in runs])
         rows.append({
             "study": study, "device_kind": study[0], "device": study[1], "precision": study[2], "epochs": study[3],
             "train_subset": runs[0].get("config", {}).get("train_subset"), "compilation_cache": study[7],
             "framework": framework, "variant": variant, "batch_size": batch_size, "repeats": len(runs),
             "valid_runs": sum(bool(r["valid"]) for r in runs),
-            "first_epoch_s": float(np.median(firsts)), "first_epoch_range_s": [min(firsts), max(firsts)],
+            "first_epoch_s": float(np.median(firsts)) if firsts else None,
+            "first_epoch_range_s": [min(firsts), max(firsts)] if firsts else None, "first_epoch_runs": len(firsts),
             "steady_epoch_s": float(np.median(steady)) if steady else None,
             "steady_epoch_range_s": [min(steady), max(steady)] if steady else None,
             "steps_per_epoch": runs[0]["steps_per_epoch"],

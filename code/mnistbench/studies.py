@@ -93,7 +93,7 @@ class Study:
         return next(r for r in self.rows if r["framework"] == framework and r["batch_size"] == batch_size)
 
 
-MEASURED_IN_PARTS = ("equality", "compile", "fusion", "overhead", "updates")
+MEASURED_IN_PARTS = ("equality", "compile", "fusion", "overhead", "updates")  # fusion, overhead: older records
 
 
 def is_full_current(record: dict) -> bool:
@@ -171,14 +171,13 @@ def runs_of_setup(study: Study, record: dict) -> list[dict]:
 
 
 def variants_table(study: Study, batch_sizes: tuple[int, ...] | None = None) -> list[dict]:
-    """Every variant of the variants study with its dispatches and kernels per step (from
-    the fusion evidence of the same device) and its steady epochs at ``batch_sizes``
-    (default: the smallest and the largest measured)."""
+    """Every variant of the variants study with its calls, operators and kernels per step
+    (from its runs' profiles) and its steady epochs at ``batch_sizes`` (default: the
+    smallest and the largest measured)."""
     from .evidence.analyze import granularity_table
 
     runs = study.variants_runs
     if not runs:
         return []
-    fusion = study.evidence("fusion", runs[0])
     sizes = sorted({r["batch_size"] for r in runs})
-    return granularity_table(runs, fusion["data"] if fusion else None, batch_sizes or (sizes[0], sizes[-1]))
+    return granularity_table(runs, batch_sizes or (sizes[0], sizes[-1]))

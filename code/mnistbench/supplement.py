@@ -74,10 +74,10 @@ def breakdown_section(study: Study) -> str:
 def granularity_section(study: Study) -> str:
     runs = study.variants_runs
     if not runs:
-        return not_measured("fusion")
-    fusion = study.evidence("fusion", runs[0])
-    text = f"**{device_label(runs[0])}**\n\n" + tables.granularity_markdown(variants_table(study))
-    hlo = analyze.dispatch_rows(fusion["data"] if fusion else None).get("jax-jit", {}).get("hlo")
+        return not_measured("variants")
+    table = variants_table(study)
+    text = f"**{device_label(runs[0])}**\n\n" + tables.granularity_markdown(table)
+    hlo = next((r["hlo"] for r in table if (r["framework"], r["variant"]) == ("jax", "jit") and r.get("hlo")), None)
     if hlo:
         before, after = hlo["before_optimization"]["by_opcode"], hlo["after_optimization"]["by_opcode"]
         text += ("\n\nThe jitted step's HLO opcodes before optimization (calls inlined): "
@@ -113,8 +113,17 @@ def legacy_gpu_text(study: Study) -> str:
             + "; ".join(sentences) + ".")
 
 
+def overhead_rows(study: Study) -> list[dict]:
+    return analyze.overhead_rows(study.variants_runs)
+
+
 def overhead_section(study: Study) -> str:
-    return each_device(study, "overhead", lambda r: tables.overhead_markdown(analyze.overhead_rows(r["data"])))
+    rows = overhead_rows(study)
+    if not rows:
+        return not_measured("host and device time per step")
+    text = f"**{device_label(study.variants_runs[0])}**\n\n" + tables.overhead_markdown(rows)
+    return text if study.variants_runs[0]["device"]["kind"] == "gpu" else text + "\n\n" + not_measured(
+        "host and device time per step")
 
 
 def updates_section(study: Study) -> str:

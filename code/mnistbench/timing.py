@@ -120,10 +120,18 @@ def torch_matmul_peak(device: str, n: int, repeats: int = 10) -> float:
     return 2 * n**3 / best
 
 
-def matmul_peak(framework: str, device: str) -> float:
-    """Peak float32 matmul FLOP/s of ``device`` as seen by ``framework``."""
-    n = 8192 if device == "gpu" else 2048
-    return (jax_matmul_peak if framework == "jax" else torch_matmul_peak)(device, n)
+_PEAKS: dict[tuple[str, str, str], float] = {}
+
+
+def matmul_peak(framework: str, device: str, precision: str = "float32") -> float:
+    """Peak float32 matmul FLOP/s of ``device`` as seen by ``framework`` under the process's
+    matmul ``precision``: measured once per process, after the first training (a probe
+    before it would warm the first epoch), and reused by every later run of the process."""
+    key = (framework, device, precision)
+    if key not in _PEAKS:
+        n = 8192 if device == "gpu" else 2048
+        _PEAKS[key] = (jax_matmul_peak if framework == "jax" else torch_matmul_peak)(device, n)
+    return _PEAKS[key]
 
 
 def physical_floor_s(flops: float, peak_flops: float) -> float:

@@ -141,9 +141,10 @@ class TorchTrainer:
         self.order = torch.from_numpy(order.astype(np.int64)).to(self.device)
         self.loss_sum = torch.zeros((), device=self.device)
 
-    def run_epoch(self) -> None:
+    def run_epoch(self, max_steps: int | None = None) -> None:
+        """Queue the epoch's steps (its first ``max_steps`` only, when given) without waiting."""
         size = self.config.batch_size
-        for i in range(self.n_batches):
+        for i in range(min(max_steps or self.n_batches, self.n_batches)):
             idx = self.order[i * size:(i + 1) * size]
             self.loss_sum += train_step(self.model, self.optimizer, self.x_train[idx], self.y_train[idx])
 
@@ -206,8 +207,8 @@ class TorchCompiledTrainer(_StepCounterTrainer):
         self.compiled_step(self.params, self.velocity, self.loss_sum, self.step_counter, self.x_train, self.y_train,
                            self.batches)
 
-    def run_epoch(self) -> None:
-        remaining = self.n_batches
+    def run_epoch(self, max_steps: int | None = None) -> None:
+        remaining = min(max_steps or self.n_batches, self.n_batches)
         if self.compile_split is None:
             start = time.perf_counter()
             self._step()
@@ -274,10 +275,11 @@ class TorchCudaGraphTrainer(_StepCounterTrainer):
         self.sync()
         self.compile_split = {"warmup_s": warmed - start, "capture_s": time.perf_counter() - warmed}
 
-    def run_epoch(self) -> None:
+    def run_epoch(self, max_steps: int | None = None) -> None:
         if self.graph is None:
             self._capture()
-        for _ in range(self.n_batches // self.steps_per_replay):
+        replays = self.n_batches // self.steps_per_replay
+        for _ in range(replays if self.steps_per_replay > 1 else min(max_steps or replays, replays)):
             self.graph.replay()
 
     def record_fields(self) -> dict:

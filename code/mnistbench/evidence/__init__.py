@@ -7,15 +7,16 @@ supplement read the records through the pure functions in ``analyze``.
 
 Measured: ``equality`` (every variant against its framework's default),
 ``compile`` (compile time per program, batch size and setting, and the partial
-batch), ``fusion`` (calls, operations and kernels per step for every variant),
-``overhead`` (host, device and measured time per step against batch size),
-``updates`` (accuracy at an equal number of updates, CPU). Derived:
-``amortization``, ``efficiency``. (TF32 runs are grid runs: ``grid --precision tf32``.)
+batch), ``updates`` (accuracy at an equal number of updates, CPU). Derived:
+``amortization``, ``efficiency``. Calls, operations and kernels per step, and
+host and device time per step, are measured by the runs themselves (their
+``profile``); TF32 runs are runs (``grid --precision tf32``).
 
-A measured item comes in parts (a variant, a batch size, a seed), each a
-separate measurement saved as soon as it is done: ``data["parts"]`` maps a part
-to its result and ``data["seconds"]`` to the time it took, so an interrupted or
-budgeted campaign keeps every finished part and can continue with the rest.
+A measured item comes in parts (a framework, a program and batch size, a seed),
+each a separate measurement saved as soon as it is done: ``data["parts"]`` maps
+a part to its result and ``data["seconds"]`` to the time it took, so an
+interrupted or budgeted campaign keeps every finished part and can continue
+with the rest.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from ..errors import Error
 
-MEASURED = ("equality", "compile", "fusion", "overhead", "updates")
+MEASURED = ("equality", "compile", "updates")
 DERIVED = ("amortization", "efficiency")
 NAMES = MEASURED + DERIVED
 
@@ -53,18 +54,21 @@ def record_path(name: str, device: str, results_dir: Path) -> Path:
     return Path(results_dir) / f"evidence-{name}-{device}.json"
 
 
-def current_data(name: str, device: str, quick: bool, results_dir: Path, described: dict) -> dict | None:
+def current_data(name: str, device: str, quick: bool, results_dir: Path, described: dict | None) -> dict | None:
     """The data of the item's record in ``results_dir`` when it was measured by this
-    code, with this size (quick or not), on this device with this software; else None."""
+    code, with this size (quick or not), on this device with this software; else None.
+    ``described`` None (the device is not on this machine): by this code and size only."""
+    from ..platform import evidence_code_version
     from ..results import read_record, software_fingerprint
 
     path = record_path(name, device, results_dir)
     if not path.exists():
         return None
     record = read_record(path)
-    same = (record["platform"].get("code_version") == described["platform"]["code_version"]
-            and record["device"]["name"] == described["device"]["name"]
-            and software_fingerprint(record) == software_fingerprint(described)
+    version = described["platform"]["code_version"] if described else evidence_code_version()
+    same = (record["platform"].get("code_version") == version
+            and (described is None or (record["device"]["name"] == described["device"]["name"]
+                                       and software_fingerprint(record) == software_fingerprint(described)))
             and record["data"].get("quick") == quick and "parts" in record["data"])
     return record["data"] if same else None
 

@@ -8,13 +8,10 @@ evidence record and returns plain rows for tables, figures and the report.
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
-from ..results import default_variant_runs, group_by, variant_name
-
-TRIVIAL_HLO_OPS = {"parameter", "constant", "tuple", "get-tuple-element", "bitcast"}
+from ..results import default_variant_runs, group_by, started_process, variant_name
 
 
 def fragments(data: dict | None) -> list[dict]:
@@ -22,10 +19,13 @@ def fragments(data: dict | None) -> list[dict]:
     return list((data or {}).get("parts", {}).values())
 
 
-def by_framework_and_batch(records: list[dict]) -> dict[tuple[str, int], list[dict]]:
-    """Runs of each framework's default variant that have a steady state,
-    grouped by (framework, batch size)."""
-    return group_by([r for r in default_variant_runs(records) if r["steady_epoch_s"] is not None],
+def by_framework_and_batch(records: list[dict], first_in_process: bool = False) -> dict[tuple[str, int], list[dict]]:
+    """Runs of each framework's default variant that have a steady state, grouped by
+    (framework, batch size); with ``first_in_process``, only the runs that started their
+    process (a cold start in a study without a compilation cache): the runs whose first
+    epoch means something."""
+    return group_by([r for r in default_variant_runs(records) if r["steady_epoch_s"] is not None
+                     and (not first_in_process or started_process(r))],
                     lambda r: (r["framework"], r["batch_size"]))
 
 
@@ -48,7 +48,7 @@ def first_epoch_breakdown(records: list[dict]) -> list[dict]:
     first epoch's excess over the steady state, the measured trace / lower /
     compile parts, and what they leave unexplained (for PyTorch: all of it)."""
     rows = []
-    for (framework, batch_size), runs in by_framework_and_batch(records).items():
+    for (framework, batch_size), runs in by_framework_and_batch(records, first_in_process=True).items():
         per_run = [first_epoch_parts(r) for r in runs]
         median = {key: float(np.nanmedian([p[key] for p in per_run])) for key in per_run[0]}
         if framework != "jax" or np.isnan(median["compile_share"]):
@@ -63,82 +63,35 @@ def evaluation_compile_s(run: dict) -> float:
     return run["val_times_s"][0] - float(np.median(run["val_times_s"][1:]))
 
 
-# --- programs and dispatches -------------------------------------------------------
-
-_COMPUTATION = re.compile(r"^(?:ENTRY\s+)?%?([\w.\-]+)\s*(?:\(.*\))?.*\{\s*$")
-_OPCODE = re.compile(r"=\s.*?\b([a-z][a-z0-9-]*)\(")
-_CALLEE = {"call": re.compile(r"to_apply=%?([\w.\-]+)"), "while": re.compile(r"body=%?([\w.\-]+)")}
-
-
-def hlo_computations(hlo_text: str) -> tuple[dict[str, list[tuple[str, str]]], str | None]:
-    """Every computation of an HLO module as (opcode, line) pairs, and the entry's name."""
-    computations: dict[str, list[tuple[str, str]]] = {}
-    entry, current = None, None
-    for line in hlo_text.splitlines():
-        header = _COMPUTATION.match(line)
-        if header and not line.startswith(" "):
-            current = header.group(1)
-            computations[current] = []
-            entry = current if line.startswith("ENTRY") else entry
-        elif line.startswith("}"):
-            current = None
-        elif current is not None and (opcode := _OPCODE.search(line)):
-            computations[current].append((opcode.group(1), line))
-    return computations, entry
-
-
-def program_opcodes(hlo_text: str) -> list[str]:
-    """Opcodes a program runs per call (per loop iteration for a loop): the entry
-    computation with the bodies of ``call`` and ``while`` instructions counted in
-    place of the instruction (a body once), fusions counted as one."""
-    computations, entry = hlo_computations(hlo_text)
-
-    def expand(name: str, depth: int = 0) -> list[str]:
-        opcodes = []
-        for opcode, line in computations.get(name, []):
-            callee = _CALLEE.get(opcode)
-            target = callee.search(line) if callee else None
-            opcodes += expand(target.group(1), depth + 1) if target and depth < 20 else [opcode]
-        return opcodes
-
-    return expand(entry) if entry else []
-
-
-def count_kernels(opcodes: list[str]) -> dict:
-    """Work-doing instructions among ``opcodes`` (bookkeeping ops excluded)."""
-    work = [op for op in opcodes if op not in TRIVIAL_HLO_OPS]
-    return {"operations": len(work), "fusions": sum(op == "fusion" for op in work),
-            "library_calls": sum(op == "custom-call" for op in work),
-            "by_opcode": {op: work.count(op) for op in sorted(set(work))}}
-
-
-def dispatch_rows(fusion_data: dict | None) -> dict[str, dict]:
-    """Per variant key: calls from the training loop per step, operations and kernels per step."""
-    return {row["variant"]: row for row in fragments(fusion_data)}
-
-
 # --- the fair fight: every variant at its granularity ------------------------------
 
 
-def granularity_table(runs: list[dict], fusion_data: dict | None, batch_sizes=(64, 1024)) -> list[dict]:
-    """One row per (framework, variant) of a study: its granularity, calls per step
-    and kernels per step (from the fusion evidence of the same device, when there
-    is one), and the median steady epoch at each of ``batch_sizes``."""
+def granularity_table(runs: list[dict], batch_sizes=(64, 1024)) -> list[dict]:
+    """One row per (framework, variant) of a study: its granularity, the calls, host
+    operators and kernels per step from the profile of its run at the smallest batch
+    size (seed 0 first), and the median steady epoch at each of ``batch_sizes``."""
     from ..variants import GRANULARITIES, REGISTRY
 
-    dispatches = dispatch_rows(fusion_data)
     groups = group_by(runs, lambda r: (r["framework"], variant_name(r)))
     rows = []
     for (framework, name), group in groups.items():
         variant = REGISTRY[f"{framework}-{name}"]
-        measured = dispatches.get(variant.key, {})
+        profile = profile_of(group)
         steady = {b: _median([r["steady_epoch_s"] for r in group if r["batch_size"] == b]) for b in batch_sizes}
         rows.append({"framework": framework, "variant": name, "granularity": variant.granularity,
-                     "calls_per_step": measured.get("calls_per_step"),
-                     "kernels_per_step": measured.get("kernels_per_step"), "steady_s": steady,
+                     "calls_per_step": profile.get("calls_per_step"), "ops_per_step": profile.get("ops_per_step"),
+                     "kernels_per_step": profile.get("kernels_per_step"), "hlo": profile.get("hlo"),
+                     "profile_batch_size": profile.get("batch_size"), "steady_s": steady,
                      "seeds": sorted({r["seed"] for r in group})})
     order = {g: i for i, g in enumerate(GRANULARITIES)}
     return sorted(rows, key=lambda r: (order[r["granularity"]], r["framework"], r["variant"]))
+
+
+def profile_of(runs: list[dict]) -> dict:
+    """The profile of the run at the smallest batch size that has one (the lowest seed
+    first), with that batch size; empty when no run was profiled."""
+    profiled = sorted((r for r in runs if r.get("profile")), key=lambda r: (r["batch_size"], r["seed"]))
+    return {**profiled[0]["profile"], "batch_size": profiled[0]["batch_size"]} if profiled else {}
 
 
 def _median(values: list) -> float | None:
@@ -166,9 +119,10 @@ def amortization(records: list[dict], horizon: int = 1000, warm: dict | None = N
 
     ``warm`` maps a batch size to JAX's measured first epoch and evaluation
     compile with a warm compilation cache (``warm_cache_firsts``); those replace
-    the cold ones, so the break-even is the one a second process would see."""
+    the cold ones, so the break-even is the one a second process would see. Only
+    runs that started their process count: a later run of a session starts warm."""
     rows = []
-    by_key = by_framework_and_batch(records)
+    by_key = by_framework_and_batch(records, first_in_process=True)
     for batch_size in sorted({b for _, b in by_key}):
         if ("jax", batch_size) not in by_key or ("torch", batch_size) not in by_key:
             continue
@@ -238,11 +192,26 @@ def compile_table(compile_data: dict) -> list[dict]:
 # --- per-step costs --------------------------------------------------------------------
 
 
-def overhead_rows(overhead_data: dict) -> list[dict]:
-    """Host, device and measured time per step for every variant and batch size,
-    with the physical floor of the step's matrix products."""
-    return [{**row, "variant_key": part["variant"]} for part in fragments(overhead_data)
-            for row in part.get("rows", [])]
+def overhead_rows(runs: list[dict]) -> list[dict]:
+    """Per variant and batch size (medians over the runs that recorded them): the host's
+    time to issue a step (until the loop returned), the device's busy time per step (summed
+    kernel durations on a GPU; on a CPU host and device are the same processor, so the
+    measured step), the measured step, and the physical floor of the step's matrix products."""
+    timed = [r for r in runs if r.get("host_epoch_times_s") and r["steady_epoch_s"] is not None]
+    rows = []
+    for (key, batch_size), group in group_by(timed, lambda r: (f"{r['framework']}-{variant_name(r)}",
+                                                               r["batch_size"])).items():
+        steps = group[0]["steps_per_epoch"]
+        step_s = float(np.median([r["steady_epoch_s"] for r in group])) / steps
+        host_s = float(np.median([np.median(r["host_epoch_times_s"][1:]) for r in group])) / steps
+        devices = [r["profile"]["device_s_per_step"] for r in group
+                   if r.get("profile") and r["profile"].get("device_s_per_step") is not None]
+        on_gpu = group[0]["device"]["kind"] == "gpu"
+        rows.append({"variant_key": key, "batch_size": batch_size, "steps": steps, "runs": len(group),
+                     "host_s": host_s, "step_s": step_s,
+                     "device_s": float(np.median(devices)) if devices else (None if on_gpu else step_s),
+                     "floor_s": float(np.median([r["physical_floor_s"] for r in group])) / steps})
+    return rows
 
 
 def below_floor(rows: list[dict]) -> list[dict]:

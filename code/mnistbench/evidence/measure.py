@@ -1,10 +1,10 @@
-"""What runs on a device: each measurement in a fresh child process.
+"""What runs on a device for an evidence item: each part in a fresh child process.
 
 A child is ``python -m mnistbench.evidence.measure TASK JSON``; it prints its
-result as one ``@result`` JSON line. A fresh process per measurement keeps
-compilations and caches cold and no measurement warms up the next. The
-``measure_*`` functions run in the parent and return an evidence record's
-``data``.
+result as one ``@result`` JSON line. The ``measure_*`` functions run in the
+parent and return the result of one part of an evidence item. Kernel counts
+and host and device time per step are not here: the runs measure them
+(``profiling``), so nothing is compiled twice for them.
 """
 
 from __future__ import annotations
@@ -19,19 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Config, training_flops_per_sample
+from ..config import Config
 from ..errors import Error
-from .profile import timed_epoch
+from ..profiling import timed_epoch
 
 CHILD_PREFIX = "@result "
-OVERHEAD_BATCH_SIZES = {"gpu": (16, 64, 256, 1024, 4096), "cpu": (16, 64, 256, 1024)}
 COMPILE_PROGRAMS = {"jax-jit": "jax step", "jax-scan": "jax scan epoch", "torch-compile": "torch compile step"}
 AUTOTUNE_OFF_FLAGS = "--xla_gpu_autotune_level=0"
-COMPILE_SETTINGS = {
+COMPILE_SETTINGS = {  # TF32 compile times come from the TF32 runs, each a cold start
     "cold": "a fresh process with an empty compilation cache (which it fills)",
     "warm": "a second fresh process with that cache",
     "autotune-off": f"cold, with XLA_FLAGS={AUTOTUNE_OFF_FLAGS} (no autotuning of GPU kernels)",
-    "tf32": "cold, TF32 matmuls instead of full float32",
 }
 
 
@@ -106,7 +104,7 @@ def task_partial_batch_compiles(device: str, batch_size: int, n_train: int) -> d
     return {"batch_size": batch_size, "n_train": n_train, "programs": counts}
 
 
-def task_compile_cell(variant: str, device: str, batch_size: int, precision: str, train_subset: int | None,
+def task_compile_cell(variant: str, device: str, batch_size: int, train_subset: int | None,
                       cache_dir: str | None) -> list[dict]:
     """The first epoch of one compiled variant in a fresh process, its program's
     compile time apart, and (JAX) the evaluation program's compile split."""
@@ -116,7 +114,7 @@ def task_compile_cell(variant: str, device: str, batch_size: int, precision: str
     framework = variant.split("-")[0]
     device, data = _setup(framework, device, cache_dir)
     counter = timing.JaxCompileCounter.shared() if framework == "jax" else None
-    config = Config(batch_size=batch_size, epochs=1, matmul_precision=precision, train_subset=train_subset)
+    config = Config(batch_size=batch_size, epochs=1, train_subset=train_subset)
     trainer = _trainer(variant, device, config, data)
     _, first_epoch_s = timed_epoch(trainer, config.seed, 1)
     split = trainer.compile_split or {}
@@ -131,14 +129,21 @@ def task_compile_cell(variant: str, device: str, batch_size: int, precision: str
     return [{**row, "variant": variant.split("-", 1)[1], "batch_size": batch_size, "cache": cache} for row in rows]
 
 
+COMPILE_BATCH_SIZES = {False: (64, 1024), True: (64, 256)}  # (smallest, largest) of the full and quick grids
+
+
 def compile_parts(device: str, quick: bool) -> list[str]:
-    batch_sizes = (256,) if quick else (64, 256, 1024)
-    return ["partial-batch"] + [f"{variant} bs{b}" for variant in COMPILE_PROGRAMS for b in batch_sizes]
+    """The compiled programs at the smallest batch size, the report's: JAX's step, then
+    torch.compile's; on the CPU also the scanned epoch and the partial batch (a GPU
+    session records the scanned epoch's compile in a shared process)."""
+    small = COMPILE_BATCH_SIZES[quick][0]
+    parts = [f"jax-jit bs{small}", f"torch-compile bs{small}"]
+    return parts + ([f"jax-scan bs{small}", "partial-batch"] if device == "cpu" else [])
 
 
 def measure_compile_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
     """The partial-batch programs, or for one compiled program and batch size its
-    compile time in every setting (cold, warm cache; on a GPU autotuning off and TF32)."""
+    compile time in every setting (cold, warm cache; on a GPU, JAX with autotuning off)."""
     if part == "partial-batch":
         return run_child("partial_batch_compiles", device=device, batch_size=64, n_train=1000)
     variant, batch = part.split(" bs")
@@ -147,9 +152,8 @@ def measure_compile_part(part: str, device: str, quick: bool, log=lambda _: None
     with tempfile.TemporaryDirectory(prefix="mnistbench-compile-cache-") as cache:
         for setting in ("cold", "warm"):  # the same cache folder: the second process finds the first's programs
             log(f"compile: {part} {setting}")
-            cells += _cells(setting, run_child("compile_cell", precision="float32", cache_dir=cache, **common))
-    for setting in ("autotune-off", "tf32"):
-        cells += _gpu_setting_cells(setting, device, variant, int(batch), common, log)
+            cells += _cells(setting, run_child("compile_cell", cache_dir=cache, **common))
+    cells += _autotune_off_cells(device, variant, int(batch), common, log)
     return {"settings": COMPILE_SETTINGS, "cells": cells}
 
 
@@ -157,141 +161,71 @@ def _cells(setting: str, rows: list[dict]) -> list[dict]:
     return [{**row, "setting": setting, "applies": True} for row in rows]
 
 
-def _gpu_setting_cells(setting: str, device: str, variant: str, batch_size: int, common: dict, log) -> list[dict]:
+def _autotune_off_cells(device: str, variant: str, batch_size: int, common: dict, log) -> list[dict]:
     programs = [COMPILE_PROGRAMS[variant]] + (["jax evaluate"] if variant == "jax-jit" else [])
-    reason = None
-    if device != "gpu":
-        reason = "GPU only" if setting == "autotune-off" else "TF32 is a matmul mode of NVIDIA GPUs"
-    elif setting == "autotune-off" and variant.startswith("torch"):
-        reason = "an XLA flag; PyTorch does not read it"
+    reason = ("GPU only" if device != "gpu" else
+              "an XLA flag; PyTorch does not read it" if variant.startswith("torch") else None)
     if reason:
-        return [{"program": p, "variant": variant.split("-", 1)[1], "batch_size": batch_size, "setting": setting,
-                 "applies": False, "reason": reason} for p in programs]
-    log(f"compile: {variant} bs{batch_size} {setting}")
-    env = {"XLA_FLAGS": AUTOTUNE_OFF_FLAGS} if setting == "autotune-off" else None
-    precision = "tf32" if setting == "tf32" else "float32"
-    return _cells(setting, run_child("compile_cell", env=env, precision=precision, cache_dir=None, **common))
+        return [{"program": p, "variant": variant.split("-", 1)[1], "batch_size": batch_size,
+                 "setting": "autotune-off", "applies": False, "reason": reason} for p in programs]
+    log(f"compile: {variant} bs{batch_size} autotune-off")
+    return _cells("autotune-off", run_child("compile_cell", env={"XLA_FLAGS": AUTOTUNE_OFF_FLAGS}, cache_dir=None,
+                                            **common))
 
 
-# --- 2. operations, kernels and dispatches per step -------------------------------------
+# --- 2. accuracy at an equal number of updates ------------------------------------------------
 
 
-def task_fusion_variant(variant: str, device: str, batch_size: int, steps: int) -> dict:
-    """Calls from the training loop per step, operations and kernels per step."""
-    from ..variants import REGISTRY
-    from .profile import jax_eager_calls, jax_program_ops, profile_epoch
-
-    spec = REGISTRY[variant]
-    device, data = _setup(spec.framework, device)
-    config = Config(batch_size=batch_size, train_subset=steps * batch_size)
-    trainer = _trainer(variant, device, config, data)
-    timed_epoch(trainer, 0, 1)  # compile and warm up: lazy initialization stays out of the counts
-    row = {"variant": variant, "granularity": spec.granularity, "batch_size": batch_size, "steps": steps,
-           **profile_epoch(trainer, spec.framework, device)}
-    # dispatches per step: one call per step; one per epoch (no per-step number: it depends on the
-    # epoch's length); op by op, the jaxpr's equations (JAX) or the top-level operators the profiler saw
-    # (PyTorch: forward and optimizer from Python, the backward's from the autograd engine)
-    if spec.granularity == "operation":
-        row["calls_per_step"] = float(jax_eager_calls(trainer)) if spec.framework == "jax" else row["ops_per_step"]
-    else:
-        row["calls_per_step"] = 1.0 if spec.granularity == "step" else None
-    if spec.framework == "jax" and trainer.compiled_program is not None:
-        row["hlo"] = jax_program_ops(trainer)
-        if row.get("kernels_per_step") is None:  # on the CPU: XLA's top-level operations per step
-            row["kernels_per_step"] = float(row["hlo"]["after_optimization"]["operations"])
-    return row
-
-
-def variant_parts(device: str, quick: bool) -> list[str]:
-    from ..variants import for_device
-
-    return [variant.key for variant in for_device(device)]
-
-
-def measure_fusion_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
-    log(f"fusion: {part}")
-    return run_child("fusion_variant", variant=part, device=device, batch_size=64, steps=10 if quick else 50)
-
-
-# --- 3. host, device and measured time per step -------------------------------------------
-
-
-def task_overhead_variant(variant: str, device: str, batch_sizes: list[int], max_steps: int) -> dict:
-    """Per batch size: the host's time to issue a step, the measured step time
-    (both medians of epochs 2-3) and, on a GPU, the device's busy time per step."""
-    from .. import timing
-    from ..variants import REGISTRY
-    from .profile import profile_epoch
-
-    spec = REGISTRY[variant]
-    device, data = _setup(spec.framework, device)
-    rows = []
-    for batch_size in batch_sizes:
-        steps = max(1, min(max_steps, len(data.x_train) // batch_size))
-        config = Config(batch_size=batch_size, train_subset=steps * batch_size)
-        trainer = _trainer(variant, device, config, data)
-        times = [timed_epoch(trainer, 0, epoch) for epoch in (1, 2, 3)][1:]
-        profiled = profile_epoch(trainer, spec.framework, device)
-        step_s = float(np.median([total for _, total in times])) / steps
-        rows.append({"batch_size": batch_size, "steps": steps,
-                     "host_s": float(np.median([issued for issued, _ in times])) / steps,
-                     "step_s": step_s,
-                     "device_s": profiled["device_s_per_step"] if device == "gpu" else step_s,
-                     "flops_per_step": training_flops_per_sample(config.layer_sizes) * batch_size})
-    peak = timing.matmul_peak(spec.framework, device)
-    for row in rows:
-        row["floor_s"] = timing.physical_floor_s(row["flops_per_step"], peak)
-    return {"variant": variant, "peak_matmul_flops": peak, "rows": rows}
-
-
-def overhead_parts(device: str, quick: bool) -> list[str]:
-    # jit-no-donation dispatches as jit does; donation has its own comparison
-    return [part for part in variant_parts(device, quick) if part != "jax-jit-no-donation"]
-
-
-def measure_overhead_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
-    log(f"overhead: {part}")
-    sizes = list(OVERHEAD_BATCH_SIZES[device][:3] if quick else OVERHEAD_BATCH_SIZES[device])
-    return run_child("overhead_variant", variant=part, device=device, batch_sizes=sizes, max_steps=20 if quick else 200)
-
-
-# --- 4. accuracy at an equal number of updates ------------------------------------------------
-
-
-def task_updates_run(device: str, batch_size: int, learning_rate: float, epochs: int, seed: int,
-                     train_subset: int | None) -> dict:
-    """Train the JAX twin (tested equal to PyTorch) without timing; the final accuracy."""
+def task_updates_seed(device: str, seed: int, quick: bool) -> list[dict]:
+    """Every arm of the updates experiment for one seed, trained with the JAX twin (tested
+    equal to PyTorch) without timing: the final accuracy of each. The largest batch's
+    equal-epochs arm is the first epochs of its equal-updates arm (the same arithmetic),
+    read on the way."""
     device, data = _setup("jax", device)
-    config = Config(batch_size=batch_size, learning_rate=learning_rate, epochs=epochs, seed=seed,
-                    train_subset=train_subset)
-    trainer = _trainer("jax-jit", device, config, data)
-    for epoch in range(1, epochs + 1):
-        timed_epoch(trainer, seed, epoch)
+    subset = UPDATES_QUICK_SUBSET if quick else None
+    reference = Config(epochs=2 if quick else 10, seed=seed, train_subset=subset)
+    n_train = subset or len(data.x_train)
+    rows = []
+    for arm in updates_plan(reference, UPDATES_LARGE_BATCH[quick], n_train):
+        config = reference.replace(batch_size=arm["batch_size"], learning_rate=arm["learning_rate"],
+                                   epochs=arm["epochs"])
+        trainer = _trainer("jax-jit", device, config, data)
+        for epoch in range(1, config.epochs + 1):
+            timed_epoch(trainer, seed, epoch)
+            if arm["arm"] == "equal updates" and epoch == reference.epochs:
+                rows.append({**arm, "arm": "equal epochs", "epochs": epoch,
+                             "updates": epoch * trainer.n_batches, "seed": seed, **_final(trainer)})
+        rows.append({**arm, "seed": seed, **_final(trainer)})
+    return rows
+
+
+def _final(trainer) -> dict:
     loss = trainer.epoch_loss()
     if not np.isfinite(loss):
         return {"final_train_loss": None, "test_accuracy": None, "val_loss": None}
-    val_loss, _ = trainer.evaluate("val")
-    return {"final_train_loss": loss, "val_loss": val_loss, "test_accuracy": trainer.evaluate("test")[1]}
+    return {"final_train_loss": loss, "val_loss": trainer.evaluate("val")[0],
+            "test_accuracy": trainer.evaluate("test")[1]}
 
 
-def updates_plan(reference: Config, batch_sizes, n_train: int) -> list[dict]:
-    """The arms: the reference batch at its epochs; each larger batch with as many
-    epochs (fewer updates), with as many updates (same learning rate), and with
-    the learning rate scaled linearly and by the square root of the batch ratio
-    (same epochs)."""
+UPDATES_QUICK_SUBSET = 4096
+UPDATES_LARGE_BATCH = {False: 1024, True: 256}
+
+
+def updates_plan(reference: Config, batch_size: int, n_train: int) -> list[dict]:
+    """The arms, in the order they train: the reference batch at its epochs; the larger
+    batch with as many updates (same learning rate; as many epochs on the way), and with
+    the learning rate scaled linearly and by the square root of the batch ratio (same
+    epochs)."""
     ref_updates = reference.epochs * (n_train // reference.batch_size)
+    ratio = batch_size / reference.batch_size
     plan = [{"arm": "reference", "batch_size": reference.batch_size, "learning_rate": reference.learning_rate,
-             "epochs": reference.epochs}]
-    for b in batch_sizes:
-        ratio = b / reference.batch_size
-        plan += [{"arm": "equal epochs", "batch_size": b, "learning_rate": reference.learning_rate,
-                  "epochs": reference.epochs},
-                 {"arm": "equal updates", "batch_size": b, "learning_rate": reference.learning_rate,
-                  "epochs": max(1, round(ref_updates / (n_train // b)))},
-                 {"arm": "linear learning rate", "batch_size": b, "learning_rate": reference.learning_rate * ratio,
-                  "epochs": reference.epochs},
-                 {"arm": "square-root learning rate", "batch_size": b,
-                  "learning_rate": reference.learning_rate * math.sqrt(ratio), "epochs": reference.epochs}]
+             "epochs": reference.epochs},
+            {"arm": "equal updates", "batch_size": batch_size, "learning_rate": reference.learning_rate,
+             "epochs": max(reference.epochs, round(ref_updates / (n_train // batch_size)))},
+            {"arm": "linear learning rate", "batch_size": batch_size, "learning_rate": reference.learning_rate * ratio,
+             "epochs": reference.epochs},
+            {"arm": "square-root learning rate", "batch_size": batch_size,
+             "learning_rate": reference.learning_rate * math.sqrt(ratio), "epochs": reference.epochs}]
     return [{**arm, "updates": arm["epochs"] * (n_train // arm["batch_size"])} for arm in plan]
 
 
@@ -303,48 +237,52 @@ def updates_parts(device: str, quick: bool) -> list[str]:
 
 
 def measure_updates_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
-    """Every arm of the updates experiment for one seed (the JAX twin)."""
+    """Every arm of the updates experiment for one seed, in one child process."""
     seed = int(part.split()[1])
-    subset = 4096 if quick else None
-    reference = Config(epochs=2 if quick else 10)
-    rows = []
-    for arm in updates_plan(reference, (256, 1024), subset or (60_000 - reference.validation_size)):
-        log(f"updates: seed {seed} {arm['arm']} batch {arm['batch_size']} ({arm['epochs']} epochs)")
-        settings = {key: arm[key] for key in ("batch_size", "learning_rate", "epochs")}
-        rows.append({**arm, "seed": seed, **run_child("updates_run", device=device, seed=seed, train_subset=subset,
-                                                      **settings)})
-    return {"framework": "jax", "variant": "jit", "train_subset": subset, "rows": rows}
+    log(f"updates: seed {seed}")
+    rows = run_child("updates_seed", device=device, seed=seed, quick=quick, timeout=7200)
+    return {"framework": "jax", "variant": "jit", "train_subset": UPDATES_QUICK_SUBSET if quick else None,
+            "rows": rows}
 
 
-# --- 5. every variant computes what its framework's default computes -------------------------
+# --- 3. every variant computes what its framework's default computes -------------------------
 
 
-def task_equality(variant: str, device: str) -> dict:
+def equality_variants(part: str, device: str) -> list[str]:
+    """The variants one equality part checks: the GPU-only ones (CUDA graphs, which no CPU
+    test covers), or a framework's others."""
+    from ..variants import for_device
+
+    return [v.key for v in for_device(device) if not v.is_default
+            and (v.needs_gpu if part == "gpu-only" else v.framework == part and not v.needs_gpu)]
+
+
+def task_equality(part: str, device: str) -> dict:
+    """Every variant of the part against its framework's default, in one process (the
+    default's compiled step is reused: one jitted function per settings and process)."""
     from ..equivalence import compare_with_default
     from ..variants import REGISTRY
 
-    device, data = _setup(REGISTRY[variant].framework, device)
-    return compare_with_default(variant, device, data)
+    keys = equality_variants(part, device)
+    device, data = _setup(REGISTRY[keys[0]].framework, device)
+    return {key: compare_with_default(key, device, data) for key in keys}
 
 
 def equality_parts(device: str, quick: bool) -> list[str]:
-    from ..variants import for_device
-
-    return [variant.key for variant in for_device(device) if not variant.is_default]
+    """On a GPU the CUDA-graph variants first (the variants no CPU test covers), then each
+    framework's others, each part in one child process."""
+    return [part for part in ("gpu-only", "jax", "torch") if equality_variants(part, device)]
 
 
 def measure_equality_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
     log(f"equality: {part}")
-    return run_child("equality", variant=part, device=device)
+    return run_child("equality", part=part, device=device)
 
 
 CHILD_TASKS = {"partial_batch_compiles": task_partial_batch_compiles, "compile_cell": task_compile_cell,
-               "fusion_variant": task_fusion_variant, "overhead_variant": task_overhead_variant,
-               "updates_run": task_updates_run, "equality": task_equality}
-PARTS = {"compile": compile_parts, "fusion": variant_parts, "overhead": overhead_parts, "updates": updates_parts,
-         "equality": equality_parts}
-MEASURE_PART = {"compile": measure_compile_part, "fusion": measure_fusion_part, "overhead": measure_overhead_part,
-                "updates": measure_updates_part, "equality": measure_equality_part}
+               "updates_seed": task_updates_seed, "equality": task_equality}
+PARTS = {"compile": compile_parts, "updates": updates_parts, "equality": equality_parts}
+MEASURE_PART = {"compile": measure_compile_part, "updates": measure_updates_part, "equality": measure_equality_part}
 
 
 def child_main(argv: list[str]) -> int:

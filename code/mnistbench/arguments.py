@@ -1,0 +1,128 @@
+"""The command line's words: every command of ``python -m mnistbench`` and its options.
+
+``build_parser`` only describes what may be typed; ``cli`` checks the values
+against each other and the machine, and runs the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import variants
+from .config import FRAMEWORKS, GRID_BATCH_SIZES, PRECISIONS, Config
+from .errors import UserError, momentum_value, positive_float, positive_int, positive_seconds, seed_int
+
+QUICK = {"epochs": 3, "seeds": (0,)}
+DEFAULT_RESULTS = Path("results")
+ADHOC_RESULTS = Path("adhoc-results")  # git-ignored: single runs stay out of the committed studies
+PUBLIC_COMMANDS = ("fetch-data", "run", "grid", "summary", "evidence", "campaign")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise UserError(message)
+
+
+# --- the parser -----------------------------------------------------------------------
+
+
+def add_common(parser: argparse.ArgumentParser, results: Path | None) -> None:
+    if results is not None:
+        parser.add_argument("--results-dir", type=Path, default=results,
+                            help="folder of result records (default: %(default)s)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="MNIST folder (default: $MNISTBENCH_DATA, else data/ in the project folder)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+
+
+def add_training(parser: argparse.ArgumentParser) -> None:
+    defaults = Config()
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="where to train (default: the GPU if there is one)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.matmul_precision,
+                        help="float32 matmul precision in both frameworks (default: %(default)s)")
+    parser.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate,
+                        help="SGD learning rate (default: %(default)s)")
+    parser.add_argument("--momentum", type=momentum_value, default=defaults.momentum,
+                        help="heavy-ball momentum (default: %(default)s)")
+    parser.add_argument("--train-subset", type=positive_int, default=None, metavar="N",
+                        help="train on the first N training images only (smoke tests; marked in tables)")
+    add_cache(parser)
+
+
+def add_cache(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compilation-cache", type=Path, default=None, metavar="DIR",
+                        help="keep JAX's and torch.compile's compiled programs in DIR (default: none, a cold start)")
+
+
+def build_parser() -> Parser:
+    from . import evidence
+
+    parser = Parser(prog="mnistbench", description="Train the same MLP on MNIST in JAX and in PyTorch, "
+                    "time both honestly, and measure why they differ.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
+                                     metavar="{" + ",".join(PUBLIC_COMMANDS) + "}")  # `session` is internal
+
+    fetch = commands.add_parser("fetch-data", help="download and verify MNIST")
+    fetch.add_argument("--force", action="store_true", help="fetch all four files again (repairs a damaged set)")
+    fetch.add_argument("--check", action="store_true", help="only check the four files in the folder; fetch nothing")
+    add_common(fetch, results=None)
+
+    run = commands.add_parser("run", help="one training run in this process; writes one record")
+    run.add_argument("--framework", choices=FRAMEWORKS, required=True)
+    run.add_argument("--variant", default=None, choices=variants.all_names(), metavar="NAME",
+                     help="how the loop is written (default: jit for JAX, eager for PyTorch); "
+                          f"one of {', '.join(variants.all_names())}")
+    run.add_argument("--batch-size", type=positive_int, default=Config().batch_size,
+                     help="examples per step (default: %(default)s)")
+    run.add_argument("--epochs", type=positive_int, default=Config().epochs, help="epochs (default: %(default)s)")
+    run.add_argument("--seed", type=seed_int, default=0,
+                     help="seed of the initial weights and the batch order (default: %(default)s)")
+    add_training(run)
+    add_common(run, results=ADHOC_RESULTS)
+
+    grid = commands.add_parser("grid", help="the whole study, each run in a fresh process")
+    grid.add_argument("--quick", action="store_true",
+                      help=f"CPU-sized profile: {QUICK['epochs']} epochs, seed 0 only")
+    grid.add_argument("--force", action="store_true", help="redo runs that are already recorded")
+    grid.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
+    grid.add_argument("--variants", nargs="+", default=None, metavar="NAME",
+                      help="variants to run, for every framework that has them (default: each framework's "
+                           "default; 'all': every variant the device supports)")
+    grid.add_argument("--batch-sizes", nargs="+", type=positive_int, default=list(GRID_BATCH_SIZES))
+    grid.add_argument("--seeds", nargs="+", type=seed_int, default=None, help="default: 0 1 2 (quick: 0)")
+    grid.add_argument("--epochs", type=positive_int, default=None, help="default: 10 (quick: 3)")
+    add_training(grid)
+    add_common(grid, results=DEFAULT_RESULTS)
+
+    summary = commands.add_parser("summary", help="print the results table")
+    summary.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+    summary.add_argument("--all", action="store_true", help="every study, not only the report's")
+
+    item = commands.add_parser("evidence", help="measure why the frameworks differ (see README)")
+    item.add_argument("names", nargs="+", choices=(*evidence.NAMES, "all"), metavar="NAME",
+                      help=f"one or more of: {', '.join(evidence.NAMES)}, all")
+    item.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS / "evidence",
+                      help="where evidence records go (default: %(default)s)")
+    item.add_argument("--runs-dir", type=Path, default=DEFAULT_RESULTS,
+                      help="run records the derived items read (default: %(default)s)")
+    item.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    item.add_argument("--quick", action="store_true", help="fewer batch sizes and steps (CPU-sized)")
+    item.add_argument("--quiet", action="store_true")
+
+    campaign = commands.add_parser("campaign", help="everything the report needs from one device, within a budget")
+    campaign.add_argument("--device", choices=("cpu", "gpu"), required=True)
+    campaign.add_argument("--results-dir", type=Path, required=True, help="where the study goes")
+    campaign.add_argument("--quick", action="store_true", help="a small plan that exercises every kind of step")
+    campaign.add_argument("--max-seconds", type=positive_seconds, default=None, metavar="S",
+                          help="stop cleanly before a step that would end past S seconds")
+    campaign.add_argument("--dry-run", action="store_true", help="print the plan with states and estimates")
+    campaign.add_argument("--data-dir", type=Path, default=None,
+                          help="MNIST folder (default: $MNISTBENCH_DATA, else data/ in the project folder)")
+    campaign.add_argument("--quiet", action="store_true")
+    add_cache(campaign)
+
+    session = commands.add_parser("session")  # a child of grid and campaign: several runs in one process
+    session.add_argument("spec", help="JSON: device, results_dir, runs, compilation_cache, data_dir")
+    return parser

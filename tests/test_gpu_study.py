@@ -1,0 +1,43 @@
+"""The one command for a short GPU loan, tried end to end in its CPU mode (a small plan)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mnistbench import results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gpu_study(results_dir, data_dir, max_seconds="45", **env):
+    return subprocess.run(["bash", "scripts/gpu-study.sh"], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHON": sys.executable, "DEVICE": "cpu", "QUICK": "1",
+                               "RESULTS": str(results_dir), "DATA": str(data_dir), "MAX_SECONDS": max_seconds,
+                               **env})
+
+
+@pytest.mark.slow
+def test_the_loan_command_measures_within_its_budget_and_continues(raw_dir, tmp_path):
+    first = gpu_study(tmp_path / "study", raw_dir)
+    assert first.returncode == 0, first.stderr
+    assert "continue with: python -m mnistbench campaign --device cpu" in first.stdout
+    done = len(results.load_records(tmp_path / "study", kind=None))
+    assert done >= 1
+    [log] = (tmp_path / "study" / "logs").glob("*.log")  # what the call printed, kept with the records
+    assert "campaign:" in log.read_text()
+    second = gpu_study(tmp_path / "study", raw_dir)
+    assert second.returncode == 0, second.stderr
+    assert len(results.load_records(tmp_path / "study", kind=None)) > done  # it went on where it stopped
+
+
+def test_the_loan_command_checks_its_data_and_budget_before_anything_else(tmp_path):
+    empty = gpu_study(tmp_path / "study", tmp_path / "no-data")
+    assert empty.returncode == 2
+    assert empty.stderr.strip().splitlines()[-1].startswith("mnistbench: error: ")
+    assert "train-images-idx3-ubyte.gz: missing" in empty.stderr
+    bad = gpu_study(tmp_path / "study", tmp_path / "no-data", max_seconds="nine minutes")
+    assert bad.returncode == 2 and "MAX_SECONDS must be a whole number" in bad.stderr
+    assert not results.load_records(tmp_path / "study", kind=None)
