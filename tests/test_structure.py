@@ -72,3 +72,21 @@ def test_low_modules_import_nothing_above_them():
 def test_no_module_is_longer_than_about_400_lines():
     long = {module_name(p): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_the_readme_points_a_grader_at_both_implementations():
+    """The first screen's file and line ranges hold the two networks (and stay true when code moves)."""
+    import re
+
+    readme = (PACKAGE.parents[1] / "README.md").read_text()
+    expected = {"jax_mlp.py": ("def relu", "def forward", "def loss_fn", "def momentum_update", "def train_step",
+                               "jax.value_and_grad", "jax.jit", "def evaluate"),
+                "torch_mlp.py": ("def build_model", "def load_weights", "def make_optimizer", "def train_step",
+                                 "def whole_step", "def evaluate")}
+    for name, needles in expected.items():
+        first, last = map(int, re.search(rf"{name}`, lines (\d+)–(\d+)\]\(code/mnistbench/{name}#L\1-L\2\)",
+                                         readme).groups())
+        lines = (PACKAGE / name).read_text().splitlines()[first - 1:last]
+        text = "\n".join(lines)
+        assert all(needle in text for needle in needles), name
+        assert lines[0].strip() and lines[-1].strip()  # a range that starts and ends on code

@@ -26,12 +26,15 @@ def fmt_x(ratio: float | None, digits: int = 1) -> str:
 
 
 def fmt_vs(seconds: float | None, reference_s: float | None) -> str:
-    """A time against a reference as '2.5× faster' or '1.4× slower' (the word from the data)."""
+    """A time against a reference as '2.5× faster' or '1.4× slower', or under 10% apart as
+    '5% faster' (the word from the data; '1.0× faster' would say nothing)."""
     if not seconds or not reference_s:
         return "n/a"
-    if seconds <= reference_s:
-        return f"{fmt_x(reference_s / seconds)} faster"
-    return f"{fmt_x(seconds / reference_s)} slower"
+    ratio = max(seconds, reference_s) / min(seconds, reference_s)
+    word = "faster" if seconds <= reference_s else "slower"
+    if ratio < 1.095:
+        return f"{100 * (ratio - 1):.0f}% {word}" if ratio >= 1.005 else "as fast"
+    return f"{fmt_x(ratio)} {word}"
 
 
 def fmt_pct(fraction: float | None, digits: int = 0) -> str:
@@ -56,6 +59,46 @@ def device_label(record: dict) -> str:
     versions = ", ".join(f"{name} {platform[key]}" for name, key in (("JAX", "jax"), ("PyTorch", "torch"))
                          if platform.get(key))
     return f"{device['name']} (CPU{'; ' + versions if versions else ''})"
+
+
+def short_label(runs: list[dict]) -> str:
+    """A device as the prose names it once the full name has been given: 'H100' (the GPU's
+    model), or 'CPU'."""
+    device = runs[0]["device"]
+    return short_label_of(device["name"]) if device["kind"] == "gpu" else "CPU"
+
+
+def short_label_of(gpu_name: str) -> str:
+    """A GPU's model from its name: 'NVIDIA H100 80GB HBM3' -> 'H100' (else the whole name)."""
+    import re
+
+    model = re.search(r"\b((?:RTX|GTX) \d{4}\w*|[A-Z]{1,4}\d{1,4}[A-Za-z]*)\b", gpu_name)
+    return model.group(1) if model else gpu_name
+
+
+def cores(runs: list[dict]) -> str | None:
+    """'2-core' when the runs' PyTorch recorded its threads (one per core), else None."""
+    threads = {r["device"].get("threads") for r in runs} - {None}
+    return f"{threads.pop()}-core" if len(threads) == 1 else None
+
+
+def code_note(record: dict) -> str:
+    """', measured by older code (commit e0102aa)' for a record of another code version, else ''
+    (a measured evidence record names the version of the evidence code too)."""
+    from .platform import code_version, evidence_code_version
+
+    measured_evidence = record.get("kind") == "evidence" and "derived_from" not in record
+    current = evidence_code_version() if measured_evidence else code_version()
+    if record["platform"].get("code_version") == current:
+        return ""
+    return f", measured by older code (commit {(record['platform']['git'].get('commit') or 'unknown')[:7]})"
+
+
+def flops_text(flops: float, digits: int = 2) -> str:
+    """'51 TFLOP/s', '195 GFLOP/s', '0.44 TFLOP/s': ``digits`` significant digits at least."""
+    unit, scale = ("TFLOP/s", 1e12) if flops >= 1e12 else ("GFLOP/s", 1e9)
+    value = flops / scale
+    return f"{value:.{max(0, digits - len(str(int(value))))}f} {unit}"
 
 
 def break_even_words(row: dict) -> str:

@@ -19,19 +19,32 @@ from .tables import FRAMEWORK_NAMES
 
 FIGURES_ENV = "MNISTBENCH_FIGURES"  # where figures go; default figures/ in the working directory
 BATCH_COLORS = {64: "#1b9e77", 256: "#d95f02", 1024: "#7570b3"}
-FRAMEWORK_STYLE = {"jax": {"linestyle": "-", "marker": "o"}, "torch": {"linestyle": "--", "marker": "s"}}
+FRAMEWORK_STYLE = {"jax": {"linestyle": "-", "marker": "o"}, "torch": {"linestyle": "--", "marker": "o"}}
 plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7, "figure.dpi": 150,
-                     "axes.spines.top": False, "axes.spines.right": False})
+                     "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "mnistbench"})
+
+
+def figures_folder(folder: Path | None = None) -> Path:
+    return Path(folder or os.environ.get(FIGURES_ENV, "figures"))
 
 
 def save(fig, name: str, folder: Path | None = None):
-    """Write ``fig`` as vector PDF and PNG (no timestamps, so unchanged data
-    gives unchanged files); return it."""
-    folder = Path(folder or os.environ.get(FIGURES_ENV, "figures"))
+    """Write ``fig`` as vector PDF and SVG (the report's) and as PNG, with no timestamps, so
+    unchanged data gives unchanged files; return it."""
+    folder = figures_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fig.savefig(folder / f"{name}.pdf", bbox_inches="tight", metadata={"CreationDate": None})
+    fig.savefig(folder / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
     fig.savefig(folder / f"{name}.png", dpi=200, bbox_inches="tight")
+    plt.close(fig)
     return fig
+
+
+def figure_path(name: str) -> str:
+    """Where a document finds figure ``name`` (SVG): relative to the project when the figures
+    are in it (Typst reads files inside the project only)."""
+    path = figures_folder() / f"{name}.svg"
+    return str(path if path.is_absolute() else path.as_posix())
 
 
 def _color(batch_size: int) -> str:
@@ -48,8 +61,11 @@ def _mean_curves(records: list[dict], key: str) -> dict[tuple[str, int], np.ndar
 def _framework_handles():
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], color="black", markersize=3, **FRAMEWORK_STYLE[f], label=FRAMEWORK_NAMES[f])
-            for f in FRAMEWORK_STYLE]
+    return [Line2D([], [], color="black", linewidth=1.2, label="JAX"),
+            Line2D([], [], color="black", marker="o", markerfacecolor="none", linestyle="none", markersize=3.5,
+                   label="PyTorch (a, b)"),
+            Line2D([], [], color="black", linestyle="--", linewidth=0.9, label="PyTorch (c, d)"),
+            Line2D([], [], color="black", marker="*", linestyle="none", markersize=7, label="break-even")]
 
 
 def _batch_handles(sizes):
@@ -59,27 +75,48 @@ def _batch_handles(sizes):
 
 
 def _draw_curves(ax_acc, ax_loss, records):
-    """Validation accuracy and loss per epoch, mean over seeds."""
+    """Validation accuracy and loss per epoch, mean over seeds: JAX as lines, PyTorch as open
+    markers on them (the twins agree up to float32 rounding, so two lines would hide each other)."""
     accuracy, loss = _mean_curves(records, "val_accuracy"), _mean_curves(records, "val_loss")
     for (framework, batch_size), values in accuracy.items():
         epochs = np.arange(1, len(values) + 1)
-        style = dict(color=_color(batch_size), markersize=2.5, linewidth=1.0, **FRAMEWORK_STYLE[framework])
-        ax_acc.plot(epochs, 100 * values, **style)
-        ax_loss.plot(epochs, loss[(framework, batch_size)], **style)
+        style = (dict(linestyle="-", linewidth=1.2) if framework == "jax" else
+                 dict(linestyle="none", marker="o", markersize=3.5, markerfacecolor="none", markeredgewidth=0.8))
+        ax_acc.plot(epochs, 100 * values, color=_color(batch_size), **style)
+        ax_loss.plot(epochs, loss[(framework, batch_size)], color=_color(batch_size), **style)
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)")
     ax_loss.set(xlabel="epoch", ylabel="validation loss")
     for ax in (ax_acc, ax_loss):
         ax.grid(alpha=0.3)
 
 
+CUMULATIVE_EPOCHS = 30  # panel (c) continues the measured totals at the steady rate up to here
+
+
 def _draw_cumulative(ax, records):
+    """Training plus validation time summed over epochs: measured (solid), then at the steady
+    rate (dotted); a break-even within the panel is marked where it happens."""
     for row in amortization(records):
+        color = _color(row["batch_size"])
         for framework, curve in row["cumulative_s"].items():
-            ax.plot(np.arange(1, len(curve) + 1), curve, color=_color(row["batch_size"]), markersize=3,
-                    linewidth=1.2, **FRAMEWORK_STYLE[framework])
+            measured = np.arange(1, len(curve) + 1)
+            ahead = np.arange(len(curve), CUMULATIVE_EPOCHS + 1)
+            rest = curve[-1] + row["steady_s"][framework] * (ahead - len(curve))
+            style = dict(color=color, linewidth=1.2 if framework == "jax" else 0.9,
+                         linestyle="-" if framework == "jax" else "--")
+            ax.plot(measured, curve, **style)
+            ax.plot(ahead, rest, **{**style, "linestyle": ":"})
+        epoch = row["break_even_epoch"]
+        if epoch and epoch <= CUMULATIVE_EPOCHS:
+            n = len(row["cumulative_s"]["jax"])
+            jax = row["cumulative_s"]["jax"]
+            total = jax[epoch - 1] if epoch <= n else jax[-1] + row["steady_s"]["jax"] * (epoch - n)
+            ax.plot([epoch], [total], marker="*", markersize=8, color=color, markeredgecolor="black",
+                    markeredgewidth=0.5, linestyle="none")
     ax.set_yscale("log")
-    _plain_ticks(ax)
-    ax.set(xlabel="epoch", ylabel="cumulative time (s)")
+    _plain_ticks(ax, which="y")
+    ax.set_xlim(1, CUMULATIVE_EPOCHS)
+    ax.set(xlabel="epoch", ylabel="total time (s)")
     ax.grid(alpha=0.3, which="both")
 
 
@@ -132,7 +169,7 @@ def overview(records: list[dict], folder: Path | None = None, name: str = "overv
     for ax, letter in zip(axes, "abcd"):
         ax.set_title(f"({letter})", loc="left")
     sizes = sorted({r["batch_size"] for r in records})
-    fig.legend(handles=_batch_handles(sizes) + _framework_handles(), ncol=5, loc="lower center",
+    fig.legend(handles=_batch_handles(sizes) + _framework_handles(), ncol=7, loc="lower center",
                bbox_to_anchor=(0.5, 0.96), frameon=False)
     fig.tight_layout(w_pad=0.6)
     return save(fig, name, folder)

@@ -237,9 +237,9 @@ def is_current(path: Path, config_fingerprint: str, code_version: str, software:
 STUDY_VARIABLES = ("batch_size", "seed")  # what varies inside one study; everything else must match
 
 
-def settings_fingerprint(record: dict) -> str:
-    """Hash of the run's configuration without the study's own variables."""
-    settings = {k: v for k, v in record.get("config", {}).items() if k not in STUDY_VARIABLES}
+def settings_fingerprint(record: dict, also_varying: tuple[str, ...] = ()) -> str:
+    """Hash of the run's configuration without the study's own variables (and ``also_varying``)."""
+    settings = {k: v for k, v in record.get("config", {}).items() if k not in STUDY_VARIABLES + also_varying}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -276,6 +276,13 @@ def study_key(record: dict) -> tuple:
             software_fingerprint(record), uses_compilation_cache(record))
 
 
+def setup_key(record: dict) -> tuple:
+    """A study's key without its length: runs whose steady epochs may be set side by side
+    (the variants train fewer epochs than the main grid, on the same setup)."""
+    key = study_key(record)
+    return key[:3] + (settings_fingerprint(record, ("epochs",)),) + key[5:]
+
+
 def group_by(records: list[dict], key) -> dict:
     """Records grouped by ``key(record)``, groups in sorted key order."""
     groups: dict = {}
@@ -295,13 +302,21 @@ def newest(records: list[dict]) -> str:
 
 
 def select_study(records: list[dict], device_kind: str | None = None) -> list[dict]:
-    """The valid runs the report shows: a GPU study if there is one (or the study of
-    ``device_kind``), then the one with most runs, then the longest, then the newest."""
-    chosen = [r for r in records if r["valid"] and device_kind in (None, r["device"]["kind"])]
+    """The valid runs of the main comparison (each framework's default) the report shows: a
+    GPU study if there is one (or the study of ``device_kind``), one made by the current
+    measuring code before an older one even when smaller, then the one with most runs, then
+    the longest, then the newest."""
+    from .platform import code_version
+    from .variants import of_record
+
+    current = code_version()
+    chosen = [r for r in records if r["valid"] and device_kind in (None, r["device"]["kind"])
+              and of_record(r).is_default]
     groups = group_by(chosen, study_key)
     if not groups:
         return []
-    best = max(groups, key=lambda key: (key[0] == "gpu", len(groups[key]), key[3], newest(groups[key])))
+    best = max(groups, key=lambda key: (key[0] == "gpu", key[5] == current, len(groups[key]), key[3],
+                                        newest(groups[key])))
     return groups[best]
 
 

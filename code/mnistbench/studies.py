@@ -16,13 +16,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .results import (
     default_variant_runs,
     group_by,
     load_records,
     select_study,
+    setup_key,
     software_fingerprint,
-    study_key,
     summarize,
     uses_compilation_cache,
 )
@@ -64,19 +66,26 @@ class Study:
 
     @functools.cached_property
     def variants_runs(self) -> list[dict]:
-        """The study that holds the variants: the main study when it has them, else the
-        study (device) with the most variant runs, GPU first, then the newest."""
-        def has_variants(runs):
-            return any(not of_record(r).is_default for r in runs)
+        """The runs of the fair comparison: every variant (defaults included) on one setup
+        (device, software, code, settings; any length): the main study's when it has
+        variants, else the setup with the most variant runs, GPU first, then the newest."""
+        def variants(runs):
+            return sum(not of_record(r).is_default for r in runs)
 
-        if has_variants(self.runs):
-            return self.runs
-        groups = {key: runs for key, runs in group_by([r for r in self.all_runs if r["valid"]], study_key).items()
-                  if has_variants(runs)}
-        if not groups:
+        groups = group_by([r for r in self.all_runs if r["valid"]], setup_key)
+        own = setup_key(self.first)
+        if variants(groups.get(own, [])):
+            return groups[own]
+        candidates = {key: runs for key, runs in groups.items() if variants(runs)}
+        if not candidates:
             return []
-        best = max(groups, key=lambda k: (k[0] == "gpu", len(groups[k]), max(r["timestamp"] for r in groups[k])))
-        return groups[best]
+        best = max(candidates, key=lambda k: (k[0] == "gpu", variants(candidates[k]),
+                                               max(r["timestamp"] for r in candidates[k])))
+        return candidates[best]
+
+    def study_of(self, device_kind: str) -> list[dict]:
+        """The main comparison of ``device_kind`` (the report's own when it is of that kind)."""
+        return self.runs if self.first["device"]["kind"] == device_kind else select_study(self.all_runs, device_kind)
 
     def evidence(self, name: str, reference: dict | None = None) -> dict | None:
         """The evidence record ``name`` measured with the reference's device and software
@@ -143,6 +152,23 @@ def missing_results_message(results_dir: Path | str | None = None) -> str:
     return (f"No result records were found in `{results_folder(results_dir)}/`. Produce them with "
             "`python -m mnistbench campaign --device gpu --results-dir results/mine`, or render with "
             "`quarto render report.qmd -P rerun:true` to run the study first.")
+
+
+def device_peak(runs: list[dict]) -> float:
+    """The device's float32 matmul peak as the faster framework measured it (median of its probes):
+    one denominator for both frameworks' share of peak."""
+    by_framework = group_by(runs, lambda r: r["framework"])
+    return max(float(np.median([r["peak_matmul_flops"] for r in rs])) for rs in by_framework.values())
+
+
+def short_name(study: Study, record: dict) -> str:
+    """How the prose names the device of ``record`` (an evidence record too): as the runs of
+    that device name it ('2-core CPU'), else from the record alone."""
+    from .formatting import short_label
+
+    same = [r for r in study.all_runs if (r["device"]["kind"], r["device"]["name"]) ==
+            (record["device"]["kind"], record["device"]["name"])]
+    return short_label(same or [record])
 
 
 def evidence_anywhere(study: Study, name: str) -> dict | None:

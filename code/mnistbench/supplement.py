@@ -2,16 +2,20 @@
 
 Each takes the ``studies.Study`` and returns text (tables and the sentences
 around them) for one chunk of ``supplement.qmd``; every number comes from a
-record, and every table names the device it was measured on. Evidence from
-older code (records without parts) is shown only where noted, as such.
+record, and every table names the device it was measured on (and its code,
+when that is older than the current measuring code).
 """
 
 from __future__ import annotations
 
 from . import tables
 from .evidence import analyze
-from .formatting import device_label, fmt_s
+from .formatting import code_note, device_label
 from .studies import Study, is_full_current, runs_of_setup, variants_table
+
+
+def heading(record: dict) -> str:
+    return f"**{device_label(record)}**{code_note(record)}"
 
 
 def records(study: Study, name: str) -> list[dict]:
@@ -20,17 +24,18 @@ def records(study: Study, name: str) -> list[dict]:
     return sorted(found, key=lambda r: (r["device"]["kind"] != "gpu", r["timestamp"]))
 
 
-def not_measured(name: str, device: str = "gpu") -> str:
-    return (f"*Not measured on the {device.upper()} with this code yet:* "
-            f"`python -m mnistbench campaign --device {device} --results-dir results/mine` measures it.")
+def not_measured(what: str, device: str = "gpu") -> str:
+    return (f"*{what[:1].upper() + what[1:]}: not measured on a {device.upper()} by the current code yet.* "
+            f"`make gpu-study RESULTS=results/NAME` (or `python -m mnistbench campaign --device {device}`) "
+            "measures it.")
 
 
-def each_device(study: Study, name: str, render) -> str:
-    """``render(record)`` under a heading per device; a note when the GPU has none."""
+def each_device(study: Study, name: str, what: str, render) -> str:
+    """``render(record)`` under a heading per device; a line when no GPU has measured it."""
     found = records(study, name)
-    blocks = [f"**{device_label(r)}**\n\n{render(r)}" for r in found]
+    blocks = [f"{heading(r)}\n\n{render(r)}" for r in found]
     if not any(r["device"]["kind"] == "gpu" for r in found):
-        blocks.append(not_measured(name))
+        blocks.append(not_measured(what))
     return "\n\n".join(blocks)
 
 
@@ -39,7 +44,12 @@ def studies_section(study: Study) -> str:
 
 
 def equality_section(study: Study) -> str:
-    return each_device(study, "equality", lambda r: tables.equality_markdown(analyze.fragments(r["data"])))
+    return each_device(study, "equality", "the equality check",
+                       lambda r: tables.equality_markdown(analyze.equality_rows(r["data"])))
+
+
+def breakdown_section(study: Study) -> str:
+    return f"{heading(study.first)}\n\n" + tables.breakdown_markdown(analyze.first_epoch_breakdown(study.main))
 
 
 def compile_section(study: Study) -> str:
@@ -51,38 +61,36 @@ def compile_section(study: Study) -> str:
                      f"with the last partial batch dropped and {programs['kept']} with it kept: every new shape "
                      "is a new XLA program.")
         return text
-    return each_device(study, "compile", render)
+    return each_device(study, "compile", "compile times with a cold and a warm cache", render)
 
 
 def amortization_section(study: Study) -> str:
     """Cold break-evens of the main study, and cold against warm where the compile evidence allows."""
-    blocks = [f"**{device_label(study.first)}**, cold (the main study)\n\n"
+    blocks = [f"{heading(study.first)}, cold starts (the main study)\n\n"
               + tables.amortization_markdown(analyze.amortization(study.main))]
     for record in records(study, "compile"):
         runs = runs_of_setup(study, record)
         warm = analyze.amortization(runs, warm=analyze.warm_cache_firsts(record["data"]))
         if warm:
-            blocks.append(f"**{device_label(record)}**, cold and warm compilation cache\n\n"
+            blocks.append(f"{heading(record)}, cold and warm compilation cache\n\n"
                           + tables.amortization_markdown(analyze.amortization(runs) + warm))
     return "\n\n".join(blocks)
-
-
-def breakdown_section(study: Study) -> str:
-    return f"**{device_label(study.first)}**\n\n" + tables.breakdown_markdown(analyze.first_epoch_breakdown(study.main))
 
 
 def granularity_section(study: Study) -> str:
     runs = study.variants_runs
     if not runs:
-        return not_measured("variants")
+        return not_measured("the variants")
     table = variants_table(study)
-    text = f"**{device_label(runs[0])}**\n\n" + tables.granularity_markdown(table)
+    text = f"{heading(runs[0])}\n\n" + tables.granularity_markdown(table)
     hlo = next((r["hlo"] for r in table if (r["framework"], r["variant"]) == ("jax", "jit") and r.get("hlo")), None)
     if hlo:
         before, after = hlo["before_optimization"]["by_opcode"], hlo["after_optimization"]["by_opcode"]
         text += ("\n\nThe jitted step's HLO opcodes before optimization (calls inlined): "
                  + ", ".join(f"{k} {v}" for k, v in before.items())
                  + ". After: " + ", ".join(f"{k} {v}" for k, v in after.items()) + ".")
+    if runs[0]["device"]["kind"] != "gpu":
+        text += "\n\n" + not_measured("the variants, their kernels and CUDA graphs")
     return text + legacy_gpu_text(study)
 
 
@@ -100,17 +108,16 @@ def legacy_gpu_text(study: Study) -> str:
                              "operations")
         if record["name"] == "variants":
             rows = {r["variant"]: r for r in data["rows"] if "steady_epoch_s" in r}
-            if {"torch-eager", "torch-compile"} <= set(rows):
-                compiled, eager = rows["torch-compile"]["steady_epoch_s"], rows["torch-eager"]["steady_epoch_s"]
-                sentences.append("torch.compile of the model and the optimizer as separate graphs (gather, loss, "
-                                 f"backward and loss sum left eager) took {fmt_s(compiled)} per batch-64 epoch "
-                                 f"against eager's {fmt_s(eager)} (one 3-epoch run): a partial graph does not "
-                                 "remove the per-step calls")
+            named = {"jax-loop": "the jitted loop", "jax-scan": "lax.scan", "jax-no-donation": "no donation",
+                     "torch-eager": "PyTorch eager", "torch-compile": "torch.compile of the model and the optimizer "
+                     "as separate graphs (gather, loss, backward and loss sum eager)",
+                     "torch-cudagraphs": "an earlier CUDA-graph variant"}
+            sentences.append("steady batch-64 epochs of one 3-epoch run each: " + ", ".join(
+                f"{named.get(key, key)} {tables.seconds(row['steady_epoch_s'])}" for key, row in rows.items()))
     if not sentences:
         return ""
-    label, commit = device_label(old[0]), (old[0]["platform"].get("git", {}).get("commit") or "unknown")[:7]
-    return (f"\n\nOlder measurements on the {label} (code {commit}, before the variants above existed): "
-            + "; ".join(sentences) + ".")
+    return (f"\n\nOlder measurements on the {device_label(old[0])}{code_note(old[0])}, before the variants "
+            "above existed: " + "; ".join(sentences) + ".")
 
 
 def overhead_rows(study: Study) -> list[dict]:
@@ -121,9 +128,10 @@ def overhead_section(study: Study) -> str:
     rows = overhead_rows(study)
     if not rows:
         return not_measured("host and device time per step")
-    text = f"**{device_label(study.variants_runs[0])}**\n\n" + tables.overhead_markdown(rows)
-    return text if study.variants_runs[0]["device"]["kind"] == "gpu" else text + "\n\n" + not_measured(
-        "host and device time per step")
+    text = f"{heading(study.variants_runs[0])}\n\n" + tables.overhead_markdown(rows)
+    if study.variants_runs[0]["device"]["kind"] != "gpu":
+        text += "\n\n" + not_measured("host and device time per step")
+    return text
 
 
 def updates_section(study: Study) -> str:
@@ -131,25 +139,30 @@ def updates_section(study: Study) -> str:
     if not found:
         return "*Not measured yet:* `python -m mnistbench evidence updates --device cpu`."
     record = found[-1]
-    return f"**{device_label(record)}**\n\n" + tables.updates_markdown(analyze.updates_table(record["data"]))
+    return f"{heading(record)}\n\n" + tables.updates_markdown(analyze.updates_table(record["data"]))
 
 
 def donation_section(study: Study) -> str:
     rows = analyze.donation_effect(study.variants_runs)
     if not rows:
-        return "*Not measured yet:* the jit-no-donation variant (`grid --variants jit-no-donation`)."
-    return (f"**{device_label(study.variants_runs[0])}**\n\n" + tables.donation_markdown(rows))
+        return "*Not measured yet:* the jit-no-donation variant (`python -m mnistbench campaign`)."
+    return f"{heading(study.variants_runs[0])}\n\n" + tables.donation_markdown(rows)
 
 
 def precision_section(study: Study) -> str:
-    rows = analyze.precision_comparison([r for r in study.all_runs if study.same_setup(r)])
-    if not rows and not study.on_gpu:
-        return "*Does not apply to this CPU study:* TF32 is a matmul mode of NVIDIA GPUs."
+    gpu = study.study_of("gpu")
+    if not gpu:
+        return "*Not in this results folder:* TF32 is a matmul mode of NVIDIA GPUs; no GPU study is here."
+    rows = analyze.precision_comparison([r for r in study.all_runs if study.same_setup(r, gpu[0])])
     if not rows:
-        return ("*Not measured on this study's GPU yet:* the campaign's TF32 runs "
-                "(`grid --precision tf32 --seeds 0`).")
-    return f"**{device_label(study.first)}**\n\n" + tables.precision_markdown(rows)
+        return not_measured("TF32 against float32")
+    return f"{heading(gpu[0])}\n\n" + tables.precision_markdown(rows)
 
 
 def efficiency_section(study: Study) -> str:
-    return f"**{device_label(study.first)}**\n\n" + tables.efficiency_markdown(analyze.efficiency(study.main))
+    blocks = []
+    for kind in ("gpu", "cpu"):
+        runs = study.study_of(kind)
+        if runs:
+            blocks.append(f"{heading(runs[0])}\n\n" + tables.efficiency_markdown(analyze.efficiency(runs)))
+    return "\n\n".join(blocks)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .formatting import accuracy, break_even_words, count, plural, seconds, seconds_range
+from .formatting import accuracy, break_even_words, count, flops_text, plural, seconds, seconds_range
 from .results import default_variant_runs, summarize
 from .variants import DEFAULT_VARIANT
 
@@ -17,8 +17,10 @@ LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± stand
           "epochs exclude validation.")
 
 
-def display_row(row: dict, with_variant: bool = False) -> dict:
-    """One ``results.summarize`` row as formatted strings."""
+def display_row(row: dict, with_variant: bool = False, device_peak: float | None = None) -> dict:
+    """One ``results.summarize`` row as formatted strings; the share of peak over ``device_peak``
+    (default: the peak the row's own framework measured)."""
+    share = row["fraction_of_peak"] * row["peak_matmul_flops"] / (device_peak or row["peak_matmul_flops"])
     shown = {"Framework": FRAMEWORK_NAMES.get(row["framework"], row["framework"])}
     if with_variant:
         shown["Variant"] = row["variant"]
@@ -29,7 +31,7 @@ def display_row(row: dict, with_variant: bool = False) -> dict:
         "Steady epoch": seconds_range(row["steady_epoch_s"], row["steady_epoch_range_s"]),
         "Compile": seconds(row["compile_s"]),
         "Test accuracy": accuracy(row["test_accuracy"], row["test_accuracy_std"]),
-        "Share of peak": f"{100 * row['fraction_of_peak']:.1f} %",
+        "Share of peak": f"{100 * share:.1f} %",
         "Runs": row["repeats"] if row["valid_runs"] == row["repeats"]
         else f"{row['valid_runs']}/{row['repeats']} valid",
     }
@@ -65,9 +67,13 @@ def summary_text(records: list[dict], fmt: str = "simple") -> str:
 
 
 def results_markdown(records: list[dict]) -> str:
-    """The report's compact results table (each framework's default variant) as a Markdown pipe table."""
-    rows = [{k: v for k, v in display_row(row).items() if k != "Runs"}
-            for row in summarize(default_variant_runs(records))]
+    """The report's compact results table (each framework's default variant) as a Markdown pipe
+    table; the share of peak over the device's peak as the faster framework measured it."""
+    from .studies import device_peak
+
+    runs = default_variant_runs(records)
+    rows = [{k: v for k, v in display_row(row, device_peak=device_peak(runs)).items() if k != "Runs"}
+            for row in summarize(runs)]
     return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True,
                     colalign=("left",) + ("right",) * (len(rows[0]) - 1) if rows else ())
 
@@ -75,9 +81,20 @@ def results_markdown(records: list[dict]) -> str:
 # --- the supplement's tables ---------------------------------------------------------
 
 
-def markdown(rows: list[dict]) -> str:
-    """A pipe table of already formatted rows (no number parsing)."""
-    return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True) if rows else "(not measured)"
+NOT_MEASURED = ("n/a", "-")
+
+
+def markdown(rows: list[dict], absent: dict[str, str] | None = None) -> str:
+    """A pipe table of already formatted rows (no number parsing). A column that holds nothing
+    in any row (only "n/a" or "-") is left out, and ``absent[column]`` (what it would hold, and
+    why it does not) is said below the table instead."""
+    if not rows:
+        return "(not measured)"
+    empty = [key for key in rows[0] if all(row[key] in NOT_MEASURED for row in rows)]
+    table = tabulate([{k: v for k, v in row.items() if k not in empty} for row in rows], headers="keys",
+                     tablefmt="pipe", disable_numparse=True)
+    notes = [f"*{key}*: {(absent or {}).get(key, 'not measured')}." for key in empty]
+    return table + ("\n\n" + " ".join(notes) if notes else "")
 
 
 def granularity_markdown(rows: list[dict]) -> str:
@@ -87,8 +104,9 @@ def granularity_markdown(rows: list[dict]) -> str:
     return markdown([{
         "Python calls": f"one per {r['granularity']}", "Framework": FRAMEWORK_NAMES[r["framework"]],
         "Variant": r["variant"],
-        "Dispatches / step": "1 per epoch" if r["granularity"] == "epoch" else count(r["calls_per_step"]),
-        "Kernels / step": count(r["kernels_per_step"]),
+        "Calls": "1 per epoch" if r["granularity"] == "epoch" else count(r["calls_per_step"]),
+        "Host ops": count(r["ops_per_step"]) if r["framework"] == "torch" else "-",
+        "Kernels": count(r["kernels_per_step"]),
         **{f"Steady, batch {b}": seconds(r["steady_s"].get(b)) for b in batch_sizes},
     } for r in rows])
 
@@ -96,7 +114,7 @@ def granularity_markdown(rows: list[dict]) -> str:
 def breakdown_markdown(rows: list[dict]) -> str:
     """evidence.first_epoch_breakdown rows: where the first epoch's extra time goes."""
     def part(row: dict, key: str) -> str:  # PyTorch eager compiles nothing: no parts to show
-        return seconds(row[key]) if row["framework"] == "jax" else "-"
+        return seconds(row[key]) if row["framework"] == "jax" else "none"
 
     return markdown([{
         "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": r["batch_size"],
@@ -106,7 +124,7 @@ def breakdown_markdown(rows: list[dict]) -> str:
     } for r in rows])
 
 
-def compile_markdown(rows: list[dict], settings=("cold", "warm", "autotune-off", "tf32")) -> str:
+def compile_markdown(rows: list[dict], settings=("cold", "warm", "autotune-off")) -> str:
     """analyze.compile_table rows: compile time (trace + lower + compile) per setting, first epoch in brackets."""
     def cell(c: dict | None) -> str:
         if c is None:
@@ -120,7 +138,9 @@ def compile_markdown(rows: list[dict], settings=("cold", "warm", "autotune-off",
         return f"{seconds(c['total_s'])}{parts}{first}"
 
     return markdown([{"Program": r["program"], "Batch": r["batch_size"],
-                      **{s: cell(r["settings"].get(s)) for s in settings}} for r in rows])
+                      **{s: cell(r["settings"].get(s)) for s in settings}} for r in rows],
+                    absent={"autotune-off": "XLA's GPU kernel autotuning switched off; it applies to a GPU only",
+                            "tf32": "TF32 matmuls, a mode of NVIDIA GPUs; TF32 compile times come from TF32 runs"})
 
 
 def overhead_markdown(rows: list[dict]) -> str:
@@ -128,8 +148,8 @@ def overhead_markdown(rows: list[dict]) -> str:
     return markdown([{
         "Variant": r["variant_key"], "Batch": r["batch_size"], "Host / step": seconds(r["host_s"]),
         "Device / step": seconds(r["device_s"]), "Measured / step": seconds(r["step_s"]),
-        "Floor / step": seconds(r["floor_s"]), "Steps": r["steps"],
-    } for r in rows])
+        "Floor / step": seconds(r["floor_s"]), "Runs": r["runs"],
+    } for r in rows], absent={"Device / step": "the kernels' summed durations, from a GPU profile"})
 
 
 def amortization_markdown(rows: list[dict]) -> str:
@@ -196,7 +216,6 @@ def efficiency_markdown(rows: list[dict]) -> str:
     return markdown([{
         "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": r["batch_size"],
         "Steady epoch": seconds(r["steady_epoch_s"]), "Physical floor": seconds(r["physical_floor_s"]),
-        "Achieved": f"{r['achieved_flops'] / 1e12:.2f} TFLOP/s",
-        "Measured peak": f"{r['peak_matmul_flops'] / 1e12:.1f} TFLOP/s",
+        "Achieved": flops_text(r["achieved_flops"], 3), "Measured peak": flops_text(r["peak_matmul_flops"], 3),
         "Share of peak": f"{100 * r['fraction_of_peak']:.1f} %",
     } for r in rows])

@@ -19,6 +19,15 @@ def fragments(data: dict | None) -> list[dict]:
     return list((data or {}).get("parts", {}).values())
 
 
+def equality_rows(data: dict | None) -> list[dict]:
+    """Every variant's comparison with its default: a part holds one variant's result (older
+    records) or those of several variants (one process per framework)."""
+    rows = []
+    for part in fragments(data):
+        rows += [part] if "variant" in part else list(part.values())
+    return rows
+
+
 def by_framework_and_batch(records: list[dict], first_in_process: bool = False) -> dict[tuple[str, int], list[dict]]:
     """Runs of each framework's default variant that have a steady state, grouped by
     (framework, batch size); with ``first_in_process``, only the runs that started their
