@@ -61,4 +61,4 @@ def test_seconds_formatting():
 def test_summary_text_has_one_table_per_study(runs):
     cpu = [run_record("jax", 64, device_kind="cpu")]
     text = tables.summary_text(runs + cpu)
-    assert text.count("Framework") == 2 and "Test GPU (GPU)" in text and "Test CPU (CPU)" in text
+    assert text.count("Framework") == 2 and "Test GPU (GPU; JAX 0, PyTorch 0)" in text and "Test CPU (CPU; " in text

@@ -143,7 +143,7 @@ def plural(count: int, word: str) -> str:
 
 
 def count(value: float | None) -> str:
-    """A count per step: whole numbers as such, fractions (one call per epoch) with two digits."""
+    """A count per step (an average over profiled steps): whole from 5 up, small fractions with two digits."""
     if value is None:
         return "-"
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.2g}"
+    return f"{value:.0f}" if value >= 5 or value == int(value) else f"{value:.2g}"

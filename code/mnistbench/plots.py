@@ -162,7 +162,7 @@ def overview(records: list[dict], folder: Path | None = None, name: str = "overv
     """The report's one figure, each framework's default variant: (a) validation accuracy and
     (b) loss per epoch, (c) cumulative time, (d) steady time per step beside the physical floor."""
     records = default_variant_runs(records)
-    fig, axes = plt.subplots(1, 4, figsize=(7.0, 1.75))
+    fig, axes = plt.subplots(1, 4, figsize=(7.0, 1.6))
     _draw_curves(axes[0], axes[1], records)
     _draw_cumulative(axes[2], records)
     _draw_step_times(axes[3], records)

@@ -18,6 +18,7 @@ from .evidence import analyze
 from .formatting import code_note, cores, device_label, flops_text, fmt_e, fmt_pct, fmt_s, fmt_vs, fmt_x, short_label
 from .results import group_by
 from .studies import Study, device_peak, evidence_anywhere, short_name, variants_table
+from .variants import of_record as variants_of
 
 
 class Facts(dict):
@@ -86,6 +87,8 @@ def machine_facts(study: Study) -> dict:
             first = runs[0]
             facts.update({f"{name}_short": short_label(runs), f"{name}_label": device_label(first),
                           f"{name}_name": first["device"]["name"], f"{name}_cores": cores(runs) or "",
+                          f"{name}_host": first["platform"].get("cpu", "unknown"),
+                          f"{name}_versions": f"JAX {first['platform']['jax']}, PyTorch {first['platform']['torch']}",
                           f"{name}_software": software(first), f"{name}_date": first["timestamp"][:10],
                           f"{name}_older": bool(code_note(first)), f"{name}_commit": commit_of(first)})
     facts["main_peak"] = flops_text(device_peak(study.main))
@@ -216,9 +219,22 @@ def fair_facts(study: Study) -> dict:
             facts[f"{framework}_eager_op_s"] = overhead
             facts[f"{framework}_eager_op_us"] = f"{overhead * 1e6:.0f} µs"
     if "jax_eager_op_s" in facts and "torch_eager_op_s" in facts:
-        facts["eager_overhead_ratio"] = fmt_x(facts.pop("jax_eager_op_s") / facts.pop("torch_eager_op_s")) + " of"
-    probes = {fw: median(r["peak_matmul_flops"] for r in runs if r["framework"] == fw) for fw in ("jax", "torch")}
-    facts.update(jax_probe=flops_text(probes["jax"]), torch_probe=flops_text(probes["torch"]))
+        facts["eager_overhead_ratio"] = fmt_x(facts.pop("jax_eager_op_s") / facts.pop("torch_eager_op_s"))
+    defaults = [r for r in runs if variants_of(r).is_default]  # the main grid of the setup: every seed, every size
+    probes = {fw: median(r["peak_matmul_flops"] for r in defaults if r["framework"] == fw) for fw in ("jax", "torch")}
+    facts.update(jax_probe=flops_text(probes["jax"]), torch_probe=flops_text(probes["torch"]),
+                 library_ratio=fmt_x(max(probes.values()) / min(probes.values()), 2),
+                 library_faster="XLA's" if probes["jax"] > probes["torch"] else "PyTorch's")
+    if at(("jax", "scan"), large) and at(("jax", "jit"), large):
+        facts["epoch_ratio_large"] = fmt_vs(at(("jax", "scan"), large), at(("jax", "jit"), large))
+    compile_runs = [r["steady_epoch_s"] for r in runs if (r["framework"], r.get("variant"), r["batch_size"]) ==
+                    ("torch", "compile", small)]
+    jit_range = [r["steady_epoch_s"] for r in defaults if (r["framework"], r["batch_size"]) == ("jax", small)]
+    if compile_runs and jit_range:
+        inside = min(jit_range) <= median(compile_runs) <= max(jit_range)
+        facts["step_spread"] = ("inside the range of the jitted step's seeds" if inside else
+                                "outside the range of the jitted step's seeds")
+        facts["compile_runs"] = str(len(compile_runs))
     for label, size in (("small", small), ("large", large)):
         facts.update(headline_split(steady, size, label))
     if "framework_part_small" in facts:  # whom the framework part favours, and whom the faster matmul library
@@ -234,6 +250,9 @@ def fair_facts(study: Study) -> dict:
     if facts["cuda_graphs"] and at(("torch", "cudagraph")) and at(("jax", "jit")):
         facts["graph_ratio"] = fmt_vs(at(("torch", "cudagraph")), at(("jax", "jit")))
     facts.update(older_gpu_scan(study))
+    if not study.same_setup(runs[0]):  # the fair study is not the report's main one: its headline, for contrast
+        main = {fw: steady_step_s(study.main, fw, min(r["batch_size"] for r in study.main)) for fw in ("jax", "torch")}
+        facts["main_headline"] = fmt_x(main["torch"] / main["jax"])
     return facts
 
 

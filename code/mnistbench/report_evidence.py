@@ -13,7 +13,7 @@ import numpy as np
 from .evidence import analyze
 from .formatting import break_even_words, fmt_mb, fmt_pct, fmt_s, fmt_vs, short_label
 from .results import group_by, started_process
-from .studies import Study, evidence_anywhere, short_name
+from .studies import Study, evidence_anywhere, short_name, variants_table
 
 
 def span(values: list[float]) -> tuple[str, str]:
@@ -89,20 +89,27 @@ def resolved(study: Study, batch_size: int) -> bool:
 def break_even_text(rows: dict[int, dict], resolved_at: dict[int, bool]) -> str:
     """Where JAX's total falls below PyTorch's, batch size by batch size, said once for all
     that are reached past the measured epochs."""
-    clauses, extrapolated = [], []
+    said: dict[str, list[int]] = {}  # what is said -> the batch sizes it is said of
+    extrapolated = []
     for b, row in rows.items():
         words = break_even_words(row)
         if not resolved_at[b] and not row["measured"]:
-            clauses.append(f"not resolved at batch {b} (the two frameworks' steady epochs overlap across seeds)")
+            said.setdefault("not resolved (the two frameworks' steady epochs overlap across seeds)", []).append(b)
+        elif words.startswith("epoch") and row["break_even_epoch"] > FAR * len(row["cumulative_s"]["jax"]):
+            said.setdefault(f"only beyond {FAR * len(row['cumulative_s']['jax'])} epochs", []).append(b)
         elif words.startswith("epoch"):
-            clauses.append(f"from {words.replace(' (extrapolated)', '')} at batch {b}")
+            said.setdefault(f"from {words.replace(' (extrapolated)', '')}", []).append(b)
             extrapolated.append(not row["measured"])
         else:
-            clauses.append(f"{words} at batch {b}")
+            said.setdefault(words, []).append(b)
+    clauses = [f"{text} at batch {' and '.join(map(str, sizes))}" for text, sizes in said.items()]
     text = ", ".join(clauses[:-1]) + (" and " if len(clauses) > 1 else "") + clauses[-1]
     if extrapolated and all(extrapolated):
         text += " (past the measured epochs, at the steady rate)"
     return text
+
+
+FAR = 3  # a break-even further than this many times the measured epochs is not given as a number
 
 
 def amortization_facts(study: Study) -> dict:
@@ -115,8 +122,8 @@ def amortization_facts(study: Study) -> dict:
         lead = rows[b]["steady_s"]["torch"] - rows[b]["steady_s"]["jax"]
         facts[f"epoch_lead_{label}"] = fmt_s(abs(lead))
         facts[f"epoch_lead_word_{label}"] = "saves" if lead > 0 else "loses"
-    one_off = rows[small]["cumulative_s"]["jax"][0] - rows[small]["steady_s"]["jax"]
-    facts["jax_one_off_small"] = fmt_s(one_off)
+    excess = {fw: rows[small]["cumulative_s"][fw][0] - rows[small]["steady_s"][fw] for fw in ("jax", "torch")}
+    facts["jax_one_off_small"] = fmt_s(excess["jax"] - excess["torch"])  # net of PyTorch's own first-epoch excess
     facts["break_evens"] = break_even_text(rows, {b: resolved(study, b) for b in rows})
     leaders = {b: min(row["cumulative_s"], key=lambda fw: row["cumulative_s"][fw][-1]) for b, row in rows.items()}
     names = {"jax": "JAX", "torch": "PyTorch"}
@@ -146,7 +153,16 @@ def donation_facts(study: Study) -> dict:
         return low <= row["steady_s"]["jit-no-donation"] <= high
 
     memory = small["compiled_memory"]["jit"] or {}
-    return {"donation": True, "donation_device": short_label(study.variants_runs),
+    large_memory = {v: large["compiled_memory"][v] or {} for v in ("jit", "jit-no-donation")}
+    copies = {r["variant"]: (r.get("hlo") or {}).get("after_optimization", {}).get("by_opcode", {}).get("copy", 0)
+              for r in variants_table(study, (small["batch_size"],))
+              if r["framework"] == "jax" and r["variant"] in ("jit", "jit-no-donation") and r.get("hlo")}
+    extra = ({"donation_copies": str(copies["jit"] - copies["jit-no-donation"])}
+             if len(copies) == 2 and copies["jit"] > copies["jit-no-donation"] else {})
+    if "temp_size_in_bytes" in large_memory["jit"] and "temp_size_in_bytes" in large_memory["jit-no-donation"]:
+        extra.update(donated_temps_large=fmt_mb(large_memory["jit"]["temp_size_in_bytes"]),
+                     copied_temps_large=fmt_mb(large_memory["jit-no-donation"]["temp_size_in_bytes"]))
+    return {**extra, "donation": True, "donation_device": short_label(study.variants_runs),
             "donation_small": str(small["batch_size"]), "donation_large": str(large["batch_size"]),
             "no_donation_vs_small": fmt_vs(small["steady_s"]["jit-no-donation"], small["steady_s"]["jit"]),
             "no_donation_step_small": fmt_s(abs(per_step(small))),

@@ -345,6 +345,8 @@ def summarize(records: list[dict]) -> list[dict]:
         accuracy = np.array([r["test_accuracy"] for r in runs])
         rows.append({
             "study": study, "device_kind": study[0], "device": study[1], "precision": study[2], "epochs": study[3],
+            "software": ", ".join(f"{name} {runs[0].get('platform', {}).get(key)}" for name, key in
+                                  (("JAX", "jax"), ("PyTorch", "torch")) if runs[0].get("platform", {}).get(key)),
             "train_subset": runs[0].get("config", {}).get("train_subset"), "compilation_cache": study[7],
             "framework": framework, "variant": variant, "batch_size": batch_size, "repeats": len(runs),
             "valid_runs": sum(bool(r["valid"]) for r in runs),
@@ -358,6 +360,7 @@ def summarize(records: list[dict]) -> list[dict]:
             "test_accuracy": float(accuracy.mean()),
             "test_accuracy_std": float(accuracy.std(ddof=1)) if len(runs) > 1 else 0.0,
             "fraction_of_peak": float(np.median([r["fraction_of_peak"] for r in runs])),
+            "achieved_flops": float(np.median([r["achieved_flops"] for r in runs])),
             "peak_matmul_flops": float(np.median([r["peak_matmul_flops"] for r in runs])),
         })
     return rows

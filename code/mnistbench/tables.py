@@ -20,7 +20,7 @@ LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± stand
 def display_row(row: dict, with_variant: bool = False, device_peak: float | None = None) -> dict:
     """One ``results.summarize`` row as formatted strings; the share of peak over ``device_peak``
     (default: the peak the row's own framework measured)."""
-    share = row["fraction_of_peak"] * row["peak_matmul_flops"] / (device_peak or row["peak_matmul_flops"])
+    share = row["achieved_flops"] / device_peak if device_peak else row["fraction_of_peak"]
     shown = {"Framework": FRAMEWORK_NAMES.get(row["framework"], row["framework"])}
     if with_variant:
         shown["Variant"] = row["variant"]
@@ -38,7 +38,7 @@ def display_row(row: dict, with_variant: bool = False, device_peak: float | None
 
 
 def study_title(row: dict) -> str:
-    title = (f"{row['device']} ({row['device_kind'].upper()}), {row['precision']} matmuls, "
+    title = (f"{row['device']} ({row['device_kind'].upper()}; {row['software']}), {row['precision']} matmuls, "
              f"{plural(row['epochs'], 'epoch')}")
     if row["train_subset"]:
         title += f", first {row['train_subset']} training images only (smoke run)"
@@ -120,7 +120,7 @@ def breakdown_markdown(rows: list[dict]) -> str:
         "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": r["batch_size"],
         "First − steady": seconds(r["excess_s"]), "Trace": part(r, "split_trace_s"),
         "Lower": part(r, "split_lower_s"), "XLA compile": part(r, "split_compile_s"),
-        "Unexplained": seconds(r["unexplained_s"]),
+        "Unexplained": seconds(r["unexplained_s"]), "First validation − later": seconds(r["evaluate_s"]),
     } for r in rows])
 
 
@@ -154,8 +154,8 @@ def overhead_markdown(rows: list[dict]) -> str:
 
 def amortization_markdown(rows: list[dict]) -> str:
     return markdown([{
-        "Cache": r["cache"], "Batch": r["batch_size"], "JAX steady": seconds(r["steady_s"]["jax"]),
-        "PyTorch steady": seconds(r["steady_s"]["torch"]),
+        "Cache": r["cache"], "Batch": r["batch_size"], "JAX steady + validation": seconds(r["steady_s"]["jax"]),
+        "PyTorch steady + validation": seconds(r["steady_s"]["torch"]),
         "JAX total, last epoch": seconds(r["cumulative_s"]["jax"][-1]),
         "PyTorch total, last epoch": seconds(r["cumulative_s"]["torch"][-1]),
         "Break-even": break_even_words(r),
@@ -184,7 +184,7 @@ def equality_markdown(parts: list[dict]) -> str:
 
 def donation_markdown(rows: list[dict]) -> str:
     def memory(m: dict | None, key: str) -> str:
-        return "-" if not m or key not in m else f"{m[key] / 2**20:.0f} MiB"
+        return "-" if not m or key not in m else f"{m[key] / 2**20:.1f} MiB"
 
     def both(donated: str, not_donated: str) -> str:
         return f"{donated} / {not_donated}"
@@ -195,8 +195,8 @@ def donation_markdown(rows: list[dict]) -> str:
         "Single steady epochs": both(*("–".join(seconds(t) for t in r["epoch_range_s"][v])
                                        for v in ("jit", "jit-no-donation"))),
         "Aliased": memory(r["compiled_memory"]["jit"], "alias_size_in_bytes"),
-        "Step peak": both(memory(r["compiled_memory"]["jit"], "peak_memory_in_bytes"),
-                          memory(r["compiled_memory"]["jit-no-donation"], "peak_memory_in_bytes")),
+        "Temporaries": both(memory(r["compiled_memory"]["jit"], "temp_size_in_bytes"),
+                            memory(r["compiled_memory"]["jit-no-donation"], "temp_size_in_bytes")),
     } for r in rows])
 
 

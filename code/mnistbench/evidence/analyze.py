@@ -49,7 +49,7 @@ def first_epoch_parts(run: dict) -> dict:
     compiled = sum(split.values())
     parts = {f"split_{k}": split.get(k, 0.0) for k in ("trace_s", "lower_s", "compile_s")}
     return {"excess_s": excess, "compile_total_s": compiled, **parts, "unexplained_s": excess - compiled,
-            "compile_share": compiled / excess if excess > 0 else np.nan}
+            "compile_share": compiled / excess if excess > 0 else np.nan, "evaluate_s": evaluation_compile_s(run)}
 
 
 def first_epoch_breakdown(records: list[dict]) -> list[dict]:
