@@ -1,14 +1,14 @@
 """Command line: ``python -m mnistbench {fetch-data,run,grid,summary,evidence,campaign}``.
 
-Argument parsing and wiring only: each command checks its input, calls the
-package, and prints. A user mistake (or a damaged file) is one line on stderr
-and exit status 2; Ctrl-C is one line and exit status 130; neither shows a
-traceback, and neither loses a finished record.
+Argument parsing and wiring only: each command checks its input, calls the package, and prints. A user
+mistake (or a damaged file) is one line on stderr and exit status 2; Ctrl-C, or SIGTERM (scancel, a job's
+time limit), is one line and exit status 130; neither shows a traceback, and neither loses a finished record.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -382,6 +382,7 @@ COMMANDS = {"fetch-data": cmd_fetch_data, "run": cmd_run, "grid": cmd_grid, "sum
 
 def main(argv: list[str] | None = None) -> int:
     args = None
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # scancel, a job's time limit: handled as Ctrl-C
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
