@@ -1,4 +1,4 @@
-"""Command line: ``python -m mnistbench {fetch-data,run,grid,summary,evidence,campaign}``.
+"""Command line: ``python -m mnistbench {fetch-data,run,grid,summary,evidence,campaign,cluster}``.
 
 Argument parsing and wiring only: each command checks its input, calls the package, and prints. A user
 mistake (or a damaged file) is one line on stderr and exit status 2; Ctrl-C, or SIGTERM (scancel, a job's
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import variants
+from . import cluster_cli, variants
 from .config import FRAMEWORKS, GRID_BATCH_SIZES, GRID_SEEDS, PRECISIONS, Config
 from .errors import (
     Error,
@@ -147,6 +147,7 @@ def build_parser() -> Parser:
     campaign.add_argument("--dry-run", action="store_true", help="print the plan with states and estimates")
     campaign.add_argument("--quiet", action="store_true")
     add_cache(campaign)
+    cluster_cli.add_parser(commands)
     return parser
 
 
@@ -377,7 +378,7 @@ def cmd_campaign(args) -> int:
 
 
 COMMANDS = {"fetch-data": cmd_fetch_data, "run": cmd_run, "grid": cmd_grid, "summary": cmd_summary,
-            "evidence": cmd_evidence, "campaign": cmd_campaign}
+            "evidence": cmd_evidence, "campaign": cmd_campaign, "cluster": cluster_cli.cmd_cluster}
 
 
 def main(argv: list[str] | None = None) -> int:
