@@ -88,8 +88,13 @@ def test_a_time_limit_too_short_for_the_longest_step_is_one_line_that_offers_one
     enough = int(re.search(r"ask for --time (\d+) or more", done.stderr).group(1))
     label, seconds = cluster.longest_step("cpu", True, results)
     assert label in done.stderr and enough * 60 >= seconds + cluster.default_margin_s(enough)
-    request = cluster.Request(results, enough, device="cpu", quick=True)
-    cluster.check_request(request)  # the offered limit passes the same check (no job is queued here)
+    cluster.check_request(cluster.Request(results, enough, device="cpu", quick=True))  # the offer passes
+    with pytest.raises(cluster.UserError, match="ask for --time"):  # and is the shortest that does
+        cluster.check_request(cluster.Request(results, enough - 1, device="cpu", quick=True))
+    for step_s in (100, 2000, 20000):  # where the default margin grows with the limit, too
+        minutes = cluster.minutes_for(step_s, None)
+        assert cluster.campaign_budget_s(minutes, cluster.default_margin_s(minutes)) >= step_s
+        assert cluster.campaign_budget_s(minutes - 1, cluster.default_margin_s(minutes - 1)) < step_s
 
 
 def test_a_results_folder_that_is_a_file_is_one_line(tmp_path):
@@ -257,18 +262,26 @@ def slurm_missing() -> str | None:
 
 @pytest.fixture
 def slurm():
+    """The ids of the jobs a test submits (through ``submit``); any still queued at its end is cancelled."""
     reason = slurm_missing()
     if reason and os.environ.get("MNISTBENCH_REQUIRE_SLURM") == "1":
         pytest.fail(f"MNISTBENCH_REQUIRE_SLURM=1 but {reason}")
     if reason:
         pytest.skip(reason)
+    submitted = []
+    yield submitted
+    for job_id in submitted:
+        if job_field(job_id, "JobState") not in FINAL_STATES:
+            subprocess.run(["scancel", job_id])
 
 
-def submit(results: Path, *options: str) -> str:
+def submit(slurm: list, results: Path, *options: str) -> str:
     done = mnistbench("cluster", "submit", "--device", "cpu", "--quick", "--results-dir", str(results), *options)
     assert done.returncode == 0, done.stderr
     assert "tail -f" in done.stdout and "squeue -j" in done.stdout  # how to follow it
-    return re.search(r"submitted job (\d+)", done.stdout).group(1)
+    job_id = re.search(r"submitted job (\d+)", done.stdout).group(1)
+    slurm.append(job_id)
+    return job_id
 
 
 def job_field(job_id: str, name: str) -> str:
@@ -289,12 +302,8 @@ def wait_for(condition, timeout_s: float, what: str, log: Path | None = None):
 
 
 def wait_for_end(job_id: str, log: Path, timeout_s: float) -> str:
-    try:
-        return wait_for(lambda: job_field(job_id, "JobState") in FINAL_STATES and job_field(job_id, "JobState"),
-                        timeout_s, f"the end of job {job_id}", log)
-    finally:
-        if job_field(job_id, "JobState") not in FINAL_STATES:
-            subprocess.run(["scancel", job_id])
+    return wait_for(lambda: job_field(job_id, "JobState") in FINAL_STATES and job_field(job_id, "JobState"),
+                    timeout_s, f"the end of job {job_id}", log)
 
 
 def finished(results: Path) -> dict[tuple[str, str], object]:
@@ -314,8 +323,10 @@ def finished(results: Path) -> dict[tuple[str, str], object]:
 def test_a_campaign_longer_than_its_job_is_requeued_until_every_step_is_done_once(slurm, tmp_path):
     results = tmp_path / "study"
     planned = campaign.plan("cpu", True, results)
-    # A whole quick campaign takes several minutes here: a 6-minute job cannot finish it.
-    job_id = submit(results, "--time", "6", "--margin", "60")
+    # A quick campaign takes about 7 minutes on a 2-core machine; 250 s per job cannot finish it. The
+    # wide margin costs no time (the job is requeued as soon as the campaign stops) and keeps a step
+    # that overruns its estimate clear of SLURM's signal.
+    job_id = submit(slurm, results, "--time", "8", "--margin", "210")
     log = cluster.log_path(results, job_id)
     state = wait_for_end(job_id, log, timeout_s=40 * 60)
     text = log.read_text()
@@ -345,7 +356,7 @@ def test_a_campaign_longer_than_its_job_is_requeued_until_every_step_is_done_onc
 @pytest.mark.slurm
 def test_a_cancelled_job_keeps_its_finished_steps_and_the_next_submission_goes_on(slurm, tmp_path):
     results = tmp_path / "study"
-    first = submit(results, "--time", "20")
+    first = submit(slurm, results, "--time", "20")
     log = cluster.log_path(results, first)
     wait_for(lambda: log.exists() and len(STARTED.findall(log.read_text())) >= 2, 300,
              "the second step of the first job", log)
@@ -365,13 +376,11 @@ def test_a_cancelled_job_keeps_its_finished_steps_and_the_next_submission_goes_o
     in_progress = started[-1]
     assert in_progress not in done
 
-    second = submit(results, "--time", "20")
+    second = submit(slurm, results, "--time", "20")
     second_log = cluster.log_path(results, second)
-    try:
-        wait_for(lambda: second_log.exists() and len(STARTED.findall(second_log.read_text())) >= 2, 300,
-                 "the second step of the second job", second_log)
-    finally:
-        subprocess.run(["scancel", second])
+    wait_for(lambda: second_log.exists() and len(STARTED.findall(second_log.read_text())) >= 2, 300,
+             "the second step of the second job", second_log)
+    subprocess.run(["scancel", second], check=True)
     wait_for_end(second, second_log, timeout_s=120)
     again = [label_of(line, planned) for line in STARTED.findall(second_log.read_text())]
     assert again[0] == in_progress  # the step cut short is the first one done again

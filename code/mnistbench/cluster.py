@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import math
 import re
 import shutil
 import subprocess
@@ -70,6 +69,14 @@ def campaign_budget_s(time_min: int, margin_s: float) -> float:
     return time_min * 60 - margin_s - JOB_START_S
 
 
+def minutes_for(step_s: float, margin_s: float | None) -> int:
+    """The shortest job (whole minutes, SLURM's unit) that leaves ``step_s`` to the campaign."""
+    minutes = 1
+    while campaign_budget_s(minutes, margin_s if margin_s is not None else default_margin_s(minutes)) < step_s:
+        minutes += 1
+    return minutes
+
+
 # --- on the login node: checks ------------------------------------------------------
 
 
@@ -106,7 +113,7 @@ def check_request(request: Request) -> None:
     budget = campaign_budget_s(request.time_min, request.margin)
     label, needed = longest_step(request.device, request.quick, request.results_dir)
     if needed > budget:
-        enough = math.ceil((needed + request.margin + JOB_START_S) / 60)
+        enough = minutes_for(needed, request.margin_s)
         left = f"about {budget:.0f} s" if budget > 0 else "no time"
         raise UserError(f"--time {request.time_min} leaves {left} per job for the campaign (after a "
                         f"{request.margin:.0f} s margin and {JOB_START_S} s to start); its longest step "

@@ -36,7 +36,7 @@ def add_parser(commands) -> None:
     submit.add_argument("--device", choices=("gpu", "cpu"), default="gpu", help="default: %(default)s")
     submit.add_argument("--quick", action="store_true", help="the campaign's small plan")
     submit.add_argument("--margin", type=positive_seconds, default=None, metavar="S",
-                        help="seconds kept free at the end of each job (default: a tenth of --time, 2-10 min)")
+                        help="seconds kept free at the end of each job (default: a tenth of --time, 3-10 min)")
     submit.add_argument("--shared-node", action="store_true",
                         help="do not ask for the node to itself (other jobs on the host disturb the timing)")
     submit.add_argument("--sbatch", action="append", type=sbatch_option, default=[], metavar="NAME=VALUE",

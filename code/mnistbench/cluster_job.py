@@ -34,7 +34,7 @@ from .errors import Error
 
 REPORT_DIR = "report"  # the rendered PDFs, inside the results folder
 SIGNAL_DELAY_S = 30  # submitit's requeue signal comes this long before the limit (the net under an overrun)
-SIGNAL_EARLY_S = 30  # SLURM checks its timers about every 30 s, so the signal may come this much earlier
+SIGNAL_EARLY_S = 60  # "the signal may be sent up to 60 seconds earlier than specified" (man sbatch)
 DOCUMENTS = ("report.qmd", "supplement.qmd", "_quarto.yml", "references.bib", "scripts/render.sh")
 DONE_LINE = re.compile(r"^\s*\d+\.\s+\[done\]")
 LEFT_LINE = "continue with:"  # the campaign printed it: steps are left
