@@ -61,7 +61,7 @@ def test_a_study_of_defaults_only_gives_the_headline_and_says_it_cannot_be_split
     gpu, cpu = comparison.devices  # GPUs first
     assert gpu.split(64)["torch_step"] is None and gpu.split(64)["headline"] == pytest.approx(1.4 / 0.17)
     text = devices.section_markdown(comparison)
-    assert f"{gpu.label} has no PyTorch variant with one call per step" in text
+    assert f"{gpu.name} has no PyTorch variant with one call per step" in text
     assert "| not measured | not measured |" in text
 
 
@@ -78,7 +78,7 @@ def test_variants_measured_on_one_device_are_listed_not_plotted(tmp_path):
     comparison = devices.compare(gpu_defaults() + cpu_variants())
     assert comparison.shared(64) == [("torch", "eager"), ("jax", "jit")]  # by granularity: operation, step
     text = devices.section_markdown(comparison)
-    cpu = comparison.devices[1].label
+    cpu = comparison.devices[1].name
     assert f"Only {cpu} measured JAX eager (batch 64 and 1024)" in text and "not plotted" in text
     fig = devices.figure(comparison, folder=tmp_path)
     plotted = {text.get_text() for ax in fig.axes[:2] for text in ax.get_xticklabels()}
@@ -99,6 +99,14 @@ def test_smoke_tf32_cached_and_invalid_runs_are_left_out():
     smoke = run("jax", "jit", 64, 1.0)
     smoke["config"]["train_subset"] = 4096
     assert devices.compare([*left_out, smoke]).devices == []
+
+
+def test_two_machines_with_one_cpu_name_are_told_apart_by_their_software():
+    other = cpu_variants("v1")
+    for record in other:
+        record["platform"]["torch"] = "9.9"
+    names = [d.name for d in devices.compare(cpu_variants("v1") + other).devices]
+    assert len(set(names)) == 2 and all("PyTorch" in name for name in names)
 
 
 def test_a_device_with_two_studies_shows_the_larger():

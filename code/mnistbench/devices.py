@@ -29,6 +29,7 @@ class Device:
     """One device's study: who measured it, and its median steady time per step."""
 
     label: str  # 'NVIDIA H100 80GB HBM3 (GPU)', a CPU with its JAX and PyTorch versions
+    name: str  # 'NVIDIA H100 80GB HBM3 (GPU)', 'Intel(R) Xeon(R) Processor (CPU)': for tables
     kind: str  # "cpu" or "gpu"
     code_version: str | None
     commit: str | None
@@ -98,7 +99,8 @@ def describe(study: list[dict]) -> Device:
             step_s.setdefault((framework, name), {})[batch_size] = statistics.median(
                 r["steady_epoch_s"] / r["steps_per_epoch"] for r in group)
     commit = (platform.get("git") or {}).get("commit")
-    return Device(device_label(first), first["device"]["kind"], platform.get("code_version"),
+    return Device(device_label(first), f"{first['device']['name']} ({first['device']['kind'].upper()})",
+                  first["device"]["kind"], platform.get("code_version"),
                   commit[:7] if commit else None, first["epochs"], len(study), step_s)
 
 
@@ -107,7 +109,9 @@ def compare(records: list[dict]) -> Comparison:
     runs = [r for r in records if eligible(r)]
     by_device = group_by(runs, lambda r: (r["device"]["kind"] != "gpu", device_label(r)))
     found = [describe(device_study(group)) for group in by_device.values()]
-    return Comparison([d for d in found if d.step_s])
+    found = [d for d in found if d.step_s]
+    names = [d.name for d in found]  # two machines with one CPU name keep their full labels
+    return Comparison([d if names.count(d.name) == 1 else dataclasses.replace(d, name=d.label) for d in found])
 
 
 # --- the supplement's section ----------------------------------------------------------------
@@ -136,7 +140,7 @@ def steps_markdown(comparison: Comparison) -> str:
     for device in comparison.devices:
         for key in [k for k in comparison.variant_keys() if k in device.step_s]:
             cells = [step_text(device.step(key, b)) for b in BATCH_SIZES]
-            lines.append(f"| {device.label} | {variants.get(*key).granularity} | {variant_words(key)} | "
+            lines.append(f"| {device.name} | {variants.get(*key).granularity} | {variant_words(key)} | "
                          + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -152,7 +156,7 @@ def split_markdown(comparison: Comparison) -> str:
             parts = ([f"{fmt_x(split['granularity'], 2)} (eager / {split['torch_step']})",
                       f"{fmt_x(split['framework'], 2)} ({split['torch_step']} / JAX jit)"]
                      if split["torch_step"] else ["not measured", "not measured"])
-            lines.append(f"| {device.label} | {batch_size} | {fmt_x(split['headline'], 2)} | " + " | ".join(parts)
+            lines.append(f"| {device.name} | {batch_size} | {fmt_x(split['headline'], 2)} | " + " | ".join(parts)
                          + " |")
     return "\n".join(lines)
 
@@ -162,14 +166,14 @@ def notes(comparison: Comparison) -> list[str]:
     said = []
     for device in comparison.devices:
         if all((device.split(b) or {}).get("torch_step") is None for b in BATCH_SIZES):
-            said.append(f"{device.label} has no PyTorch variant with one call per step (only the frameworks' "
+            said.append(f"{device.name} has no PyTorch variant with one call per step (only the frameworks' "
                         "defaults), so its headline ratio cannot be split into granularity and framework.")
     alone: dict[str, dict[str, list[int]]] = {}  # device -> variant -> batch sizes only it measured
     for batch_size in BATCH_SIZES:
         for key in comparison.variant_keys():
             measured = comparison.measured_on(key, batch_size)
             if len(measured) == 1:
-                alone.setdefault(measured[0].label, {}).setdefault(variant_words(key), []).append(batch_size)
+                alone.setdefault(measured[0].name, {}).setdefault(variant_words(key), []).append(batch_size)
     for label, found in alone.items():
         listed = ", ".join(f"{name} (batch {' and '.join(map(str, sizes))})" for name, sizes in found.items())
         said.append(f"Only {label} measured {listed}: listed above, not plotted.")
