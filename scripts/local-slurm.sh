@@ -26,14 +26,14 @@ ours() { [ -f "$CONF" ] && head -n 1 "$CONF" | grep -qxF "$MARK"; }
 
 install() {
   if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null; then
-    say "already installed: $(sbatch --version 2>/dev/null || echo slurm)"
+    say "already installed: slurm-wlm $(dpkg-query -W -f='${Version}' slurm-wlm 2>/dev/null || echo '(not from apt)')"
     return
   fi
   [ "$(id -u)" = 0 ] || die "install needs root"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
-  say "installed: $(sbatch --version 2>/dev/null || dpkg-query -W -f='slurm-wlm ${Version}' slurm-wlm)"
+  say "installed: slurm-wlm $(dpkg-query -W -f='${Version}' slurm-wlm)"
 }
 
 write_conf() {
