@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import variants
+from . import cluster_cli, variants
 from .config import FRAMEWORKS, GRID_BATCH_SIZES, PRECISIONS, Config
 from .errors import UserError, momentum_value, positive_float, positive_int, positive_seconds, seed_int
 
 QUICK = {"epochs": 3, "seeds": (0,)}
 DEFAULT_RESULTS = Path("results")
 ADHOC_RESULTS = Path("adhoc-results")  # git-ignored: single runs stay out of the committed studies
-PUBLIC_COMMANDS = ("fetch-data", "run", "grid", "summary", "evidence", "campaign")
+PUBLIC_COMMANDS = ("fetch-data", "run", "grid", "summary", "evidence", "campaign", "cluster")
 
 
 class Parser(argparse.ArgumentParser):
@@ -122,6 +122,8 @@ def build_parser() -> Parser:
                           help="MNIST folder (default: $MNISTBENCH_DATA, else data/ in the project folder)")
     campaign.add_argument("--quiet", action="store_true")
     add_cache(campaign)
+
+    cluster_cli.add_parser(commands)
 
     session = commands.add_parser("session")  # a child of grid and campaign: several runs in one process
     session.add_argument("spec", help="JSON: device, results_dir, runs, compilation_cache, data_dir")

@@ -1,19 +1,19 @@
-"""Command line: ``python -m mnistbench {fetch-data,run,grid,summary,evidence,campaign}``.
+"""Command line: ``python -m mnistbench {fetch-data,run,grid,summary,evidence,campaign,cluster}``.
 
-Argument parsing and wiring only: each command checks its input, calls the
-package, and prints. A user mistake (or a damaged file) is one line on stderr
-and exit status 2; Ctrl-C is one line and exit status 130; neither shows a
-traceback, and neither loses a finished record.
+Argument checks and wiring only: each command checks its input, calls the package, and prints. A user
+mistake (or a damaged file) is one line on stderr and exit status 2; Ctrl-C, or SIGTERM (scancel, a job's
+time limit), is one line and exit status 130; neither shows a traceback, and neither loses a finished record.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
-from . import variants
+from . import cluster_cli, variants
 from .arguments import QUICK, build_parser
 from .config import GRID_SEEDS, Config
 from .errors import (
@@ -281,11 +281,13 @@ def cmd_campaign(args) -> int:
 
 
 COMMANDS = {"fetch-data": cmd_fetch_data, "run": cmd_run, "grid": cmd_grid, "summary": cmd_summary,
-            "evidence": cmd_evidence, "campaign": cmd_campaign, "session": cmd_session}
+            "evidence": cmd_evidence, "campaign": cmd_campaign, "session": cmd_session,
+            "cluster": cluster_cli.cmd_cluster}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = None
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # scancel, a job's time limit: handled as Ctrl-C
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)

@@ -114,7 +114,7 @@ def _draw_cumulative(ax, records):
             ax.plot([epoch], [total], marker="*", markersize=8, color=color, markeredgecolor="black",
                     markeredgewidth=0.5, linestyle="none")
     ax.set_yscale("log")
-    _plain_ticks(ax, which="y")
+    plain_ticks(ax, which="y")
     ax.set_xlim(1, CUMULATIVE_EPOCHS)
     ax.set(xlabel="epoch", ylabel="total time (s)")
     ax.grid(alpha=0.3, which="both")
@@ -137,14 +137,14 @@ def _draw_step_times(ax, records):
     ax.plot(sizes, floors, color="#999999", linestyle=":", linewidth=1.0, label="physical floor")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    _plain_ticks(ax)
+    plain_ticks(ax)
     ax.set_xticks(sizes)
     ax.set(xlabel="batch size", ylabel="steady time per step (ms)")
     ax.legend(frameon=False, loc="lower right")
     ax.grid(alpha=0.3, which="both")
 
 
-def _plain_ticks(ax, subs=(1, 2, 5), which="xy"):
+def plain_ticks(ax, subs=(1, 2, 5), which="xy"):
     """Tick labels as plain numbers (64, 0.2) instead of powers (2^6, 2x10^-1),
     with ``subs`` steps (1-2-5) on a logarithmic value axis; ``which`` axes only."""
     from matplotlib.ticker import LogLocator, NullFormatter
@@ -194,7 +194,7 @@ def overhead(rows: list[dict], folder: Path | None = None, name: str = "overhead
         ax.plot(sizes, [1e3 * r["floor_s"] for r in mine], color="#999999", linestyle=":", label="physical floor")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        _plain_ticks(ax, subs=(1,))
+        plain_ticks(ax, subs=(1,))
         ax.set_xticks(sizes, [str(s) for s in sizes], fontsize=6)
         ax.set_title(key, loc="left")
         ax.set_xlabel("batch size")
