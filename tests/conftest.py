@@ -6,7 +6,8 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")  # the suite runs on the CPU, also
 
 import pytest
 
-from mnistbench import data as mnist
+from mnistbench import mnist_files
+from mnistbench.networks import data as mnist
 
 
 @pytest.fixture(scope="session")
@@ -18,4 +19,4 @@ def mnist_data() -> mnist.MNIST:
 @pytest.fixture(scope="session")
 def raw_dir() -> "os.PathLike":
     """The folder holding the four verified IDX files."""
-    return mnist.fetch_mnist(log=lambda _: None)
+    return mnist_files.fetch_mnist(log=lambda _: None)

@@ -1,6 +1,6 @@
 """Synthetic run records for tests of the analysis, tables and plots."""
 
-from mnistbench.results import SCHEMA_VERSION
+from mnistbench.bench.results import SCHEMA_VERSION
 
 
 def run_record(framework="jax", batch_size=64, seed=0, epoch_times=(10.0, 1.0, 1.0), device_kind="gpu",

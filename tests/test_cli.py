@@ -3,7 +3,8 @@ import sys
 
 import pytest
 
-from mnistbench import cli, results
+from mnistbench import cli
+from mnistbench.bench import results
 
 
 def run_cli(*args, timeout=300):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mnistbench import arguments, cli, data, results
-
-from .factories import run_record
+from mnistbench import arguments, cli, mnist_files
+from mnistbench.bench import results
+from tests.factories import run_record
 
 TINY_RUN = ["--batch-size", "128", "--epochs", "2", "--train-subset", "1024", "--device", "cpu"]
 
@@ -83,14 +83,14 @@ def test_force_fetches_a_damaged_set_again(data_copy, raw_dir, monkeypatch, caps
         raise OSError("no route to the download host")
 
     def local_copy(staging):
-        for name in data.FILES.values():
+        for name in mnist_files.FILES.values():
             shutil.copyfile(Path(raw_dir) / name, staging / name)
 
-    monkeypatch.setattr(data, "ROUTES", {"torchvision": offline, "a local copy": local_copy})
+    monkeypatch.setattr(mnist_files, "ROUTES", {"torchvision": offline, "a local copy": local_copy})
     flip_deflate_bytes(data_copy / "t10k-images-idx3-ubyte.gz")
     assert cli.main(["fetch-data", "--data-dir", str(data_copy), "--force"]) == 0
     assert "torchvision failed (no route to the download host)" in capsys.readouterr().err
-    data.load_raw(data_copy)  # whole again
+    mnist_files.load_raw(data_copy)  # whole again
     assert not [p for p in data_copy.iterdir() if p.is_dir()]  # no staging folder left behind
 
 
@@ -126,15 +126,15 @@ def test_a_record_missing_fields_is_refused(tmp_path, capsys):
 
 
 def test_run_refuses_a_damaged_destination_before_training(tmp_path, monkeypatch, capsys):
-    from mnistbench import experiment
-    from mnistbench.config import Config
+    from mnistbench.bench import run as experiment
+    from mnistbench.networks.config import Config
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("trained although the record could not be saved")
 
     monkeypatch.setattr(experiment, "run_one", must_not_train)
     config = Config(batch_size=128, epochs=2, train_subset=1024)
-    destination = tmp_path / results.run_filename("jax", "jit", 128, 0, "cpu", config.fingerprint())
+    destination = tmp_path / results.run_filename("jax", "jit", 128, 0, "cpu", results.config_fingerprint(config))
     destination.write_text("{ damaged")
     assert cli.main(["run", "--framework", "jax", "--results-dir", str(tmp_path), *TINY_RUN]) == 2
     err = one_line_error(capsys)
@@ -226,7 +226,7 @@ def test_summary_of_a_file_says_so(tmp_path, capsys):
 
 
 def test_tables_say_what_their_numbers_mean_and_mark_smoke_runs():
-    from mnistbench.tables import summary_text
+    from mnistbench.report.tables import summary_text
 
     text = summary_text([run_record("jax", 64, epoch_times=(2.0,), train_subset=1024)])
     assert "1 epoch," in text and "1 epochs" not in text
@@ -249,9 +249,8 @@ def test_single_runs_stay_out_of_the_committed_results():
 
 
 def test_a_run_with_a_compilation_cache_gets_its_own_file_beside_the_cold_run(tmp_path):
-    from mnistbench import results
-
-    from .factories import run_record
+    from mnistbench.bench import results
+    from tests.factories import run_record
 
     cold = run_record("jax", 64, device_kind="cpu")
     warm = {**cold, "compilation_cache": {"dir": "/tmp/cache", "hits": 3, "misses": 0}}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mnistbench import results
+from mnistbench.bench import results
 
 ROOT = Path(__file__).resolve().parents[1]
 

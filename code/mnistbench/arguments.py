@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import cluster_cli, variants
-from .config import FRAMEWORKS, GRID_BATCH_SIZES, PRECISIONS, Config
+from .bench import variants
+from .cluster import cli as cluster_cli
 from .errors import UserError, momentum_value, positive_float, positive_int, positive_seconds, seed_int
+from .networks.config import FRAMEWORKS, GRID_BATCH_SIZES, PRECISIONS, Config
 
 QUICK = {"epochs": 3, "seeds": (0,)}
 DEFAULT_RESULTS = Path("results")
@@ -57,7 +58,7 @@ def add_cache(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> Parser:
-    from . import evidence
+    from .bench import evidence
 
     parser = Parser(prog="mnistbench", description="Train the same MLP on MNIST in JAX and in PyTorch, "
                     "time both honestly, and measure why they differ.")

@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import cluster_cli, variants
 from .arguments import QUICK, build_parser
-from .config import GRID_SEEDS, Config
+from .bench import variants
+from .cluster import cli as cluster_cli
 from .errors import (
     Error,
     UserError,
@@ -28,7 +28,8 @@ from .errors import (
     device_kind,
     gpu_visible,
 )
-from .formatting import plural
+from .networks.config import GRID_SEEDS, Config
+from .report.formatting import plural
 
 N_TRAIN = 60_000 - Config().validation_size  # training images after the validation split
 NO_RATE = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"  # the rate would count start-up
@@ -58,7 +59,7 @@ def training_config(args, **settings) -> Config:
 
 
 def data_dir_of(args) -> Path:
-    from .data import default_data_dir
+    from .mnist_files import default_data_dir
 
     return Path(args.data_dir or default_data_dir())
 
@@ -72,7 +73,7 @@ def say(args, message: str) -> None:
 
 
 def cmd_fetch_data(args) -> int:
-    from .data import fetch_mnist, load_raw
+    from .mnist_files import fetch_mnist, load_raw
 
     check_data_dir(data_dir_of(args))
     if args.check:
@@ -88,7 +89,8 @@ def cmd_fetch_data(args) -> int:
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
-    from . import experiment, results
+    from .bench import results
+    from .bench import run as experiment
 
     check_batch_size(args.batch_size, N_TRAIN)
     config = training_config(args, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
@@ -101,7 +103,8 @@ def cmd_run(args) -> int:
     check_data_dir(data_dir_of(args))
     check_compilation_cache(args.compilation_cache)
     destination = args.results_dir / results.run_filename(args.framework, chosen.name, config.batch_size, config.seed,
-                                                          device, config.fingerprint(), bool(args.compilation_cache))
+                                                          device, results.config_fingerprint(config),
+                                                          bool(args.compilation_cache))
     results.check_destination(destination)  # a damaged file there: say so now, not after training
     bars = []  # the progress bar starts once the data are checked, so an error stays one line
 
@@ -121,7 +124,7 @@ def cmd_run(args) -> int:
         for bar in bars:
             bar.close()
     path = results.save_record(record, args.results_dir)
-    from .tables import summary_text
+    from .report.tables import summary_text
 
     print(summary_text([record]))
     print(f"record: {path}")
@@ -133,9 +136,10 @@ def cmd_run(args) -> int:
 def cmd_grid(args) -> int:
     from tqdm import tqdm
 
-    from . import experiment, results
-    from .data import fetch_mnist
-    from .evidence import describe_device
+    from .bench import results
+    from .bench import run as experiment
+    from .bench.evidence import describe_device
+    from .mnist_files import fetch_mnist
     from .platform import code_version
 
     for size in args.batch_sizes:
@@ -157,10 +161,10 @@ def cmd_grid(args) -> int:
     version = code_version()
     software = results.software_fingerprint(describe_device(device))  # a run from another machine is redone
     cached = bool(args.compilation_cache)
-    paths = [args.results_dir / results.run_filename(fw, name, cfg.batch_size, cfg.seed, device, cfg.fingerprint(),
-                                                     cached) for fw, name, cfg in plan]
+    paths = [args.results_dir / results.run_filename(fw, name, cfg.batch_size, cfg.seed, device,
+                                                     results.config_fingerprint(cfg), cached) for fw, name, cfg in plan]
     todo = [(fw, name, cfg) for (fw, name, cfg), path in zip(plan, paths) if args.force or not results.is_current(
-        path, cfg.fingerprint(), version, software, cached)]
+        path, results.config_fingerprint(cfg), version, software, cached)]
     say(args, f"grid: {plural(len(plan), 'run')} on {device}, {len(plan) - len(todo)} already recorded, "
               f"{len(todo)} to do ({epochs} epoch{'s' * (epochs != 1)} each)")
     started = time.perf_counter()
@@ -173,15 +177,15 @@ def cmd_grid(args) -> int:
                 compilation_cache=args.compilation_cache,
                 on_epoch=lambda epoch, acc: (bar.update(1), bar.set_postfix(val_acc=f"{acc:.4f}")))
     say(args, f"grid done in {time.perf_counter() - started:.0f} s")
-    from .tables import summary_text
+    from .report.tables import summary_text
 
     print(summary_text([results.read_record(path) for path in paths if path.exists()]))  # this grid's runs only
     return 0
 
 
 def summary_of(results_dir: Path, show_all: bool) -> str:
-    from .results import load_records, select_study
-    from .tables import summary_text
+    from .bench.results import load_records, select_study
+    from .report.tables import summary_text
 
     check_results_dir_to_read(results_dir)
     records = load_records(results_dir) if results_dir.exists() else []
@@ -197,8 +201,8 @@ def cmd_summary(args) -> int:
 
 
 def cmd_evidence(args) -> int:
-    from . import evidence
-    from .data import fetch_mnist
+    from .bench import evidence
+    from .mnist_files import fetch_mnist
 
     device = device_kind(args.device)
     check_writable(args.results_dir)
@@ -227,7 +231,7 @@ def cmd_session(args) -> int:
     lines (``@epoch i - acc``, ``@record path``) to the parent."""
     import json
 
-    from . import experiment
+    from .bench import run as experiment
 
     spec = json.loads(args.spec)
     cache, data_dir = spec.get("compilation_cache"), spec.get("data_dir")
@@ -249,8 +253,8 @@ def continue_command(args, max_seconds: float | None = None) -> str:
 
 
 def cmd_campaign(args) -> int:
-    from . import campaign
-    from .data import DATA_DIR_ENV, fetch_mnist
+    from .bench import campaign
+    from .mnist_files import DATA_DIR_ENV, fetch_mnist
     from .platform import device_name
 
     visible = gpu_visible() if args.device == "gpu" else True

@@ -14,10 +14,12 @@ from pathlib import Path
 PACKAGES = ("jax", "jaxlib", "torch", "torchvision", "numpy")
 # The modules whose code decides what a training run measures; a change to any of
 # them changes the code version, and grid and campaign measure the runs again.
-MEASURING_MODULES = ("config.py", "data.py", "weights.py", "jax_mlp.py", "torch_mlp.py", "variants.py", "timing.py",
-                     "profiling.py", "experiment.py")
+MEASURING_MODULES = ("mnist_files.py", "networks/config.py", "networks/data.py", "networks/weights.py",
+                     "networks/jax_mlp.py", "networks/torch_mlp.py", "bench/trainer.py", "bench/jax_trainers.py",
+                     "bench/torch_trainers.py", "bench/variants.py", "bench/timing.py", "bench/profiling.py",
+                     "bench/run.py")
 # An evidence item is measured by those and by these: a change here re-measures evidence only.
-EVIDENCE_MODULES = ("equivalence.py", "evidence/measure.py")
+EVIDENCE_MODULES = ("networks/equivalence.py", "bench/equality.py", "bench/evidence/measure.py")
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Settings that change what a framework does; kept with every record.
 RECORDED_ENVIRONMENT = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES",

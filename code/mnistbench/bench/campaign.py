@@ -1,0 +1,391 @@
+"""A device's whole study as one prioritized, tiered, budgeted, resumable plan.
+
+``plan`` lists every step the report and the supplement need from one device,
+in two tiers. Tier 1 is what the two-page report needs: the equality check of
+every variant, the main grid's first seed (each batch size a cold start in a
+fresh process), every variant at the smallest and largest batch size, and the
+compile causes at the smallest. Tier 2 is the other seeds, then everything
+else the supplement shows.
+
+Each thing is measured once, in the cheapest honest way. A step is a
+*session* (runs in one new process: the first is a cold start, the later
+ones share the process and are used only for steady epochs, accuracy and
+profiles, never for a first epoch; variants that only feed the steady state
+train fewer epochs, and every record says so), one part of an evidence item
+(its own child processes), or an item derived from the runs. Kernel counts
+and host and device time per step come from a few profiled steps of the runs
+themselves.
+
+``execute`` runs what is not done, in order, and stops cleanly before a step
+that would end past the time budget (a session that does not fit runs as many
+of its runs as do). Every finished run and part is saved at once, so running
+the same command again continues where the last one stopped; an interrupted
+run is simply done again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import Error
+from ..networks.config import FRAMEWORKS, GRID_BATCH_SIZES, GRID_SEEDS, Config
+from . import estimates, variants
+from .run import Run
+
+FULL = {"epochs": Config().epochs, "train_subset": None, "batch_sizes": GRID_BATCH_SIZES, "seeds": GRID_SEEDS,
+        "variant_epochs": 3}
+QUICK = {"epochs": 2, "train_subset": 4096, "batch_sizes": (64, 256), "seeds": (0, 1), "variant_epochs": 2}
+TIERS = {1: "what the two-page report needs", 2: "the other seeds, then everything else the supplement shows"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One thing to measure: a session of runs, one part of an evidence item, or a derived item."""
+
+    label: str
+    kind: str  # "session", "evidence" or "derived"
+    tier: int = 1
+    runs: tuple[Run, ...] = ()
+    folder: Path | None = None  # where its records go
+    evidence: str | None = None
+    part: str | None = None
+
+
+@dataclasses.dataclass
+class Planned:
+    step: Step
+    state: str  # "done", "to do" or "blocked: why"
+    estimate_s: float
+    estimate_from: str  # whose records the estimate used, or "defaults"
+    todo: tuple[Run, ...] = ()  # a session's runs that are not recorded yet
+
+
+# --- the plan -------------------------------------------------------------------------
+
+
+def session_step(runs: list[Run], tier: int, folder: Path) -> Step:
+    first = runs[0]
+    c = first.config
+    label = (f"session   {first.framework}: {first.variant} batch {c.batch_size} seed {c.seed}"
+             + (" tf32" if c.matmul_precision == "tf32" else "") + " (cold start)"
+             + (f" + {len(runs) - 1} more run{'s' * (len(runs) > 2)}" if len(runs) > 1 else ""))
+    return Step(label, "session", tier, tuple(runs), folder)
+
+
+def evidence_step(name: str, part: str, tier: int, folder: Path) -> Step:
+    return Step(f"evidence  {name} {part}", "evidence", tier, folder=folder, evidence=name, part=part)
+
+
+def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
+    """Every step, tier 1 first."""
+    from .evidence.measure import compile_parts, equality_parts, updates_parts
+
+    results_dir = Path(results_dir)
+    evidence_dir = results_dir / "evidence"
+    size = QUICK if quick else FULL
+    base = Config(epochs=size["epochs"], train_subset=size["train_subset"])
+    sizes, seeds, short = size["batch_sizes"], size["seeds"], size["variant_epochs"]
+    ends = (sizes[0], sizes[-1])
+
+    def run(framework, variant, batch_size, seed, epochs=None, precision="float32", profile=False):
+        config = base.replace(batch_size=batch_size, seed=seed, epochs=epochs or base.epochs,
+                              matmul_precision=precision)
+        return Run(framework, variant, config, profile)
+
+    def others(framework):
+        return [v.name for v in variants.for_device(device, (framework,)) if not v.is_default]
+
+    default = variants.DEFAULT_VARIANT
+    small = f"bs{ends[0]}"
+    equality = [evidence_step("equality", part, 1 if part == "gpu-only" else 2, evidence_dir)
+                for part in equality_parts(device, quick)]
+    compiles = [evidence_step("compile", part, 1 if part == f"jax-jit {small}" else 2, evidence_dir)
+                for part in compile_parts(device, quick)]
+    steps = [step for step in equality if step.tier == 1]  # the variants no CPU test covers, before any is timed
+    for framework in FRAMEWORKS:  # the main grid's first seed, each batch size a cold start,
+        for b in sizes:           # then, in the same process, the other variants (steady state only)
+            runs = [run(framework, default[framework], b, seeds[0], profile=b in ends)]
+            runs += [run(framework, v, b, seeds[0], short, profile=True) for v in others(framework) if b in ends]
+            steps.append(session_step(runs, 1, results_dir))
+    steps += [step for step in compiles if step.tier == 1]
+    if device == "gpu":  # TF32's compile times (and epochs): JAX's at the smallest batch size a cold start
+        steps.append(session_step([run("jax", "jit", b, seeds[0], precision="tf32") for b in ends], 1,
+                                  results_dir / "tf32"))
+    steps += [step for step in equality if step.tier == 2]
+    for framework in FRAMEWORKS:  # tier 2: the main grid's other seeds
+        steps.append(session_step([run(framework, default[framework], b, s) for s in seeds[1:] for b in sizes], 2,
+                                  results_dir))
+    steps += [step for step in compiles if step.tier == 2]
+    if device == "cpu":  # accuracy does not depend on the device: the twins are tested equal
+        steps += [evidence_step("updates", part, 2, evidence_dir) for part in updates_parts(device, quick)]
+    steps += [Step(f"derive    {name}", "derived", 2, folder=evidence_dir, evidence=name)
+              for name in ("amortization", "efficiency")]
+    return steps
+
+
+# --- states ---------------------------------------------------------------------------------
+
+
+def run_path(run: Run, folder: Path, device: str, cached: bool = False) -> Path:
+    from .results import config_fingerprint, run_filename
+
+    c = run.config
+    name = run_filename(run.framework, run.variant, c.batch_size, c.seed, device, config_fingerprint(c), cached)
+    return Path(folder) / name
+
+
+def runs_to_do(step: Step, device: str, code_version: str, software: str | None = None,
+               cached: bool = False) -> tuple[Run, ...]:
+    """A session's runs without a current record (this code, configuration, machine)."""
+    from .results import config_fingerprint, is_current
+
+    return tuple(run for run in step.runs if not is_current(run_path(run, step.folder, device, cached),
+                                                            config_fingerprint(run.config), code_version, software,
+                                                            cached))
+
+
+def blocked_by_equality(run: Run, equality: dict | None, running: bool = False) -> str | None:
+    """Why a run must not be timed: its variant failed its equality check, or (when about
+    to run: a GPU-only variant, which no CPU test covers) has not passed one yet; None when
+    it may run. The plan counts an unchecked GPU variant as to do: its check comes first."""
+    variant = variants.get(run.framework, run.variant)
+    result = next((part[variant.key] for part in (equality or {}).get("parts", {}).values() if variant.key in part),
+                  None)
+    if result is not None and not result["passed"]:
+        return f"blocked: {variant.key} failed its equality check"
+    if running and variant.needs_gpu and result is None:
+        return f"blocked: {variant.key} has not passed its equality check"
+    return None
+
+
+def state_of(step: Step, todo: tuple[Run, ...], evidence_data: Callable) -> str:
+    if step.kind == "session":
+        if not todo:
+            return "done"
+        reasons = {blocked_by_equality(run, evidence_data("equality")) for run in todo}
+        return reasons.pop() if len(reasons) == 1 and None not in reasons else "to do"
+    if step.kind == "evidence":
+        data = evidence_data(step.evidence)
+        return "done" if data and step.part in data["parts"] else "to do"
+    return "to do"  # derived items are recomputed at the end of every complete campaign
+
+
+def load_history(results_dir: Path, device: str, device_name: str, quick: bool) -> estimates.History:
+    """Every record in ``results_dir`` and in the committed results/ folder: the source of
+    estimates (a plan for a device without records of its own reads another's)."""
+    from ..platform import evidence_code_version
+    from .results import load_records, results_folder
+
+    records = []
+    for folder in dict.fromkeys([Path(results_dir), results_folder()]):
+        records += load_records(folder, kind=None) if folder.exists() else []
+    return estimates.History([r for r in records if r.get("kind", "run") == "run"],
+                             [r for r in records if r.get("kind") == "evidence"], device, device_name, quick,
+                             evidence_code_version())
+
+
+def estimate(step: Step, todo: tuple[Run, ...], history: estimates.History) -> estimates.Estimate:
+    if step.kind == "derived":
+        return estimates.default(estimates.DERIVED_S)
+    if step.kind == "session":
+        return estimates.session(list(todo or step.runs), history)
+    return estimates.evidence_part(step.evidence, step.part, history)
+
+
+def assess(steps: list[Step], device: str, quick: bool, results_dir: Path, cached: bool = False,
+           visible: bool = True) -> list[Planned]:
+    """Each step with its state, the runs it has left and its estimate. ``visible``: the
+    device is on this machine (a GPU plan made elsewhere cannot tell which records were
+    made with this machine's software, and takes every current record as done)."""
+    from ..platform import code_version, device_name
+    from .evidence import current_data, describe_device
+    from .results import software_fingerprint
+
+    version = code_version()
+    described = describe_device(device) if visible else None
+    software = software_fingerprint(described) if described else None
+    history = load_history(results_dir, device, device_name(device), quick)
+    cache: dict[str, dict | None] = {}
+
+    def evidence_data(item: str) -> dict | None:
+        if item not in cache:
+            cache[item] = current_data(item, device, quick, Path(results_dir) / "evidence", described)
+        return cache[item]
+
+    planned = []
+    for step in steps:
+        todo = runs_to_do(step, device, version, software, cached) if step.kind == "session" else ()
+        guess = estimate(step, todo, history)
+        planned.append(Planned(step, state_of(step, todo, evidence_data), guess.seconds, guess.source, todo))
+    return planned
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Outcome:
+    done: list[Planned]
+    failed: list[tuple[Planned, str]]
+    left: list[Planned]  # not started (or only partly): the budget would have run out
+    seconds: float
+    blocked: list[tuple[Planned, str]] = dataclasses.field(default_factory=list)
+
+
+class Blocked(Error):
+    """A step that must not run now (a variant without a passed equality check)."""
+
+
+def execute_step(step: Step, todo: tuple[Run, ...], device: str, quick: bool, results_dir: Path,
+                 compilation_cache: Path | None, log: Callable[[str], None]) -> list[str]:
+    """Run one step (a session: the runs ``todo``); returns why runs were left out, if any."""
+    from .evidence import current_data, describe_device, run_evidence
+    from .run import run_session_in_fresh_process
+
+    if step.kind == "session":
+        equality = current_data("equality", device, quick, Path(results_dir) / "evidence", describe_device(device))
+        reasons = {run: blocked_by_equality(run, equality, running=True) for run in todo}  # as measured by now
+        allowed = [run for run in todo if not reasons[run]]
+        if not allowed:
+            raise Blocked("; ".join(sorted({reason for reason in reasons.values() if reason})))
+        run_session_in_fresh_process(allowed, device, step.folder, compilation_cache=compilation_cache,
+                                     on_record=lambda path: log(f"    saved {Path(path).name}"))
+        return sorted({f"{reason}: {run.name}" for run, reason in reasons.items() if reason})
+    if step.kind == "evidence":
+        run_evidence(step.evidence, device, quick, step.folder, only_parts=[step.part], log=log)
+    else:
+        run_evidence(step.evidence, device, quick, step.folder, runs_dir=results_dir)
+    return []
+
+
+def fitting_prefix(item: Planned, budget_left: float, history_estimate: Callable) -> Planned | None:
+    """The longest start of a session that fits into ``budget_left`` (a session of runs can
+    stop between runs), or None."""
+    runs = list(item.todo or item.step.runs)
+    for n in range(len(runs) - 1, 0, -1):
+        guess = history_estimate(item.step, tuple(runs[:n]))
+        if guess.seconds <= budget_left:
+            return dataclasses.replace(item, todo=tuple(runs[:n]), estimate_s=guess.seconds)
+    return None
+
+
+def execute(planned: list[Planned], device: str, quick: bool, results_dir: Path, max_seconds: float | None,
+            compilation_cache: Path | None = None, log: Callable[[str], None] = print,
+            run_step: Callable = execute_step, clock: Callable[[], float] = time.monotonic,
+            estimator: Callable | None = None) -> Outcome:
+    """Run every step that is to do, in order, within ``max_seconds``."""
+    started = clock()
+    todo = [p for p in planned if p.state == "to do"]
+    outcome = Outcome([], [], [], 0.0)
+    for number, item in enumerate(todo):
+        elapsed = clock() - started
+        last = False
+        if max_seconds is not None and elapsed + item.estimate_s > max_seconds:
+            part = (fitting_prefix(item, max_seconds - elapsed, estimator)
+                    if item.step.kind == "session" and estimator else None)
+            if part is None:
+                outcome.left += todo[number:]
+                break
+            outcome.left += todo[number:]  # the rest of this session, and everything after it
+            item, last = part, True
+        if item.step.kind == "derived" and main_grid_incomplete(planned, outcome):
+            outcome.left.append(item)  # the derived items read the main grid: derive only from all of it
+            continue
+        budget = f" of {format_seconds(max_seconds)}" if max_seconds else ""
+        runs = f", {len(item.todo)} runs" if item.step.kind == "session" else ""
+        log(f"[{number + 1}/{len(todo)}] tier {item.step.tier}: {item.step.label} (about "
+            f"{format_seconds(item.estimate_s)}{runs}; {format_seconds(elapsed)}{budget} used)")
+        try:
+            left_out = run_step(item.step, item.todo, device, quick, results_dir, compilation_cache, log)
+        except Blocked as reason:
+            outcome.blocked.append((item, str(reason)))
+            log(f"    {reason}")
+        except Error as error:
+            outcome.failed.append((item, str(error)))
+            log(f"    failed: {error}")
+        else:
+            outcome.blocked += [(item, reason) for reason in left_out or []]
+            outcome.done.append(item)
+        if last:
+            break
+    outcome.seconds = clock() - started
+    return outcome
+
+
+def main_grid_incomplete(planned: list[Planned], outcome: Outcome) -> bool:
+    """Whether a run of the main grid (a default variant) failed, was blocked or was not run."""
+    def has_main_runs(item: Planned) -> bool:
+        return any(variants.get(run.framework, run.variant).is_default and run.config.matmul_precision == "float32"
+                   for run in (item.todo or item.step.runs))
+
+    unfinished = [p for p, _ in outcome.failed] + [p for p, _ in outcome.blocked] + outcome.left
+    return any(has_main_runs(p) for p in unfinished) or any(has_main_runs(p) and p.state.startswith("blocked")
+                                                            for p in planned)
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def outcome_text(outcome: Outcome, max_seconds: float | None, continue_command: Callable) -> str:
+    """What a campaign did and what is left, with the command that continues; a budget
+    too small for the next step alone is said, and the command offers one that fits."""
+    lines = [f"campaign: {len(outcome.done)} steps done in {format_seconds(outcome.seconds)}, "
+             f"{len(outcome.failed)} failed, {len(outcome.blocked)} blocked, {len(outcome.left)} left"]
+    lines += [f"  failed: {item.step.label}: {error}" for item, error in outcome.failed]
+    lines += [f"  {reason}" + ("" if ": " in reason.split("blocked: ", 1)[-1] else f": {item.step.label}")
+              for item, reason in outcome.blocked]
+    if outcome.left:
+        lines.append(f"left (about {format_seconds(sum(p.estimate_s for p in outcome.left))}): "
+                     + "; ".join(p.step.label for p in outcome.left[:4]) + (" ..." if len(outcome.left) > 4 else ""))
+        needed = outcome.left[0].estimate_s
+        budget = None
+        if not outcome.done and not outcome.failed and max_seconds and needed > max_seconds:
+            budget = math.ceil(needed * 1.5)  # the same budget again would do nothing again
+            lines.append(f"the next step alone is estimated at {format_seconds(needed)}, more than "
+                         f"--max-seconds {max_seconds:g}")
+        lines.append(f"continue with: {continue_command(budget)}")
+    return "\n".join(lines)
+
+
+def plan_text(planned: list[Planned], recorded: tuple[float, int] | None = None) -> str:
+    """The plan by tier, one step per line with its state and estimate, and the totals."""
+    lines = []
+    for tier, what in TIERS.items():
+        mine = [p for p in planned if p.step.tier == tier]
+        if not mine:
+            continue
+        whole = sum(p.estimate_s for p in mine)
+        lines.append(f"tier {tier} ({what}): {len(mine)} steps, about {format_seconds(whole)} in all")
+        for p in mine:
+            left = (f" ({len(p.todo)} of {len(p.step.runs)} runs left)"
+                    if p.step.kind == "session" and p.todo and len(p.todo) < len(p.step.runs) else "")
+            lines.append(f"{planned.index(p) + 1:3}. [{p.state}] {p.step.label}{left}  "
+                         f"~{format_seconds(p.estimate_s)} ({p.estimate_from})")
+    todo = [p for p in planned if p.state == "to do"]
+    sources = sorted({p.estimate_from for p in todo})
+    lines.append(f"whole plan about {format_seconds(sum(p.estimate_s for p in planned))}; "
+                 f"{len(planned) - len(todo)} of {len(planned)} steps done or blocked; {len(todo)} to do, about "
+                 f"{format_seconds(sum(p.estimate_s for p in todo))} (estimates from: {'; '.join(sources) or '-'})")
+    if recorded:
+        lines.append(f"recorded so far: {format_seconds(recorded[0])} in {recorded[1]} records (their own walls)")
+    return "\n".join(lines)
+
+
+def recorded_seconds(results_dir: Path) -> tuple[float, int]:
+    """The time the records in ``results_dir`` say they took: each run's share of its
+    process (imports included for the first) and each evidence part's measured seconds."""
+    from .results import load_records
+
+    records = load_records(results_dir, kind=None) if Path(results_dir).exists() else []
+    runs = [r["wall_s"] for r in records if r.get("kind", "run") == "run" and "wall_s" in r]
+    parts = [r["measure_wall_s"] for r in records if r.get("kind") == "evidence" and r.get("measure_wall_s")]
+    return sum(runs) + sum(parts), len(runs) + len(parts)

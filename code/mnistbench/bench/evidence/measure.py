@@ -1,0 +1,296 @@
+"""What runs on a device for an evidence item: each part in a fresh child process.
+
+A child is ``python -m mnistbench.bench.evidence.measure TASK JSON``; it prints its
+result as one ``@result`` JSON line. The ``measure_*`` functions run in the
+parent and return the result of one part of an evidence item. Kernel counts
+and host and device time per step are not here: the runs measure them
+(``profiling``), so nothing is compiled twice for them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import Error
+from ...networks.config import Config
+from ..profiling import timed_epoch
+
+CHILD_PREFIX = "@result "
+COMPILE_PROGRAMS = {"jax-jit": "jax step", "jax-scan": "jax scan epoch", "torch-compile": "torch compile step"}
+AUTOTUNE_OFF_FLAGS = "--xla_gpu_autotune_level=0"
+COMPILE_SETTINGS = {  # TF32 compile times come from the TF32 runs, each a cold start
+    "cold": "a fresh process with an empty compilation cache (which it fills)",
+    "warm": "a second fresh process with that cache",
+    "autotune-off": f"cold, with XLA_FLAGS={AUTOTUNE_OFF_FLAGS} (no autotuning of GPU kernels)",
+}
+
+
+class EvidenceError(Error):
+    """An evidence measurement that could not be made."""
+
+
+# --- child processes ------------------------------------------------------------
+
+
+def run_child(task: str, env: dict | None = None, timeout: float = 1800, **kwargs) -> dict:
+    """Run ``task(**kwargs)`` in a fresh Python process and return its result."""
+    command = [sys.executable, "-m", "mnistbench.bench.evidence.measure", task, json.dumps(kwargs)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        raise EvidenceError(f"{task} did not finish within {timeout:.0f} s") from None
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(CHILD_PREFIX):
+            return json.loads(line[len(CHILD_PREFIX):])
+    last = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
+    raise EvidenceError(f"{task} failed: {last[0]}")
+
+
+def _setup(framework: str, device: str, cache_dir: str | None = None):
+    from ...networks import data as mnist
+    from ..run import prepare_process, resolve_device, use_compilation_cache
+
+    prepare_process(framework, device)
+    use_compilation_cache(Path(cache_dir) if cache_dir else None)
+    return resolve_device(framework, device), mnist.load_mnist(log=lambda _: None)
+
+
+def _trainer(variant_key: str, device: str, config: Config, data):
+    from ...networks.data import first_training_images
+    from ..variants import REGISTRY
+
+    return REGISTRY[variant_key].build(config, first_training_images(data, config.train_subset), device)
+
+
+# --- 1. compilation ------------------------------------------------------------------
+
+
+def task_partial_batch_compiles(device: str, batch_size: int, n_train: int) -> dict:
+    """Compiled programs after one epoch of a step that takes batch arrays, when
+    the last partial batch is dropped and when it is kept."""
+    import jax
+
+    from ...networks import jax_mlp
+    from ...networks.data import first_training_images
+    from ..jax_trainers import JaxTrainer
+
+    device, data = _setup("jax", device)
+    data = first_training_images(data, n_train)
+    config = Config(batch_size=batch_size)
+    counts = {}
+    for keep_partial in (False, True):
+        trainer = JaxTrainer(config, data, device)
+
+        step = jax.jit(jax_mlp.train_step, static_argnames=("learning_rate", "momentum"))  # its own program cache
+
+        n_steps = math.ceil(n_train / batch_size) if keep_partial else n_train // batch_size
+        params, velocity = trainer.state.params, trainer.state.velocity
+        for i in range(n_steps):
+            rows = slice(i * batch_size, (i + 1) * batch_size)
+            params, velocity, _ = step(params, velocity, trainer.x_train[rows], trainer.y_train_onehot[rows],
+                                       learning_rate=config.learning_rate, momentum=config.momentum)
+        jax.block_until_ready(params)
+        counts["kept" if keep_partial else "dropped"] = step._cache_size()
+    return {"batch_size": batch_size, "n_train": n_train, "programs": counts}
+
+
+def task_compile_cell(variant: str, device: str, batch_size: int, train_subset: int | None,
+                      cache_dir: str | None) -> list[dict]:
+    """The first epoch of one compiled variant in a fresh process, its program's
+    compile time apart, and (JAX) the evaluation program's compile split."""
+    from .. import timing
+    from ..run import compilation_cache_use
+
+    framework = variant.split("-")[0]
+    device, data = _setup(framework, device, cache_dir)
+    counter = timing.JaxCompileCounter.shared() if framework == "jax" else None
+    config = Config(batch_size=batch_size, epochs=1, train_subset=train_subset)
+    trainer = _trainer(variant, device, config, data)
+    _, first_epoch_s = timed_epoch(trainer, config.seed, 1)
+    split = trainer.compile_split or {}
+    rows = [{"program": COMPILE_PROGRAMS[variant], "split": split, "total_s": sum(split.values()),
+             "first_epoch_s": first_epoch_s}]
+    if variant == "jax-jit":  # the evaluation program is the same for every JAX variant: measured once
+        from ...networks.jax_mlp import evaluate
+
+        _, evaluate_split = timing.aot_compile(evaluate, trainer.state.params, *trainer.eval_sets["val"])
+        rows.append({"program": "jax evaluate", "split": evaluate_split, "total_s": sum(evaluate_split.values())})
+    cache = compilation_cache_use(framework, Path(cache_dir) if cache_dir else None, counter)
+    return [{**row, "variant": variant.split("-", 1)[1], "batch_size": batch_size, "cache": cache} for row in rows]
+
+
+COMPILE_BATCH_SIZES = {False: (64, 1024), True: (64, 256)}  # (smallest, largest) of the full and quick grids
+
+
+def compile_parts(device: str, quick: bool) -> list[str]:
+    """The compiled programs at the smallest batch size, the report's: JAX's step, then
+    torch.compile's; on the CPU also the scanned epoch and the partial batch (a GPU
+    session records the scanned epoch's compile in a shared process)."""
+    small = COMPILE_BATCH_SIZES[quick][0]
+    parts = [f"jax-jit bs{small}", f"torch-compile bs{small}"]
+    return parts + ([f"jax-scan bs{small}", "partial-batch"] if device == "cpu" else [])
+
+
+def measure_compile_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
+    """The partial-batch programs, or for one compiled program and batch size its
+    compile time in every setting (cold, warm cache; on a GPU, JAX with autotuning off)."""
+    if part == "partial-batch":
+        return run_child("partial_batch_compiles", device=device, batch_size=64, n_train=1000)
+    variant, batch = part.split(" bs")
+    common = {"variant": variant, "device": device, "batch_size": int(batch), "train_subset": 8192 if quick else None}
+    cells = []
+    with tempfile.TemporaryDirectory(prefix="mnistbench-compile-cache-") as cache:
+        for setting in ("cold", "warm"):  # the same cache folder: the second process finds the first's programs
+            log(f"compile: {part} {setting}")
+            cells += _cells(setting, run_child("compile_cell", cache_dir=cache, **common))
+    cells += _autotune_off_cells(device, variant, int(batch), common, log)
+    return {"settings": COMPILE_SETTINGS, "cells": cells}
+
+
+def _cells(setting: str, rows: list[dict]) -> list[dict]:
+    return [{**row, "setting": setting, "applies": True} for row in rows]
+
+
+def _autotune_off_cells(device: str, variant: str, batch_size: int, common: dict, log) -> list[dict]:
+    programs = [COMPILE_PROGRAMS[variant]] + (["jax evaluate"] if variant == "jax-jit" else [])
+    reason = ("GPU only" if device != "gpu" else
+              "an XLA flag; PyTorch does not read it" if variant.startswith("torch") else None)
+    if reason:
+        return [{"program": p, "variant": variant.split("-", 1)[1], "batch_size": batch_size,
+                 "setting": "autotune-off", "applies": False, "reason": reason} for p in programs]
+    log(f"compile: {variant} bs{batch_size} autotune-off")
+    return _cells("autotune-off", run_child("compile_cell", env={"XLA_FLAGS": AUTOTUNE_OFF_FLAGS}, cache_dir=None,
+                                            **common))
+
+
+# --- 2. accuracy at an equal number of updates ------------------------------------------------
+
+
+def task_updates_seed(device: str, seed: int, quick: bool) -> list[dict]:
+    """Every arm of the updates experiment for one seed, trained with the JAX twin (tested
+    equal to PyTorch) without timing: the final accuracy of each. The largest batch's
+    equal-epochs arm is the first epochs of its equal-updates arm (the same arithmetic),
+    read on the way."""
+    device, data = _setup("jax", device)
+    subset = UPDATES_QUICK_SUBSET if quick else None
+    reference = Config(epochs=2 if quick else 10, seed=seed, train_subset=subset)
+    n_train = subset or len(data.x_train)
+    rows = []
+    for arm in updates_plan(reference, UPDATES_LARGE_BATCH[quick], n_train):
+        config = reference.replace(batch_size=arm["batch_size"], learning_rate=arm["learning_rate"],
+                                   epochs=arm["epochs"])
+        trainer = _trainer("jax-jit", device, config, data)
+        for epoch in range(1, config.epochs + 1):
+            timed_epoch(trainer, seed, epoch)
+            if arm["arm"] == "equal updates" and epoch == reference.epochs:
+                rows.append({**arm, "arm": "equal epochs", "epochs": epoch,
+                             "updates": epoch * trainer.n_batches, "seed": seed, **_final(trainer)})
+        rows.append({**arm, "seed": seed, **_final(trainer)})
+    return rows
+
+
+def _final(trainer) -> dict:
+    loss = trainer.epoch_loss()
+    if not np.isfinite(loss):
+        return {"final_train_loss": None, "test_accuracy": None, "val_loss": None}
+    return {"final_train_loss": loss, "val_loss": trainer.evaluate("val")[0],
+            "test_accuracy": trainer.evaluate("test")[1]}
+
+
+UPDATES_QUICK_SUBSET = 4096
+UPDATES_LARGE_BATCH = {False: 1024, True: 256}
+
+
+def updates_plan(reference: Config, batch_size: int, n_train: int) -> list[dict]:
+    """The arms, in the order they train: the reference batch at its epochs; the larger
+    batch with as many updates (same learning rate; as many epochs on the way), and with
+    the learning rate scaled linearly and by the square root of the batch ratio (same
+    epochs)."""
+    ref_updates = reference.epochs * (n_train // reference.batch_size)
+    ratio = batch_size / reference.batch_size
+    plan = [{"arm": "reference", "batch_size": reference.batch_size, "learning_rate": reference.learning_rate,
+             "epochs": reference.epochs},
+            {"arm": "equal updates", "batch_size": batch_size, "learning_rate": reference.learning_rate,
+             "epochs": max(reference.epochs, round(ref_updates / (n_train // batch_size)))},
+            {"arm": "linear learning rate", "batch_size": batch_size, "learning_rate": reference.learning_rate * ratio,
+             "epochs": reference.epochs},
+            {"arm": "square-root learning rate", "batch_size": batch_size,
+             "learning_rate": reference.learning_rate * math.sqrt(ratio), "epochs": reference.epochs}]
+    return [{**arm, "updates": arm["epochs"] * (n_train // arm["batch_size"])} for arm in plan]
+
+
+UPDATES_SEEDS = (0, 1, 2)
+
+
+def updates_parts(device: str, quick: bool) -> list[str]:
+    return [f"seed {seed}" for seed in (UPDATES_SEEDS[:1] if quick else UPDATES_SEEDS)]
+
+
+def measure_updates_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
+    """Every arm of the updates experiment for one seed, in one child process."""
+    seed = int(part.split()[1])
+    log(f"updates: seed {seed}")
+    rows = run_child("updates_seed", device=device, seed=seed, quick=quick, timeout=7200)
+    return {"framework": "jax", "variant": "jit", "train_subset": UPDATES_QUICK_SUBSET if quick else None,
+            "rows": rows}
+
+
+# --- 3. every variant computes what its framework's default computes -------------------------
+
+
+def equality_variants(part: str, device: str) -> list[str]:
+    """The variants one equality part checks: the GPU-only ones (CUDA graphs, which no CPU
+    test covers), or a framework's others."""
+    from ..variants import for_device
+
+    return [v.key for v in for_device(device) if not v.is_default
+            and (v.needs_gpu if part == "gpu-only" else v.framework == part and not v.needs_gpu)]
+
+
+def task_equality(part: str, device: str) -> dict:
+    """Every variant of the part against its framework's default, in one process (the
+    default's compiled step is reused: one jitted function per settings and process)."""
+    from ..equality import compare_with_default
+    from ..variants import REGISTRY
+
+    keys = equality_variants(part, device)
+    device, data = _setup(REGISTRY[keys[0]].framework, device)
+    return {key: compare_with_default(key, device, data) for key in keys}
+
+
+def equality_parts(device: str, quick: bool) -> list[str]:
+    """On a GPU the CUDA-graph variants first (the variants no CPU test covers), then each
+    framework's others, each part in one child process."""
+    return [part for part in ("gpu-only", "jax", "torch") if equality_variants(part, device)]
+
+
+def measure_equality_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
+    log(f"equality: {part}")
+    return run_child("equality", part=part, device=device)
+
+
+CHILD_TASKS = {"partial_batch_compiles": task_partial_batch_compiles, "compile_cell": task_compile_cell,
+               "updates_seed": task_updates_seed, "equality": task_equality}
+PARTS = {"compile": compile_parts, "updates": updates_parts, "equality": equality_parts}
+MEASURE_PART = {"compile": measure_compile_part, "updates": measure_updates_part, "equality": measure_equality_part}
+
+
+def child_main(argv: list[str]) -> int:
+    """Entry point of a child: run one task, print its result as one JSON line."""
+    task, kwargs = argv
+    result = CHILD_TASKS[task](**json.loads(kwargs))
+    print(CHILD_PREFIX + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1:]))

@@ -1,0 +1,378 @@
+"""Result records: one JSON file per run, written atomically, read strictly.
+
+A record is a plain dictionary (see ``experiment.run_one``). Files are
+written to a temporary name and renamed, so an interrupted run leaves either
+the old file or the new one, never half of one. Reading checks the type and
+range of every field the code uses; a file that fails, or that holds another
+schema version, is an error naming the file and the field, and nothing
+overwrites it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import Error
+
+SCHEMA_VERSION = 1
+RESULTS_ENV = "MNISTBENCH_RESULTS"  # the folder the documents (and a campaign's reminders) read; default results/
+
+
+def config_fingerprint(config) -> str:
+    """Short stable hash of every setting of a ``Config``, used to name and match records."""
+    text = json.dumps(config.to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def results_folder(results_dir: Path | str | None = None) -> Path:
+    """``results_dir``, else $MNISTBENCH_RESULTS, else results/."""
+    return Path(results_dir or os.environ.get(RESULTS_ENV) or "results")
+
+
+class ResultsError(Error):
+    """A results file that is unreadable, of another schema, or damaged."""
+
+
+# --- the schema: what every field the code reads must hold -------------------------
+
+
+def _real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(low: int):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _between(low: float, high: float = math.inf):
+    return lambda v: _real(v) and low <= v <= high
+
+
+def _positive(v) -> bool:
+    return _real(v) and v > 0
+
+
+def _optional(check):
+    return lambda v: v is None or check(v)
+
+
+def _list_of(check):
+    return lambda v: isinstance(v, list) and len(v) > 0 and all(check(x) for x in v)
+
+
+def _kind(*types):
+    return lambda v: isinstance(v, types)
+
+
+RUN_SCHEMA = {  # field: (check, what it must be)
+    "framework": (lambda v: v in ("jax", "torch"), "'jax' or 'torch'"),
+    "variant": (_optional(_kind(str)), "a variant name"),
+    "batch_size": (_whole(1), "a whole number of at least 1"),
+    "seed": (_whole(0), "a whole number of at least 0"),
+    "epochs": (_whole(1), "a whole number of at least 1"),
+    "precision": (lambda v: v in ("float32", "tf32"), "'float32' or 'tf32'"),
+    "config": (_kind(dict), "an object"),
+    "config_fingerprint": (_kind(str), "a string"),
+    "epoch_times_s": (_list_of(_positive), "a list of positive seconds"),
+    "first_epoch_s": (_positive, "positive seconds"),
+    "steady_epoch_s": (_optional(_positive), "positive seconds or null"),
+    "steady_epoch_range_s": (_optional(_list_of(_positive)), "a list of positive seconds or null"),
+    "val_times_s": (_list_of(_between(0)), "a list of seconds"),
+    "val_loss": (_list_of(_between(0)), "a list of losses"),
+    "val_accuracy": (_list_of(_between(0, 1)), "a list of fractions between 0 and 1"),
+    "test_accuracy": (_between(0, 1), "a fraction between 0 and 1"),
+    "compile_s": (_optional(_between(0)), "seconds or null"),
+    "compile_split": (_optional(lambda v: isinstance(v, dict) and all(_between(0)(x) for x in v.values())),
+                      "an object of seconds or null"),
+    "compile_count": (_optional(_whole(0)), "a whole number or null"),
+    "valid": (_kind(bool), "true or false"),
+    "steps_per_epoch": (_whole(1), "a whole number of at least 1"),
+    "fraction_of_peak": (_positive, "a positive number"),
+    "peak_matmul_flops": (_positive, "a positive number"),
+    "achieved_flops": (_positive, "a positive number"),
+    "physical_floor_s": (_positive, "positive seconds"),
+    "device": (lambda v: isinstance(v, dict) and v.get("kind") in ("cpu", "gpu") and isinstance(v.get("name"), str),
+               "an object with kind 'cpu' or 'gpu' and a name"),
+    "platform": (lambda v: isinstance(v, dict) and isinstance(v.get("code_version"), str),
+                 "an object with a code_version"),
+    "timestamp": (_kind(str), "a date string"),
+}
+EVIDENCE_SCHEMA = {
+    "name": (_kind(str), "a string"),
+    "data": (_kind(dict), "an object"),
+    "device": RUN_SCHEMA["device"],
+    "platform": (_kind(dict), "an object"),
+    "timestamp": (_kind(str), "a date string"),
+}
+OPTIONAL_RUN_FIELDS = ("variant",)  # records from before the variants read as the default
+
+
+def check_record(record: dict, source: Path | str) -> dict:
+    """``record`` if it is a readable record of this schema; else a ResultsError naming
+    ``source`` and the first field that is wrong, and what to do."""
+    if not isinstance(record, dict):
+        raise ResultsError(f"{source}: not a result record (top level is not an object)")
+    version = record.get("schema_version")
+    if version != SCHEMA_VERSION:
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        hint = "update mnistbench to read it" if newer else "move the file away or re-run with a matching version"
+        raise ResultsError(f"{source}: schema version {version!r}, this code reads {SCHEMA_VERSION}; {hint}")
+    kind = record.get("kind", "run")
+    if kind not in ("run", "evidence"):
+        raise ResultsError(f"{source}: unknown record kind {kind!r}")
+    schema = RUN_SCHEMA if kind == "run" else EVIDENCE_SCHEMA
+    missing = [key for key in schema if key not in record and key not in OPTIONAL_RUN_FIELDS]
+    if missing:
+        raise ResultsError(f"{source}: incomplete record, missing {', '.join(missing)}; move the file away")
+    for key, (check, expected) in schema.items():
+        if key in record and not check(record[key]):
+            raise ResultsError(f"{source}: field {key!r} is {_short(record[key])}, expected {expected}; "
+                               "move the file away")
+    if kind == "run" and len(record["epoch_times_s"]) != record["epochs"]:
+        raise ResultsError(f"{source}: {len(record['epoch_times_s'])} epoch times for {record['epochs']} epochs; "
+                           "move the file away")
+    return record
+
+
+def _short(value) -> str:
+    text = json.dumps(value) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- files ------------------------------------------------------------------------
+
+
+def run_filename(framework: str, variant: str, batch_size: int, seed: int, device_kind: str,
+                 config_fingerprint: str, cached: bool = False) -> str:
+    """A run's file name; a run with a compilation cache is a study of its own, so it
+    gets a file of its own beside the cold run of the same configuration."""
+    cache = "-cache" if cached else ""
+    return f"run-{framework}-{variant}-bs{batch_size}-seed{seed}-{device_kind}-{config_fingerprint}{cache}.json"
+
+
+def record_filename(record: dict) -> str:
+    """Where a record lives inside its results folder."""
+    if record.get("kind", "run") == "run":
+        from .variants import of_record
+
+        return run_filename(record["framework"], of_record(record).name, record["batch_size"], record["seed"],
+                            record["device"]["kind"], record["config_fingerprint"], uses_compilation_cache(record))
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", record["name"])
+    return f"evidence-{slug}-{record['device']['kind']}.json"
+
+
+def read_record(path: Path) -> dict:
+    """One checked record from ``path``."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsError(f"{path}: unreadable result file ({error}); move the file away") from None
+    return check_record(record, path)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename; the file
+    gets the usual permissions (0644 under the common umask), not mkstemp's 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_destination(path: Path) -> None:
+    """Refuse, before any work, to later replace a file that is not a readable record."""
+    if path.exists():
+        try:
+            read_record(path)
+        except ResultsError as error:
+            raise ResultsError(f"{error} (a new record would be saved there)") from None
+
+
+def save_record(record: dict, results_dir: Path) -> Path:
+    """Write a checked record into ``results_dir``; refuses to replace a file it cannot read."""
+    check_record(record, "new record")
+    path = Path(results_dir) / record_filename(record)
+    check_destination(path)
+    write_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def load_records(results_dir: Path, kind: str | None = "run") -> list[dict]:
+    """Every record under ``results_dir`` (recursively), sorted by file name;
+    ``kind`` keeps only runs ("run"), or evidence ("evidence"), or all (None)."""
+    records = []
+    for path in sorted(Path(results_dir).rglob("*.json")):
+        record = read_record(path)
+        record["_path"] = str(path)
+        if kind is None or record.get("kind", "run") == kind:
+            records.append(record)
+    return records
+
+
+def is_current(path: Path, config_fingerprint: str, code_version: str, software: str | None = None,
+               cached: bool = False) -> bool:
+    """Whether ``path`` holds a valid run of this configuration by this code (and,
+    given ``software``, with this software and host: a run from another machine would
+    form another study). An invalid run, one faster than its physical floor, is measured again."""
+    if not path.exists():
+        return False
+    record = read_record(path)
+    return (record.get("valid", False) is True and record.get("config_fingerprint") == config_fingerprint
+            and record.get("platform", {}).get("code_version") == code_version
+            and software in (None, software_fingerprint(record)) and uses_compilation_cache(record) == cached)
+
+
+# --- studies ----------------------------------------------------------------------
+
+STUDY_VARIABLES = ("batch_size", "seed")  # what varies inside one study; everything else must match
+
+
+def settings_fingerprint(record: dict, also_varying: tuple[str, ...] = ()) -> str:
+    """Hash of the run's configuration without the study's own variables (and ``also_varying``)."""
+    settings = {k: v for k, v in record.get("config", {}).items() if k not in STUDY_VARIABLES + also_varying}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+
+
+SOFTWARE_KEYS = ("python", "numpy", "jax", "jaxlib", "torch", "cpu")  # of the record's platform
+DEVICE_SOFTWARE_KEYS = ("driver", "count")  # of the record's device (its "cuda" differs by framework)
+
+
+def software_fingerprint(record: dict) -> str:
+    """Hash of the versions and host the run measured with: runs made with another
+    JAX, PyTorch or driver are another study, even on a GPU of the same name."""
+    platform, device = record.get("platform", {}), record.get("device", {})
+    software = {**{k: platform.get(k) for k in SOFTWARE_KEYS}, **{k: device.get(k) for k in DEVICE_SOFTWARE_KEYS}}
+    return hashlib.sha256(json.dumps(software, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def uses_compilation_cache(record: dict) -> bool:
+    return (record.get("compilation_cache") or {}).get("dir") is not None
+
+
+def started_process(record: dict) -> bool:
+    """Whether the run was the first of its process: its first epoch paid for starting the
+    framework and compiling (a cold start, or a warm one with a compilation cache). A later
+    run of a session is not, and its first epoch is never quoted. Records from before
+    sessions were each a process of their own."""
+    return record.get("runs_before_in_process", 0) == 0
+
+
+def study_key(record: dict) -> tuple:
+    """Records with the same key belong to one study: same device, precision, length,
+    other settings, measuring code, software and compilation-cache use; only
+    framework, variant, batch size and seed vary."""
+    return (record["device"]["kind"], record["device"]["name"], record.get("precision", "float32"),
+            record["epochs"], settings_fingerprint(record), record.get("platform", {}).get("code_version"),
+            software_fingerprint(record), uses_compilation_cache(record))
+
+
+def setup_key(record: dict) -> tuple:
+    """A study's key without its length: runs whose steady epochs may be set side by side
+    (the variants train fewer epochs than the main grid, on the same setup)."""
+    key = study_key(record)
+    return key[:3] + (settings_fingerprint(record, ("epochs",)),) + key[5:]
+
+
+def group_by(records: list[dict], key) -> dict:
+    """Records grouped by ``key(record)``, groups in sorted key order."""
+    groups: dict = {}
+    for record in records:
+        groups.setdefault(key(record), []).append(record)
+    return dict(sorted(groups.items(), key=lambda item: _sortable(item[0])))
+
+
+def _sortable(key) -> tuple:
+    """A key that sorts numbers as numbers and anything else (None included) as text."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return tuple((0, part, "") if isinstance(part, (int, float)) else (1, 0, str(part)) for part in parts)
+
+
+def newest(records: list[dict]) -> str:
+    return max(str(r.get("timestamp", "")) for r in records)
+
+
+def select_study(records: list[dict], device_kind: str | None = None) -> list[dict]:
+    """The valid runs of the main comparison (each framework's default) the report shows: a
+    GPU study if there is one (or the study of ``device_kind``), one made by the current
+    measuring code before an older one even when smaller, then the one with most runs, then
+    the longest, then the newest."""
+    from ..platform import code_version
+    from .variants import of_record
+
+    current = code_version()
+    chosen = [r for r in records if r["valid"] and device_kind in (None, r["device"]["kind"])
+              and of_record(r).is_default]
+    groups = group_by(chosen, study_key)
+    if not groups:
+        return []
+    best = max(groups, key=lambda key: (key[0] == "gpu", key[5] == current, len(groups[key]), key[3],
+                                        newest(groups[key])))
+    return groups[best]
+
+
+def variant_name(record: dict) -> str:
+    from .variants import of_record
+
+    return of_record(record).name
+
+
+def default_variant_runs(records: list[dict]) -> list[dict]:
+    """The main comparison: each framework's default variant."""
+    from .variants import of_record
+
+    return [r for r in records if of_record(r).is_default]
+
+
+def summarize(records: list[dict]) -> list[dict]:
+    """One row per (study, framework, variant, batch size): medians and spreads over repeats."""
+    rows = []
+    groups = group_by(records, lambda r: (study_key(r), r["framework"], variant_name(r), r["batch_size"]))
+    for (study, framework, variant, batch_size), runs in groups.items():
+        steady = [r["steady_epoch_s"] for r in runs if r["steady_epoch_s"] is not None]
+        starts = [r for r in runs if started_process(r)]  # first epochs and compile times: these runs only
+        compiles = [r["compile_s"] for r in starts if r["compile_s"] is not None]
+        firsts = [r["first_epoch_s"] for r in starts]
+        accuracy = np.array([r["test_accuracy"] for r in runs])
+        rows.append({
+            "study": study, "device_kind": study[0], "device": study[1], "precision": study[2], "epochs": study[3],
+            "software": ", ".join(f"{name} {runs[0].get('platform', {}).get(key)}" for name, key in
+                                  (("JAX", "jax"), ("PyTorch", "torch")) if runs[0].get("platform", {}).get(key)),
+            "train_subset": runs[0].get("config", {}).get("train_subset"), "compilation_cache": study[7],
+            "framework": framework, "variant": variant, "batch_size": batch_size, "repeats": len(runs),
+            "valid_runs": sum(bool(r["valid"]) for r in runs),
+            "first_epoch_s": float(np.median(firsts)) if firsts else None,
+            "first_epoch_range_s": [min(firsts), max(firsts)] if firsts else None, "first_epoch_runs": len(firsts),
+            "steady_epoch_s": float(np.median(steady)) if steady else None,
+            "steady_epoch_range_s": [min(steady), max(steady)] if steady else None,
+            "steps_per_epoch": runs[0]["steps_per_epoch"],
+            "compile_s": float(np.median(compiles)) if compiles else None,
+            "compile_count": max((r["compile_count"] for r in runs if r["compile_count"] is not None), default=None),
+            "test_accuracy": float(accuracy.mean()),
+            "test_accuracy_std": float(accuracy.std(ddof=1)) if len(runs) > 1 else 0.0,
+            "fraction_of_peak": float(np.median([r["fraction_of_peak"] for r in runs])),
+            "achieved_flops": float(np.median([r["achieved_flops"] for r in runs])),
+            "peak_matmul_flops": float(np.median([r["peak_matmul_flops"] for r in runs])),
+        })
+    return rows

@@ -1,0 +1,1 @@
+"""The SLURM route: a device's campaign submitted as one job, requeued until its plan is done."""

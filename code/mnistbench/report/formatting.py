@@ -1,0 +1,149 @@
+"""Numbers as text: seconds, ratios, shares and sizes, for prose and for tables.
+
+Prose (``fmt_*``) keeps two or three significant digits; tables (``seconds``,
+``seconds_range``, ``accuracy``) keep one more. Missing values read "n/a" in
+prose and "-" in tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def fmt_s(seconds: float | None) -> str:
+    """Seconds for prose, one decimal fewer than the tables: '125 ms', '10.8 s'."""
+    if seconds is None or not np.isfinite(seconds):
+        return "n/a"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.0f} ms" if seconds >= 0.01 else f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.1f} s"
+
+
+def fmt_x(ratio: float | None, digits: int = 1) -> str:
+    return "n/a" if ratio is None else (f"{ratio:.{digits}f}×" if ratio < 10 else f"{ratio:.0f}×")
+
+
+def fmt_vs(seconds: float | None, reference_s: float | None) -> str:
+    """A time against a reference as '2.5× faster' or '1.4× slower', or under 10% apart as
+    '5% faster' (the word from the data; '1.0× faster' would say nothing)."""
+    if not seconds or not reference_s:
+        return "n/a"
+    ratio = max(seconds, reference_s) / min(seconds, reference_s)
+    word = "faster" if seconds <= reference_s else "slower"
+    if ratio < 1.095:
+        return f"{100 * (ratio - 1):.0f}% {word}" if ratio >= 1.005 else "as fast"
+    return f"{fmt_x(ratio)} {word}"
+
+
+def fmt_pct(fraction: float | None, digits: int = 0) -> str:
+    return "n/a" if fraction is None else f"{100 * fraction:.{digits}f}%"
+
+
+def fmt_e(value: float) -> str:
+    """A tolerance as '1e-5'."""
+    return f"{value:.0e}".replace("e-0", "e-")
+
+
+def fmt_mb(n_bytes: float | None) -> str:
+    return "n/a" if n_bytes is None else f"{n_bytes / 2**20:.0f} MiB"
+
+
+def device_label(record: dict) -> str:
+    """'NVIDIA H100 80GB HBM3 (GPU)'; a CPU with its JAX and PyTorch versions, so that two
+    machines with the same CPU name (a GPU host's and a CPU study's) can be told apart."""
+    device, platform = record["device"], record.get("platform", {})
+    if device["kind"] == "gpu":
+        return f"{device['name']} (GPU)"
+    versions = ", ".join(f"{name} {platform[key]}" for name, key in (("JAX", "jax"), ("PyTorch", "torch"))
+                         if platform.get(key))
+    return f"{device['name']} (CPU{'; ' + versions if versions else ''})"
+
+
+def short_label(runs: list[dict]) -> str:
+    """A device as the prose names it once the full name has been given: 'H100' (the GPU's
+    model), or 'CPU'."""
+    device = runs[0]["device"]
+    return short_label_of(device["name"]) if device["kind"] == "gpu" else "CPU"
+
+
+def short_label_of(gpu_name: str) -> str:
+    """A GPU's model from its name: 'NVIDIA H100 80GB HBM3' -> 'H100' (else the whole name)."""
+    import re
+
+    model = re.search(r"\b((?:RTX|GTX) \d{4}\w*|[A-Z]{1,4}\d{1,4}[A-Za-z]*)\b", gpu_name)
+    return model.group(1) if model else gpu_name
+
+
+def cores(runs: list[dict]) -> str | None:
+    """'2-core' when the runs' PyTorch recorded its threads (one per core), else None."""
+    threads = {r["device"].get("threads") for r in runs} - {None}
+    return f"{threads.pop()}-core" if len(threads) == 1 else None
+
+
+def code_note(record: dict) -> str:
+    """', measured by older code (commit e0102aa)' for a record of another code version, else ''
+    (a measured evidence record names the version of the evidence code too)."""
+    from ..platform import code_version, evidence_code_version
+
+    measured_evidence = record.get("kind") == "evidence" and "derived_from" not in record
+    current = evidence_code_version() if measured_evidence else code_version()
+    if record["platform"].get("code_version") == current:
+        return ""
+    return f", measured by older code (commit {(record['platform']['git'].get('commit') or 'unknown')[:7]})"
+
+
+def flops_text(flops: float, digits: int = 2) -> str:
+    """'51 TFLOP/s', '195 GFLOP/s', '0.44 TFLOP/s': ``digits`` significant digits at least."""
+    unit, scale = ("TFLOP/s", 1e12) if flops >= 1e12 else ("GFLOP/s", 1e9)
+    value = flops / scale
+    return f"{value:.{max(0, digits - len(str(int(value))))}f} {unit}"
+
+
+def break_even_words(row: dict) -> str:
+    """An amortization row's break-even: 'epoch 3', 'epoch 40 (extrapolated)',
+    'not within 1000 epochs' or 'never' (JAX's steady epoch is not the faster)."""
+    if row["never"]:
+        return "never"
+    if row["break_even_epoch"] is None:
+        return f"not within {row['horizon']} epochs"
+    return f"epoch {row['break_even_epoch']}" + ("" if row["measured"] else " (extrapolated)")
+
+
+# --- tables ---------------------------------------------------------------------------
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 0:  # a difference that came out negative (noise): the sign in front
+        return "−" + seconds(-value)
+    if value < 1e-3:
+        return f"{value * 1e6:.0f} µs"
+    return f"{value * 1e3:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def seconds_range(value: float | None, bounds: list[float] | None) -> str:
+    """'1.23 s (1.20 s–1.30 s)': a median with its range over repeats."""
+    if value is None:
+        return "-"
+    low, high = (seconds(b) for b in bounds) if bounds else (None, None)
+    if low == high:
+        return seconds(value)
+    return f"{seconds(value)} ({low}–{high})"
+
+
+def accuracy(mean: float, spread: float) -> str:
+    return f"{100 * mean:.2f} ± {100 * spread:.2f} %" if spread else f"{100 * mean:.2f} %"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def count(value: float | None) -> str:
+    """A count per step (an average over profiled steps): whole from 5 up, small fractions with two digits."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if value >= 5 or value == int(value) else f"{value:.2g}"

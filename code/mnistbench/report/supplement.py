@@ -1,0 +1,168 @@
+"""The supplement's sections as Markdown, one function per section.
+
+Each takes the ``studies.Study`` and returns text (tables and the sentences
+around them) for one chunk of ``supplement.qmd``; every number comes from a
+record, and every table names the device it was measured on (and its code,
+when that is older than the current measuring code).
+"""
+
+from __future__ import annotations
+
+from ..bench.evidence import analyze
+from . import tables
+from .formatting import code_note, device_label
+from .studies import Study, is_full_current, runs_of_setup, variants_table
+
+
+def heading(record: dict) -> str:
+    return f"**{device_label(record)}**{code_note(record)}"
+
+
+def records(study: Study, name: str) -> list[dict]:
+    """Evidence records ``name`` of the current format and full size, GPU first, then by date."""
+    found = [r for r in study.all_evidence if r["name"] == name and is_full_current(r)]
+    return sorted(found, key=lambda r: (r["device"]["kind"] != "gpu", r["timestamp"]))
+
+
+def not_measured(what: str, device: str = "gpu") -> str:
+    return (f"*{what[:1].upper() + what[1:]}: not measured on a {device.upper()} by the current code yet.* "
+            f"`make gpu-study RESULTS=results/NAME` (or `python -m mnistbench campaign --device {device}`) "
+            "measures it.")
+
+
+def each_device(study: Study, name: str, what: str, render) -> str:
+    """``render(record)`` under a heading per device; a line when no GPU has measured it."""
+    found = records(study, name)
+    blocks = [f"{heading(r)}\n\n{render(r)}" for r in found]
+    if not any(r["device"]["kind"] == "gpu" for r in found):
+        blocks.append(not_measured(what))
+    return "\n\n".join(blocks)
+
+
+def studies_section(study: Study) -> str:
+    return tables.summary_text(study.all_runs, fmt="pipe")
+
+
+def equality_section(study: Study) -> str:
+    return each_device(study, "equality", "the equality check",
+                       lambda r: tables.equality_markdown(analyze.equality_rows(r["data"])))
+
+
+def breakdown_section(study: Study) -> str:
+    return f"{heading(study.first)}\n\n" + tables.breakdown_markdown(analyze.first_epoch_breakdown(study.main))
+
+
+def compile_section(study: Study) -> str:
+    def render(record: dict) -> str:
+        programs = analyze.partial_batch_programs(record["data"])
+        text = tables.compile_markdown(analyze.compile_table(record["data"]))
+        if programs:
+            text += (f"\n\nOne epoch of a step that takes batch arrays compiled {programs['dropped']} program(s) "
+                     f"with the last partial batch dropped and {programs['kept']} with it kept: every new shape "
+                     "is a new XLA program.")
+        return text
+    return each_device(study, "compile", "compile times with a cold and a warm cache", render)
+
+
+def amortization_section(study: Study) -> str:
+    """Cold break-evens of the main study, and cold against warm where the compile evidence allows."""
+    blocks = [f"{heading(study.first)}, cold starts (the main study)\n\n"
+              + tables.amortization_markdown(analyze.amortization(study.main))]
+    for record in records(study, "compile"):
+        runs = runs_of_setup(study, record)
+        warm = analyze.amortization(runs, warm=analyze.warm_cache_firsts(record["data"]))
+        if warm:
+            blocks.append(f"{heading(record)}, cold and warm compilation cache\n\n"
+                          + tables.amortization_markdown(analyze.amortization(runs) + warm))
+    return "\n\n".join(blocks)
+
+
+def granularity_section(study: Study) -> str:
+    runs = study.variants_runs
+    if not runs:
+        return not_measured("the variants")
+    table = variants_table(study)
+    text = f"{heading(runs[0])}\n\n" + tables.granularity_markdown(table)
+    hlo = next((r["hlo"] for r in table if (r["framework"], r["variant"]) == ("jax", "jit") and r.get("hlo")), None)
+    if hlo:
+        before, after = hlo["before_optimization"]["by_opcode"], hlo["after_optimization"]["by_opcode"]
+        text += ("\n\nThe jitted step's HLO opcodes before optimization (calls inlined): "
+                 + ", ".join(f"{k} {v}" for k, v in before.items())
+                 + ". After: " + ", ".join(f"{k} {v}" for k, v in after.items()) + ".")
+    if runs[0]["device"]["kind"] != "gpu":
+        text += "\n\n" + not_measured("the variants, their kernels and CUDA graphs")
+    return text + legacy_gpu_text(study)
+
+
+def legacy_gpu_text(study: Study) -> str:
+    """What the older-format GPU records (before the variants registry) measured, labelled as such."""
+    old = [r for r in study.all_evidence if r["device"]["kind"] == "gpu" and "parts" not in r["data"]
+           and r["name"] in ("fusion", "variants")]
+    sentences = []
+    for record in old:
+        data = record["data"]
+        if record["name"] == "fusion" and "torch" in data:
+            sentences.append(f"PyTorch eager called {data['torch']['top_level_ops_per_step']:.0f} operators and "
+                             f"launched {data['torch']['gpu_kernels_per_step']:.0f} GPU kernels per step; XLA's "
+                             f"optimized step had {data['jax']['after_optimization']['operations']} top-level "
+                             "operations")
+        if record["name"] == "variants":
+            rows = {r["variant"]: r for r in data["rows"] if "steady_epoch_s" in r}
+            named = {"jax-loop": "the jitted loop", "jax-scan": "lax.scan", "jax-no-donation": "no donation",
+                     "torch-eager": "PyTorch eager", "torch-compile": "torch.compile of the model and the optimizer "
+                     "as separate graphs (gather, loss, backward and loss sum eager)",
+                     "torch-cudagraphs": "an earlier CUDA-graph variant"}
+            sentences.append("steady batch-64 epochs of one 3-epoch run each: " + ", ".join(
+                f"{named.get(key, key)} {tables.seconds(row['steady_epoch_s'])}" for key, row in rows.items()))
+    if not sentences:
+        return ""
+    return (f"\n\nOlder measurements on the {device_label(old[0])}{code_note(old[0])}, before the variants "
+            "above existed: " + "; ".join(sentences) + ".")
+
+
+def overhead_rows(study: Study) -> list[dict]:
+    return analyze.overhead_rows(study.variants_runs)
+
+
+def overhead_section(study: Study) -> str:
+    rows = overhead_rows(study)
+    if not rows:
+        return not_measured("host and device time per step")
+    text = f"{heading(study.variants_runs[0])}\n\n" + tables.overhead_markdown(rows)
+    if study.variants_runs[0]["device"]["kind"] != "gpu":
+        text += "\n\n" + not_measured("host and device time per step")
+    return text
+
+
+def updates_section(study: Study) -> str:
+    found = records(study, "updates")
+    if not found:
+        return "*Not measured yet:* `python -m mnistbench evidence updates --device cpu`."
+    record = found[-1]
+    return f"{heading(record)}\n\n" + tables.updates_markdown(analyze.updates_table(record["data"]))
+
+
+def donation_section(study: Study) -> str:
+    rows = analyze.donation_effect(study.variants_runs)
+    if not rows:
+        return "*Not measured yet:* the jit-no-donation variant (`python -m mnistbench campaign`)."
+    return f"{heading(study.variants_runs[0])}\n\n" + tables.donation_markdown(rows)
+
+
+def precision_section(study: Study) -> str:
+    gpu = study.study_of("gpu")
+    if not gpu:
+        return "*Not in this results folder:* TF32 is a matmul mode of NVIDIA GPUs; no GPU study is here."
+    rows = analyze.precision_comparison([r for r in study.all_runs if study.same_setup(r, gpu[0])])
+    if not rows:
+        return not_measured("TF32 against float32")
+    return f"{heading(gpu[0])}\n\n" + tables.precision_markdown(rows)
+
+
+def efficiency_section(study: Study) -> str:
+    blocks = []
+    for kind in ("gpu", "cpu"):
+        runs = study.study_of(kind)
+        if runs:
+            blocks.append(f"{heading(runs[0])}\n\n" + tables.efficiency_markdown(analyze.efficiency(runs)))
+    return "\n\n".join(blocks)

@@ -1,0 +1,130 @@
+import json
+
+import pytest
+
+from mnistbench.bench import results
+
+
+def make_record(**changes):
+    from tests.factories import run_record
+
+    record = run_record("jax", 64, seed=0, epoch_times=(3.0, 1.0, 1.2), device_kind="cpu", accuracy=0.96,
+                        compile_s=0.5)
+    record["config_fingerprint"], record["steady_epoch_s"] = "abc", 1.1
+    record["platform"]["code_version"] = "v1"
+    record["device"]["name"] = "Some CPU"
+    record.update(changes)
+    return record
+
+
+def test_save_and_load_round_trip(tmp_path):
+    path = results.save_record(make_record(), tmp_path)
+    assert path.name == "run-jax-jit-bs64-seed0-cpu-abc.json"
+    [loaded] = results.load_records(tmp_path)
+    assert loaded["steady_epoch_s"] == 1.1 and loaded["_path"] == str(path)
+    assert not list(tmp_path.glob(".*.tmp"))  # the temporary file was renamed away
+
+
+def test_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
+    path = results.save_record(make_record(), tmp_path)
+    before = path.read_text()
+
+    def crash(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        results.save_record(make_record(steady_epoch_s=9.9), tmp_path)
+    assert path.read_text() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_unreadable_file_is_named_and_never_overwritten(tmp_path):
+    path = tmp_path / "run-jax-jit-bs64-seed0-cpu-abc.json"
+    path.write_text("{ not json")
+    with pytest.raises(results.ResultsError, match="run-jax-jit-bs64-seed0-cpu-abc.json.*unreadable"):
+        results.load_records(tmp_path)
+    with pytest.raises(results.ResultsError):
+        results.save_record(make_record(), tmp_path)
+    assert path.read_text() == "{ not json"
+
+
+def test_other_schema_version_is_refused(tmp_path):
+    (tmp_path / "old.json").write_text(json.dumps(make_record(schema_version=0)))
+    with pytest.raises(results.ResultsError, match="old.json.*schema version 0"):
+        results.load_records(tmp_path)
+
+
+def test_incomplete_record_is_refused(tmp_path):
+    record = make_record()
+    del record["test_accuracy"]
+    (tmp_path / "x.json").write_text(json.dumps(record))
+    with pytest.raises(results.ResultsError, match="missing test_accuracy"):
+        results.load_records(tmp_path)
+
+
+def test_is_current_matches_config_and_code(tmp_path):
+    path = results.save_record(make_record(), tmp_path)
+    assert results.is_current(path, "abc", "v1")
+    assert not results.is_current(path, "abc", "v2")
+    assert not results.is_current(path, "other", "v1")
+    assert not results.is_current(tmp_path / "missing.json", "abc", "v1")
+    invalid = results.save_record(make_record(seed=1, valid=False), tmp_path)
+    assert not results.is_current(invalid, "abc", "v1")  # the grid measures it again
+
+
+def test_summary_aggregates_repeats():
+    records = [make_record(seed=s, test_accuracy=a, steady_epoch_s=t, config_fingerprint=f"c{s}") for s, a, t in
+               [(0, 0.96, 1.0), (1, 0.98, 2.0), (2, 0.97, 3.0)]]
+    [row] = results.summarize(records)
+    assert row["repeats"] == 3 and row["steady_epoch_s"] == 2.0 and row["steady_epoch_range_s"] == [1.0, 3.0]
+    assert row["test_accuracy"] == pytest.approx(0.97)
+    assert row["test_accuracy_std"] == pytest.approx(0.01)
+
+
+def test_select_study_prefers_gpu_and_drops_invalid_runs():
+    cpu = [make_record(seed=s) for s in range(3)]
+    gpu = [make_record(device={"kind": "gpu", "name": "H100"}), make_record(seed=1, valid=False,
+                                                                             device={"kind": "gpu", "name": "H100"})]
+    chosen = results.select_study(cpu + gpu)
+    assert [r["device"]["name"] for r in chosen] == ["H100"]
+    assert results.select_study(cpu) == cpu
+
+
+def test_a_run_with_other_settings_is_not_folded_into_the_study():
+    from tests.factories import run_record
+
+    study = [run_record(fw, b, seed=s) for fw in ("jax", "torch") for b in (64, 256) for s in (0, 1)]
+    smoke = run_record("jax", 64, seed=5, train_subset=256, accuracy=0.5)
+    chosen = results.select_study(study + [smoke])
+    assert smoke not in chosen and len(chosen) == len(study)
+    rows = results.summarize(study + [smoke])
+    assert len(rows) == 5  # the smoke run is a study (one row) of its own
+
+
+def test_runs_with_other_software_are_another_study_and_the_newest_wins_a_tie():
+    import copy
+
+    from tests.factories import run_record
+
+    old = [run_record(fw, 64, seed=s) for fw in ("jax", "torch") for s in (0, 1)]
+    for record in old:  # each framework names its own CUDA build: still one study
+        record["device"]["cuda"] = f"{record['framework']} cuda"
+    assert results.select_study(old) == old
+    new = copy.deepcopy(old)
+    for record in new:
+        record["platform"]["jax"] = "9.9"
+        record["device"]["driver"] = "999"
+        record["timestamp"] = "2026-06-01T00:00:00+00:00"
+    assert results.select_study(old + new) == new
+    assert results.select_study(new + old) == new
+    assert len(results.summarize(old + new)) == 4  # two studies, two frameworks each
+
+
+def test_a_configs_fingerprint_names_every_setting():
+    from mnistbench.bench.results import config_fingerprint
+    from mnistbench.networks.config import Config
+
+    config = Config(batch_size=256, seed=2)
+    assert config_fingerprint(config) == config_fingerprint(Config(batch_size=256, seed=2))
+    assert config_fingerprint(config) != config_fingerprint(config.replace(seed=3))

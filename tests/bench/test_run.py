@@ -1,0 +1,123 @@
+import json
+import os
+import time
+
+import pytest
+
+from mnistbench.bench import results
+from mnistbench.bench import run as experiment
+from mnistbench.networks.config import Config
+
+TINY = Config(layer_sizes=(784, 64, 10), batch_size=128, epochs=2, train_subset=2048)
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_a_tiny_run_gives_a_complete_record(framework, tmp_path):
+    record = experiment.run_one(framework, TINY, device="cpu", log=lambda _: None)
+    path = results.save_record(record, tmp_path)
+    [loaded] = results.load_records(tmp_path)
+    assert loaded["framework"] == framework and loaded["device"]["kind"] == "cpu"
+    assert len(loaded["epoch_times_s"]) == 2 and loaded["first_epoch_s"] == loaded["epoch_times_s"][0]
+    assert loaded["steady_epoch_s"] == loaded["epoch_times_s"][1]
+    assert all(0 <= a <= 1 for a in loaded["val_accuracy"]) and 0 <= loaded["test_accuracy"] <= 1
+    assert loaded["steps_per_epoch"] == 2048 // 128
+    assert loaded["valid"] is True and loaded["fraction_of_peak"] > 0
+    for key in ("python", "jax", "torch", "numpy", "code_version"):
+        assert loaded["platform"][key]
+    if framework == "jax":
+        # one compilation, in the first epoch: the partial batch is dropped, nothing recompiles
+        assert loaded["compile_count_per_epoch"] == [1, 0]
+        assert loaded["compile_s"] == pytest.approx(sum(loaded["compile_split"].values()))
+        assert loaded["compile_s"] < loaded["first_epoch_s"]
+    else:
+        assert loaded["compile_s"] is None and loaded["compile_count"] is None
+    json.dumps(loaded)  # plain JSON all the way down
+    assert path.exists()
+
+
+def test_diverging_run_stops_with_a_clear_error():
+    with pytest.raises(experiment.RunError, match="diverged"):
+        experiment.run_one("jax", TINY.replace(learning_rate=1e6, epochs=1), device="cpu", log=lambda _: None)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_gpu_request_without_gpu_is_refused():
+    with pytest.raises(experiment.RunError, match="no GPU"):
+        experiment.resolve_device("torch", "gpu")
+
+
+def test_each_run_is_a_fresh_process(tmp_path):
+    seen_epochs = []
+    paths = [experiment.run_in_fresh_process("jax", TINY.replace(seed=seed), "cpu", tmp_path,
+                                             on_epoch=lambda e, acc: seen_epochs.append(e))
+             for seed in (0, 1)]
+    pids = {results.read_record(p)["process_id"] for p in paths}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert seen_epochs == [1, 2, 1, 2]
+    # a cold start each time: both runs compiled their step
+    assert all(results.read_record(p)["compile_count_per_epoch"][0] == 1 for p in paths)
+
+
+def test_a_session_trains_several_runs_in_one_process_and_only_the_first_is_a_cold_start(tmp_path):
+    runs = [experiment.Run("jax", "jit", TINY, profile=True), experiment.Run("jax", "scan", TINY),
+            experiment.Run("jax", "jit", TINY.replace(seed=1))]
+    seen = []
+    paths = experiment.run_session_in_fresh_process(runs, "cpu", tmp_path, on_record=seen.append)
+    records = [results.read_record(p) for p in paths]
+    assert seen == paths and len({r["process_id"] for r in records}) == 1
+    assert [r["cold_start"] for r in records] == [True, False, False]
+    assert [r["runs_before_in_process"] for r in records] == [0, 1, 2]
+    assert records[0]["wall_s"] > records[0]["run_wall_s"]  # the first run carries the process's imports
+    assert records[2]["compile_count_per_epoch"] == [0, 0]  # the same program again: compiled once a process
+    assert records[0]["profile"]["calls_per_step"] == 1 and records[1]["profile"] is None
+    assert all(len(r["host_epoch_times_s"]) == r["epochs"] for r in records)
+    assert {r["peak_matmul_flops"] for r in records} == {records[0]["peak_matmul_flops"]}  # probed once
+
+
+def test_a_failing_session_names_its_run_and_keeps_the_runs_before_it(tmp_path):
+    runs = [experiment.Run("jax", "jit", TINY), experiment.Run("jax", "jit", TINY.replace(learning_rate=1e6, seed=1))]
+    with pytest.raises(experiment.RunError, match="jax jit batch 128 seed 1 failed: .*diverged"):
+        experiment.run_session_in_fresh_process(runs, "cpu", tmp_path)
+    assert [r["seed"] for r in results.load_records(tmp_path)] == [0]
+
+
+def test_grid_order_is_balanced():
+    plan = experiment.grid_configs(Config(), ["jax", "torch"], [64, 256], [0, 1])
+    assert [(fw, v, c.batch_size, c.seed) for fw, v, c in plan[:4]] == [
+        ("jax", "jit", 64, 0), ("torch", "eager", 64, 0), ("jax", "jit", 256, 0), ("torch", "eager", 256, 0)]
+    assert len(plan) == 8
+    variants = experiment.grid_configs(Config(), ["jax", "torch"], [64], [0], ["eager", "scan"])
+    assert [(fw, v) for fw, v, _ in variants] == [("jax", "eager"), ("jax", "scan"), ("torch", "eager")]
+
+
+class AsyncTrainer:
+    """A trainer whose work finishes only at ``sync`` (like queued GPU kernels)."""
+
+    n_train = 256
+
+    def __init__(self, seconds_per_epoch: float):
+        self.seconds, self.synced = seconds_per_epoch, []
+
+    def start_epoch(self, order):
+        self.order = order
+
+    def run_epoch(self):
+        pass  # dispatch only: returns at once
+
+    def sync(self):
+        time.sleep(self.seconds)
+        self.synced.append(True)
+
+    def epoch_loss(self):
+        return 1.0
+
+    def evaluate(self, split):
+        return 1.0, 0.5
+
+
+def test_each_epoch_clock_includes_the_wait_for_the_queued_work():
+    trainer = AsyncTrainer(seconds_per_epoch=0.05)
+    history = experiment.train_and_time(trainer, Config(epochs=3))
+    assert len(trainer.synced) == 3
+    assert all(t >= 0.05 for t in history["epoch_times_s"])
+    assert history["test_accuracy"] == 0.5 and len(history["val_times_s"]) == 3

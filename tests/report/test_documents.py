@@ -1,0 +1,217 @@
+"""The report and the supplement: execute every code cell in a real Jupyter kernel
+against the committed results, then (where Quarto is installed) render the PDF."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[2]
+CHUNK = re.compile(r"```\{python\}\n(.*?)```", re.DOTALL)
+INLINE = re.compile(r"(?<!`)`\{python\} ([^`\n]+)`")  # not the ```{python} of a chunk
+
+
+def notebook_from_qmd(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
+    """Code cells of a .qmd in order, plus a last cell evaluating every inline expression."""
+    text = path.read_text()
+    cells = [nbformat.v4.new_code_cell(source) for source in CHUNK.findall(text)]
+    inline = INLINE.findall(text)
+    cells.append(nbformat.v4.new_code_cell(  # an inline Markdown(...) renders its text: evaluate to that
+        "_inline = [" + ", ".join(f"str(getattr({expr}, 'data', {expr}))" for expr in inline) + "]\n"
+        "print(repr(_inline))"))
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernelspec})
+    return notebook, inline
+
+
+def execute(path: Path, tmp_path: Path, monkeypatch) -> nbformat.NotebookNode:
+    monkeypatch.setenv("MNISTBENCH_FIGURES", str(tmp_path / "figures"))  # keep figures/ as committed
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    notebook, _ = notebook_from_qmd(path)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    return notebook
+
+
+def outputs(cell, mime):
+    return [o for o in cell.get("outputs", []) if mime in o.get("data", {})]
+
+
+def figure_count(notebook) -> int:
+    return sum(bool(outputs(c, "image/png") or outputs(c, "image/svg+xml")) for c in notebook.cells)
+
+
+def inline_values(notebook) -> list[str]:
+    text = "".join(o.get("text", "") for o in notebook.cells[-1].outputs if o.get("name") == "stdout")
+    return eval(text)  # a printed list of strings
+
+
+def printed(notebook) -> str:
+    """What the chunks printed as Markdown (the asis passages, tables and captions)."""
+    return "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
+
+
+def captions(text: str) -> list[str]:
+    """Table captions (': ... {#tbl-') and figure captions ('![...](...){#fig-')."""
+    tables = [line for line in text.splitlines() if line.startswith(": ") and "{#tbl-" in line]
+    figures = re.findall(r"!\[(.*?)\]\([^)]*\)\{#fig-", text, re.DOTALL)
+    return tables + figures
+
+
+def check_prose(notebook, source: str) -> str:
+    """The shared checks of a rendered report: values present, no 'n/a', no empty sentence,
+    every caption names its device, and the discussion's words are the .qmd's."""
+    values = inline_values(notebook)
+    text = printed(notebook)
+    assert values and all(v.strip() for v in values)
+    assert "n/a" not in text and not [v for v in values if "n/a" in v]
+    assert not re.search(r"\(\s*\)|\s[.,;]\s|\.\s*\.|\b(at|of|and|the)\s*[.,;]", text), "an empty sentence"
+    found = captions(text)
+    assert len(found) >= 2 and all("(GPU)" in c or "(CPU" in c for c in found), found
+    # the discussion's words are report.qmd's, or words of the values it quotes (device names, 'faster',
+    # 'never'): its sentences are not written in Python; tables (lines of '|') come from tables.py
+    from mnistbench.report import studies
+    from mnistbench.report import values as report
+
+    study = studies.load_study()
+    vocabulary = " ".join(str(v) for v in [*values, *report.facts(study).values()])
+    known = set(re.findall(r"[A-Za-z]{3,}", source)) | set(re.findall(r"[A-Za-z]{3,}", vocabulary))
+    discussion = "\n".join(line for line in text.split("**What sets the speed", 1)[-1].splitlines()
+                           if not line.startswith("|") and "{#tbl-" not in line)
+    strangers = {w for w in re.findall(r"[A-Za-z]{3,}", discussion)} - known
+    assert not strangers, f"words of the discussion that are not in report.qmd: {strangers}"
+    return text
+
+
+def test_report_cells_execute_against_committed_results(tmp_path, monkeypatch):
+    source = (ROOT / "report.qmd").read_text()
+    notebook = execute(ROOT / "report.qmd", tmp_path, monkeypatch)
+    text = check_prose(notebook, source)
+    table = [line for line in text.split("{#tbl-results}")[0].splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table[2:]]
+    assert {(row[0], row[1]) for row in cells} == {(f, b) for f in ("JAX", "PyTorch") for b in ("64", "256", "1024")}
+    assert (tmp_path / "figures" / "overview.svg").exists()
+    assert "**Two machines.**" in text and "NVIDIA H100" in text and "CPU" in text
+
+
+def rendered(tmp_path, monkeypatch, results_dir):
+    monkeypatch.setenv("MNISTBENCH_RESULTS", str(results_dir))
+    notebook = execute(ROOT / "report.qmd", tmp_path, monkeypatch)
+    return check_prose(notebook, (ROOT / "report.qmd").read_text())
+
+
+def test_the_report_of_a_cpu_study_alone_reads_whole(tmp_path, monkeypatch):
+    text = rendered(tmp_path, monkeypatch, ROOT / "results" / "cpu")
+    assert "**One machine.**" in text and "(GPU)" not in text
+    assert "**A fair fight: granularity first" in text and "**Compilation.**" in text
+
+
+def test_the_report_of_a_bare_gpu_grid_says_what_is_not_measured(tmp_path, monkeypatch):
+    from mnistbench.bench.results import save_record
+    from tests.factories import run_record
+
+    for framework in ("jax", "torch"):
+        for batch_size in (64, 256, 1024):
+            for seed in (0, 1, 2):
+                record = run_record(framework, batch_size, seed=seed, steps=50_000 // batch_size,
+                                    epoch_times=(12.0 if framework == "jax" else 1.5, 1.0, 1.1),
+                                    val_times=(10.0 if framework == "jax" else 0.3, 0.2, 0.2))
+                record["config_fingerprint"] = f"{framework}{batch_size}{seed}"
+                save_record(record, tmp_path / "gpu")
+    text = rendered(tmp_path, monkeypatch, tmp_path / "gpu")
+    assert "have not been measured in this results folder" in text
+    assert "not measured yet" in text  # the autotuning share
+
+
+def test_supplement_cells_execute_against_committed_results(tmp_path, monkeypatch):
+    notebook = execute(ROOT / "supplement.qmd", tmp_path, monkeypatch)
+    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    text = printed(notebook) + "".join(o["data"].get("text/markdown", "") for c in notebook.cells
+                                       for o in c.get("outputs", []) if "data" in o)
+    assert (tmp_path / "figures" / "granularity.svg").exists() and (tmp_path / "figures" / "overhead.svg").exists()
+    assert "| n/a" not in text and "n/a |" not in text  # a column empty throughout is a line, not a column
+
+
+def test_report_without_results_says_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTBENCH_RESULTS", str(tmp_path / "empty"))  # the folder the documents read
+    notebook = execute(ROOT / "report.qmd", tmp_path, monkeypatch)
+    assert "No result records were found" in printed(notebook) and "mnistbench campaign" in printed(notebook)
+
+
+@pytest.mark.skipif(shutil.which("quarto") is None, reason="needs Quarto on the PATH")
+def test_report_renders_to_at_most_two_pages(tmp_path):
+    from pypdf import PdfReader
+
+    # the figures go to figures/ (Typst reads files inside the project only); the committed results give the
+    # committed figures byte for byte (no timestamps), so the tree stays as it was
+    env = {**os.environ, "QUARTO_PYTHON": os.environ.get("QUARTO_PYTHON", sys.executable)}  # the kernel's Python
+    env.pop("MNISTBENCH_FIGURES", None)
+    env.pop("MNISTBENCH_RESULTS", None)
+    for document, pages in (("report", 2), ("supplement", 8)):
+        subprocess.run(["quarto", "render", f"{document}.qmd", "--output-dir", str(tmp_path)], cwd=ROOT, check=True,
+                       timeout=600, env=env)
+        reader = PdfReader(tmp_path / f"{document}.pdf")
+        assert 1 <= len(reader.pages) <= pages, document
+        last = reader.pages[-1].extract_text()
+        assert len(last.split()) > 60, f"{document}: a near-empty last page"
+
+
+def test_study_uses_evidence_only_from_its_own_device_and_software():
+    import copy
+
+    from mnistbench.report.studies import Study
+    from tests.factories import run_record
+
+    runs = [run_record(fw, 64, seed=s) for fw in ("jax", "torch") for s in (0, 1)]
+    same = {"kind": "evidence", "name": "compile", "device": runs[0]["device"], "platform": runs[0]["platform"],
+            "data": {"parts": {}}, "timestamp": "2026-01-01"}
+    other = copy.deepcopy(same)
+    other["platform"]["torch"] = "9.9"
+    older_format = {**copy.deepcopy(same), "data": {"jax": {}, "torch": {}}}
+    study = Study(runs=runs, all_runs=runs, all_evidence=[other, same, older_format], results_dir=Path("results"))
+    assert study.evidence("compile") is same
+    assert Study(runs=runs, all_runs=runs, all_evidence=[other, older_format], results_dir=Path(".")).evidence(
+        "compile") is None
+
+
+def test_the_fair_comparison_sets_variants_beside_the_main_grid_of_their_setup():
+    """The variants train fewer epochs than the main grid: another study, the same setup."""
+    from mnistbench.bench.results import select_study
+    from mnistbench.report.studies import Study
+    from tests.factories import run_record
+
+    gpu = [run_record(fw, b, seed=s) for fw in ("jax", "torch") for b in (64, 1024) for s in (0, 1, 2)]
+    cpu_grid = [run_record(fw, b, seed=s, device_kind="cpu", epoch_times=(9, 1, 1, 1)) for fw in ("jax", "torch")
+                for b in (64, 1024) for s in (0, 1)]
+    cpu_variants = [run_record(fw, b, device_kind="cpu", variant=v, epoch_times=(9, t, t))
+                    for fw, v, t in (("jax", "eager", 4.0), ("jax", "scan", 0.5), ("torch", "compile", 2.0))
+                    for b in (64, 1024)]
+    runs = gpu + cpu_grid + cpu_variants
+    study = Study(runs=select_study(runs), all_runs=runs, all_evidence=[], results_dir=Path("."))
+    assert study.on_gpu and study.main == study.runs
+    assert {r["device"]["kind"] for r in study.variants_runs} == {"cpu"}
+    assert len(study.variants_runs) == len(cpu_grid) + len(cpu_variants)  # the defaults come from the grid
+    assert study.study_of("cpu") == cpu_grid and study.study_of("gpu") == study.runs
+
+
+def test_every_committed_time_is_above_its_physical_floor():
+    """A time below the floor means the clock missed work: no committed record may hold one."""
+    from mnistbench.bench.evidence import analyze
+    from mnistbench.bench.results import load_records
+
+    records = load_records(ROOT / "results", kind=None)
+    runs = [r for r in records if r.get("kind", "run") == "run"]
+    assert runs and all(r["valid"] for r in runs)
+    for run in runs:
+        floor = run["physical_floor_s"] / 1.5  # the slack the run's own check allows (timing.PEAK_SLACK)
+        assert min(run["epoch_times_s"]) >= floor, run["_path"]
+    rows = analyze.overhead_rows(runs)
+    assert rows and not analyze.below_floor(rows)

@@ -1,0 +1,63 @@
+import pytest
+
+from mnistbench.report import plots, tables
+from tests.factories import run_record
+
+
+@pytest.fixture
+def runs():
+    return [run_record(fw, b, seed=s, epoch_times=(10.0 if fw == "jax" else 2.0, 1.0 + s, 1.0), steps=50_000 // b)
+            for fw in ("jax", "torch") for b in (64, 256, 1024) for s in (0, 1)]
+
+
+def overhead_rows():
+    return [{"variant_key": v, "batch_size": b, "steps": 10, "host_s": 1e-4 * b, "device_s": 2e-4 * b,
+             "step_s": 2.1e-4 * b, "floor_s": 1e-5 * b} for b in (16, 64, 256) for v in ("jax-jit", "torch-eager")]
+
+
+def granularity_rows(runs):
+    from mnistbench.bench.evidence.analyze import granularity_table
+
+    return granularity_table(runs + [run_record("jax", b, variant="scan", epoch_times=(9, 0.5, 0.5))
+                                     for b in (64, 1024)])
+
+
+@pytest.mark.parametrize("draw, data", [(plots.overview, "runs"), (plots.overhead, "overhead"),
+                                        (plots.granularity, "granularity")])
+def test_figures_are_written_as_pdf_and_png(draw, data, runs, tmp_path):
+    argument = {"runs": runs, "overhead": overhead_rows(), "granularity": granularity_rows(runs)}[data]
+    fig = draw(argument, folder=tmp_path)
+    stem = draw.__defaults__[-1]  # the figure's file name
+    assert (tmp_path / f"{stem}.pdf").stat().st_size > 1000
+    assert (tmp_path / f"{stem}.png").stat().st_size > 1000
+    for ax in fig.axes:
+        assert ax.get_xlabel()  # every axis says what it shows
+    assert fig.axes[0].get_ylabel()
+
+
+def test_unchanged_data_gives_unchanged_files(runs, tmp_path):
+    plots.overview(runs, folder=tmp_path / "a")
+    plots.overview(runs, folder=tmp_path / "b")
+    assert (tmp_path / "a/overview.pdf").read_bytes() == (tmp_path / "b/overview.pdf").read_bytes()
+
+
+def test_results_markdown_covers_every_framework_and_batch(runs):
+    text = tables.results_markdown(runs)
+    lines = text.splitlines()
+    assert len(lines) == 2 + 6
+    rows = lines[2:]
+    assert sum(line.startswith("| JAX ") for line in rows) == 3
+    assert sum(line.startswith("| PyTorch ") for line in rows) == 3
+    assert "98.00 %" in text  # accuracy from the records
+
+
+def test_seconds_formatting():
+    assert tables.seconds(0.125) == "125 ms" and tables.seconds(12.345) == "12.35 s"
+    assert tables.seconds_range(1.0, [0.9, 1.2]) == "1.00 s (900 ms–1.20 s)"
+    assert tables.seconds_range(0.017, [0.0171, 0.0172]) == "17 ms"
+
+
+def test_summary_text_has_one_table_per_study(runs):
+    cpu = [run_record("jax", 64, device_kind="cpu")]
+    text = tables.summary_text(runs + cpu)
+    assert text.count("Framework") == 2 and "Test GPU (GPU; JAX 0, PyTorch 0)" in text and "Test CPU (CPU; " in text
