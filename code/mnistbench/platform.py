@@ -17,9 +17,10 @@ PACKAGES = ("jax", "jaxlib", "torch", "torchvision", "numpy")
 MEASURING_MODULES = ("mnist_files.py", "networks/config.py", "networks/data.py", "networks/weights.py",
                      "networks/jax_mlp.py", "networks/torch_mlp.py", "bench/trainer.py", "bench/jax_trainers.py",
                      "bench/torch_trainers.py", "bench/variants.py", "bench/timing.py", "bench/profiling.py",
-                     "bench/run.py")
+                     "bench/machine.py", "bench/process.py", "bench/run.py")
 # An evidence item is measured by those and by these: a change here re-measures evidence only.
-EVIDENCE_MODULES = ("networks/equivalence.py", "bench/equality.py", "bench/evidence/measure.py")
+EVIDENCE_MODULES = ("networks/equivalence.py", "bench/equality.py", "bench/compare.py", "bench/evidence/child.py",
+                    "bench/evidence/measure.py", "bench/evidence/paired.py")
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Settings that change what a framework does; kept with every record.
 RECORDED_ENVIRONMENT = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES",

@@ -167,11 +167,23 @@ def test_updates_plan_matches_the_reference_number_of_updates():
     from mnistbench.networks.config import Config
 
     plan = {arm["arm"]: arm for arm in measure.updates_plan(Config(), 1024, 50_000)}
-    assert list(plan) == ["reference", "equal updates", "linear learning rate", "square-root learning rate"]
+    assert list(plan) == ["reference", "equal updates", "linear learning rate", "linear learning rate, warm-up",
+                          "square-root learning rate"]
     assert plan["reference"]["updates"] == 7810 and plan["reference"]["batch_size"] == 64
     assert abs(plan["equal updates"]["updates"] - 7810) < 48 and plan["equal updates"]["epochs"] == 163
     assert plan["linear learning rate"]["learning_rate"] == pytest.approx(0.48)
     assert plan["square-root learning rate"]["learning_rate"] == pytest.approx(0.12)
+    short = [arm["arm"] for arm in measure.updates_plan(Config(), 1024, 50_000, long=False)]
+    assert short[1] == "equal epochs" and "equal updates" not in short  # the 16x arm for one seed only
+
+
+def test_the_warm_up_rises_from_the_reference_rate_to_the_scaled_one_in_five_epochs():
+    from mnistbench.networks.config import Config
+
+    arm = {arm["arm"]: arm for arm in measure.updates_plan(Config(), 1024, 50_000)}["linear learning rate, warm-up"]
+    rates = [measure.warmed_up_rate(arm, epoch) for epoch in range(1, 8)]
+    assert rates[0] == pytest.approx(0.03) and rates[5] == rates[6] == pytest.approx(0.48)
+    assert all(a < b for a, b in zip(rates[:6], rates[1:6]))
 
 
 def test_the_equal_epochs_arm_is_read_on_the_way_of_the_equal_updates_arm():
@@ -179,10 +191,12 @@ def test_the_equal_epochs_arm_is_read_on_the_way_of_the_equal_updates_arm():
     rows = measure.task_updates_seed("cpu", seed=0, quick=True)
     arms = {row["arm"]: row for row in rows}
     assert list(arms) == ["reference", "equal epochs", "equal updates", "linear learning rate",
-                          "square-root learning rate"]
+                          "linear learning rate, warm-up", "square-root learning rate"]
+    assert len(arms["equal updates"]["val_accuracy"]) == arms["equal updates"]["epochs"]  # the curves, per epoch
+    assert arms["equal epochs"]["train_loss"] == arms["equal updates"]["train_loss"][:arms["reference"]["epochs"]]
     assert arms["equal epochs"]["epochs"] == arms["reference"]["epochs"] < arms["equal updates"]["epochs"]
     assert arms["equal epochs"]["learning_rate"] == arms["equal updates"]["learning_rate"]
-    alone = measure.task_updates_seed.__globals__["_trainer"]  # the same arm trained on its own
+    alone = measure.task_updates_seed.__globals__["build_trainer"]  # the same arm trained on its own
     from mnistbench.networks.config import Config
     from mnistbench.networks.data import load_mnist
 
@@ -233,8 +247,10 @@ def test_compile_cell_hits_the_cache_in_a_second_process(tmp_path):
 
 
 def test_failing_child_is_an_evidence_error():
-    with pytest.raises(measure.EvidenceError, match="equality failed"):
-        measure.run_child("equality", part="no-such-framework", device="cpu")
+    from mnistbench.bench.evidence import child
+
+    with pytest.raises(child.EvidenceError, match="equality failed"):
+        child.run_child("equality", part="no-such-framework", device="cpu")
 
 
 def test_a_campaign_builds_a_record_part_by_part(tmp_path, monkeypatch):

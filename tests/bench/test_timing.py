@@ -67,3 +67,15 @@ def test_compile_counter_sees_a_new_shape():
 @pytest.mark.parametrize("framework", ["jax", "torch"])
 def test_matmul_peak_dispatch(framework):
     assert timing.matmul_peak(framework, "cpu") > 1e8
+
+
+def test_fusions_are_told_apart_by_whether_a_matrix_product_is_inside():
+    from mnistbench.bench.profiling import fusion_kinds
+
+    x, w = jnp.ones((32, 16)), jnp.ones((16, 8))
+    elementwise = jax.jit(lambda a: jnp.exp(a) * 2 + 1).lower(x).compile().as_text()
+    kinds = fusion_kinds(elementwise)
+    assert kinds["with_matmul"] == 0 and kinds["matmuls_outside_fusions"] == 0 and kinds["without_matmul"] >= 1
+    layer = jax.jit(lambda a, b: jnp.maximum(a @ b, 0.0) * 3).lower(x, w).compile().as_text()
+    kinds = fusion_kinds(layer)
+    assert kinds["with_matmul"] + kinds["matmuls_outside_fusions"] >= 1

@@ -3,9 +3,11 @@
 ``plan`` lists every step the report and the supplement need from one device,
 in two tiers. Tier 1 is what the two-page report needs: the equality check of
 every variant, the main grid's first seed (each batch size a cold start in a
-fresh process), every variant at the smallest and largest batch size, and the
+fresh process, the two frameworks' processes adjacent, in ABBA order over the
+batch sizes), every variant at the smallest and largest batch size, and the
 compile causes at the smallest. Tier 2 is the other seeds, then everything
-else the supplement shows.
+else the supplement shows; on the CPU that includes the paired item, every
+variant in rounds of fresh processes (``evidence.paired``, ``compare``).
 
 Each thing is measured once, in the cheapest honest way. A step is a
 *session* (runs in one new process: the first is a cold start, the later
@@ -82,6 +84,7 @@ def evidence_step(name: str, part: str, tier: int, folder: Path) -> Step:
 
 def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     """Every step, tier 1 first."""
+    from .evidence import paired
     from .evidence.measure import compile_parts, equality_parts, updates_parts
 
     results_dir = Path(results_dir)
@@ -106,8 +109,9 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     compiles = [evidence_step("compile", part, 1 if part == f"jax-jit {small}" else 2, evidence_dir)
                 for part in compile_parts(device, quick)]
     steps = [step for step in equality if step.tier == 1]  # the variants no CPU test covers, before any is timed
-    for framework in FRAMEWORKS:  # the main grid's first seed, each batch size a cold start,
-        for b in sizes:           # then, in the same process, the other variants (steady state only)
+    for number, b in enumerate(sizes):  # the main grid's first seed, each batch size a cold start of each
+        order = FRAMEWORKS if number % 2 == 0 else FRAMEWORKS[::-1]  # framework in adjacent processes (ABBA),
+        for framework in order:  # then, in the same process, the other variants (steady state only)
             runs = [run(framework, default[framework], b, seeds[0], profile=b in ends)]
             runs += [run(framework, v, b, seeds[0], short, profile=True) for v in others(framework) if b in ends]
             steps.append(session_step(runs, 1, results_dir))
@@ -122,6 +126,7 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     steps += [step for step in compiles if step.tier == 2]
     if device == "cpu":  # accuracy does not depend on the device: the twins are tested equal
         steps += [evidence_step("updates", part, 2, evidence_dir) for part in updates_parts(device, quick)]
+        steps += [evidence_step("paired", part, 2, evidence_dir) for part in paired.parts(device, quick)]
     steps += [Step(f"derive    {name}", "derived", 2, folder=evidence_dir, evidence=name)
               for name in ("amortization", "efficiency")]
     return steps

@@ -31,7 +31,7 @@ JAX_EAGER_STEP_S = {"gpu": 0.0065, "cpu": 0.022}  # JAX eager: about 130 operati
 VARIANT_STEP_FACTOR = {"scan": 0.5, "cudagraph": 0.3, "cudagraph-epoch": 0.3, "compile": 0.5}
 AUTOTUNE_OFF_SHARE = 0.5  # a GPU compile with XLA's autotuning off, against the cold one
 WARM_SHARE = 0.2  # a compile served by a warm persistent cache, against the cold one
-UPDATES_S = 400.0  # the updates experiment, one seed, full size (CPU)
+UPDATES_S = {True: 520.0, False: 150.0}  # the updates experiment, one seed, full size (CPU): with its 16x arm or not
 PARTIAL_BATCH_S = 8.0
 QUICK_SHARE = 0.3  # a quick evidence part takes about this share of a full one
 DERIVED_S = 2.0
@@ -232,7 +232,11 @@ def evidence_part(name: str, part: str, history: History) -> Estimate:
         return Estimate(max(values), {source})
     share = QUICK_SHARE if history.quick else 1.0
     if name == "updates":
-        return default(UPDATES_S * share)
+        from .evidence.measure import UPDATES_LONG_SEEDS
+
+        return default(UPDATES_S[int(part.split()[1]) in UPDATES_LONG_SEEDS] * share)
+    if name == "paired":
+        return paired_part(part, history)
     if part == "partial-batch":
         return default(PARTIAL_BATCH_S)
     guess = equality_part(part, history) if name == "equality" else compile_part(part, history)
@@ -283,3 +287,29 @@ def compile_part(part: str, history: History) -> Estimate:
         total = total + process(framework, history) + Estimate(compile_s.seconds * AUTOTUNE_OFF_SHARE,
                                                                 compile_s.sources | {"defaults"}) + epoch
     return total
+
+
+def paired_part(part: str, history: History) -> Estimate:
+    """Every round of one batch size: each side a new process, its compile and its blocks
+    (epochs over the part's images, a share of a whole epoch's)."""
+    from ..networks.config import Config
+    from . import compare, variants
+    from .evidence import paired
+    from .run import Run
+
+    if part == "dispatch":  # a process each, a few seconds of calls
+        return Estimate((2 if history.quick else len(paired.DISPATCH_SIDES)) * paired.ROUNDS[history.quick] * (
+            startup(history).seconds + 5.0), startup(history).sources | {"defaults"})
+    batch = int(part.removeprefix("bs"))
+    subset = paired.QUICK_SUBSET if history.quick else paired.TRAIN_SUBSET[history.device]
+    share = (subset or 50_000) / 50_000
+    total = Estimate(0.0, set())
+    for key in paired.sides(history.device, batch, paired.BATCH_SIZES[history.quick][0], history.quick):
+        framework, variant = paired.EXTRA_SIDES.get(key, key).split("-", 1)
+        run = Run(framework, variant, Config(batch_size=batch))
+        epoch = steady_epoch(run, history)
+        total = total + process(framework, history) + Estimate(
+            epoch.seconds * share * (compare.WARMUP_BLOCKS + paired.BLOCKS), epoch.sources)
+        if variants.get(framework, variant).compiles:
+            total = total + compile_time(run, history)
+    return Estimate(total.seconds * paired.ROUNDS[history.quick], total.sources)

@@ -153,6 +153,10 @@ class JaxTrainer:
         loss, accuracy = jax_mlp.evaluate(self.state.params, *self.eval_sets[split])
         return float(loss), float(accuracy)
 
+    def reset_peak_memory(self) -> bool:
+        """XLA's peak is the process's and cannot be reset: only a process's first run owns it."""
+        return False
+
     def peak_memory_bytes(self) -> int | None:
         stats = self.device.memory_stats() if self.device.platform != "cpu" else None
         return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None

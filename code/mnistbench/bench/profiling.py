@@ -117,8 +117,10 @@ def jax_program_ops(trainer) -> dict:
     optimization (calls inlined; a loop body counted once, i.e. per step). Lowering
     and compiling again hit the process's compilation cache."""
     lowered = trainer.compiled_program.trace(*trainer.program_args()).lower()
+    optimized = lowered.compile().as_text()
     return {"before_optimization": count_kernels(program_opcodes(lowered.as_text(dialect="hlo"))),
-            "after_optimization": count_kernels(program_opcodes(lowered.compile().as_text()))}
+            "after_optimization": {**count_kernels(program_opcodes(optimized)),
+                                   "fusion_kinds": fusion_kinds(optimized)}}
 
 
 def jax_eager_calls(trainer) -> int:
@@ -153,21 +155,49 @@ def hlo_computations(hlo_text: str) -> tuple[dict[str, list[tuple[str, str]]], s
     return computations, entry
 
 
-def program_opcodes(hlo_text: str) -> list[str]:
-    """Opcodes a program runs per call (per loop iteration for a loop): the entry
-    computation with the bodies of ``call`` and ``while`` instructions counted in
-    place of the instruction (a body once), fusions counted as one."""
+def program_instructions(hlo_text: str) -> tuple[list[tuple[str, str]], dict]:
+    """The (opcode, line) pairs a program runs per call (per loop iteration for a loop): the
+    entry computation with the bodies of ``call`` and ``while`` instructions in place of the
+    instruction (a body once), fusions as one; and every computation, by name."""
     computations, entry = hlo_computations(hlo_text)
 
-    def expand(name: str, depth: int = 0) -> list[str]:
-        opcodes = []
+    def expand(name: str, depth: int = 0) -> list[tuple[str, str]]:
+        found = []
         for opcode, line in computations.get(name, []):
             callee = _CALLEE.get(opcode)
             target = callee.search(line) if callee else None
-            opcodes += expand(target.group(1), depth + 1) if target and depth < 20 else [opcode]
-        return opcodes
+            found += expand(target.group(1), depth + 1) if target and depth < 20 else [(opcode, line)]
+        return found
 
-    return expand(entry) if entry else []
+    return (expand(entry) if entry else []), computations
+
+
+def program_opcodes(hlo_text: str) -> list[str]:
+    """The opcodes of ``program_instructions``."""
+    return [opcode for opcode, _ in program_instructions(hlo_text)[0]]
+
+
+_FUSED = re.compile(r"calls=%?([\w.\-]+)")
+MATMUL_OPS = ("dot", "convolution", "custom-call")  # a custom call on a CPU or GPU is a library matmul here
+
+
+def fusion_kinds(hlo_text: str) -> dict:
+    """What XLA fused, by kind, read from the optimized program: fusions around a matrix
+    product (a dot inside), fusions of element-wise and reduction work only, and matrix
+    products left outside any fusion."""
+    instructions, computations = program_instructions(hlo_text)
+
+    def has_matmul(name: str, depth: int = 0) -> bool:
+        for opcode, line in computations.get(name, []):
+            inner = _FUSED.search(line) if opcode == "fusion" else None
+            if opcode in MATMUL_OPS or (inner and depth < 20 and has_matmul(inner.group(1), depth + 1)):
+                return True
+        return False
+
+    fused = [has_matmul(m.group(1)) for opcode, line in instructions if opcode == "fusion"
+             and (m := _FUSED.search(line))]
+    return {"with_matmul": sum(fused), "without_matmul": len(fused) - sum(fused),
+            "matmuls_outside_fusions": sum(opcode in MATMUL_OPS for opcode, _ in instructions)}
 
 
 def count_kernels(opcodes: list[str]) -> dict:

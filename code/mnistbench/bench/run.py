@@ -19,11 +19,9 @@ as ``compile_split``), because that is what a user waits for.
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,84 +33,17 @@ from pathlib import Path
 import numpy as np
 
 from .. import PROCESS_STARTED
-from ..errors import Error
 from ..networks import data as mnist
 from ..networks.config import Config, training_flops_per_sample
 from . import variants
-
-
-class RunError(Error):
-    """A run that cannot go on (no such device, a diverging loss, a failed child, ...)."""
-
-
-def gpu_available(framework: str) -> bool:
-    """Whether ``framework`` can see a GPU, without claiming its memory."""
-    if framework == "torch":
-        import torch
-
-        return torch.cuda.is_available()
-    import jax
-
-    try:
-        return bool(jax.devices("gpu"))
-    except RuntimeError:
-        return False
-
-
-def resolve_device(framework: str, requested: str) -> str:
-    """'auto' -> 'gpu' when the framework sees one, else 'cpu'."""
-    if requested == "cpu":
-        return "cpu"
-    has_gpu = gpu_available(framework)
-    if requested == "gpu" and not has_gpu:
-        raise RunError(f"--device gpu: {framework} sees no GPU on this machine")
-    return "gpu" if has_gpu else "cpu"
-
-
-def prepare_process(framework: str, device: str) -> None:
-    """Keep JAX on the CPU where it is not the framework on the GPU.
-
-    A PyTorch run still imports JAX (the shared initial weights come from a
-    JAX PRNG key), and a JAX GPU client would reserve most of the GPU's memory.
-    Must run before JAX initializes a backend.
-    """
-    if framework == "torch" or device == "cpu":
-        os.environ["JAX_PLATFORMS"] = "cpu"
-    if "jax" in sys.modules:
-        import jax
-
-        jax.config.update("jax_platforms", os.environ.get("JAX_PLATFORMS"))
-
-
-def use_compilation_cache(folder: Path | None) -> None:
-    """Point both frameworks' on-disk compilation caches at ``folder``, or, without
-    one, at a fresh empty folder for PyTorch (its default cache in the temporary
-    folder would otherwise make a "cold" torch.compile warm) and none for JAX.
-    Must run before the first compilation of the process."""
-    import jax
-
-    if folder is None:
-        cold = tempfile.mkdtemp(prefix="mnistbench-cold-inductor-")
-        atexit.register(shutil.rmtree, cold, ignore_errors=True)
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cold
-        return
-    folder = Path(folder).resolve()
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder / "torchinductor")
-    jax.config.update("jax_compilation_cache_dir", str(folder / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # this step compiles fast on a CPU
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # no size threshold, no overrides
-
-
-def compilation_cache_use(framework: str, folder: Path | None, jax_counter) -> dict:
-    """What the persistent compilation cache answered during the run."""
-    if framework == "jax":
-        hits, misses = jax_counter.cache_hits, jax_counter.cache_misses
-    elif "torch._dynamo" in sys.modules:  # only torch.compile consults Inductor's cache
-        inductor = sys.modules["torch._dynamo"].utils.counters["inductor"]
-        hits, misses = inductor["fxgraph_cache_hit"], inductor["fxgraph_cache_miss"]
-    else:
-        hits = misses = 0
-    return {"dir": str(folder) if folder else None, "hits": int(hits), "misses": int(misses)}
+from .process import (
+    RunError,
+    compilation_cache_counts,
+    compilation_cache_use,
+    prepare_process,
+    resolve_device,
+    use_compilation_cache,
+)
 
 
 def train_and_time(trainer, config: Config, on_epoch: Callable[[int, dict], None] | None = None,
@@ -123,18 +54,19 @@ def train_and_time(trainer, config: Config, on_epoch: Callable[[int, dict], None
     across each timed epoch is kept, so validation's own compilation is not
     charged to training.
     """
+    from . import machine
+    from .profiling import timed_epoch
+
     keys = ("epoch_times_s", "host_epoch_times_s", "compiles", "train_loss", "val_loss", "val_accuracy",
-            "val_times_s")
+            "val_times_s", "machine_per_epoch")
     history = {key: [] for key in keys}
     for epoch in range(1, config.epochs + 1):
-        order = mnist.epoch_permutation(config.seed, epoch, trainer.n_train)
         compiles_before = count_compiles()
-        start = time.perf_counter()
-        trainer.start_epoch(order)
-        trainer.run_epoch()
-        history["host_epoch_times_s"].append(time.perf_counter() - start)  # the loop returned: all issued
-        trainer.sync()
-        history["epoch_times_s"].append(time.perf_counter() - start)
+        before = machine.snapshot()
+        issued_s, epoch_s = timed_epoch(trainer, config.seed, epoch)  # issued: the loop returned
+        history["machine_per_epoch"].append(machine.between(before, machine.snapshot()))
+        history["host_epoch_times_s"].append(issued_s)
+        history["epoch_times_s"].append(epoch_s)
         history["compiles"].append(count_compiles() - compiles_before)
 
         train_loss = trainer.epoch_loss()
@@ -186,8 +118,32 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
     Only the process's first run, without a compilation cache, is a cold start; later
     runs of the process keep its compilation caches. ``profile`` adds a few profiled
     steps after the timed epochs (``profiling``)."""
+    record, trainer = train_run(framework, config, device, data_dir, on_epoch, log, variant, compilation_cache,
+                                on_start)
+    return add_profile(record, trainer) if profile else record
+
+
+def add_profile(record: dict, trainer) -> dict:
+    """A few more steps of a trained run under the profiler (``profiling``), into its record.
+    No run may be timed after a profile in the same process: a profiler can stay attached
+    (PyTorch's keeps CUPTI after a trace of CUDA graphs), so a session profiles at its end."""
+    from . import profiling
+
+    started = time.perf_counter()
+    record["profile"] = profiling.profile_steps(trainer, record["framework"], record["granularity"],
+                                                record["device"]["kind"])
+    now = time.perf_counter()
+    record["wall_s"] += now - started  # the run's share of the process includes its profile
+    _PROCESS["last_end"] = now
+    return record
+
+
+def train_run(framework: str, config: Config, device: str = "auto", data_dir: Path | None = None,
+              on_epoch=None, log=print, variant: str | None = None, compilation_cache: Path | None = None,
+              on_start: Callable[[], None] = lambda: None) -> tuple[dict, object]:
+    """``run_one`` without the profile: the record (its ``profile`` None) and the trained trainer."""
     from .. import platform
-    from . import profiling, timing
+    from . import timing
     from .results import SCHEMA_VERSION, config_fingerprint
 
     chosen = variants.get(framework, variant)
@@ -202,12 +158,15 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
     started = time.perf_counter()
     data = load_training_data(config, data_dir, log)
     trainer = chosen.build(config, data, device)
+    # this run's own: the cache's answers from here; the peak memory where it can be reset (PyTorch),
+    # else only in the process's first run (XLA's peak is the process's)
+    cache_before = compilation_cache_counts(framework, counter)
+    own_peak = trainer.reset_peak_memory() or first_run
     on_start()
     history = train_and_time(trainer, config, on_epoch, (lambda: counter.count) if counter else (lambda: 0))
 
-    peak_memory = trainer.peak_memory_bytes()  # read before the matmul probe adds its own buffers
+    peak_memory = trainer.peak_memory_bytes() if own_peak else None  # before the matmul probe's buffers
     peak_flops = timing.matmul_peak(framework, device, config.matmul_precision)  # after training, once a process
-    profiled = profiling.profile_steps(trainer, framework, chosen.granularity, device) if profile else None
     flops_per_epoch = training_flops_per_sample(config.layer_sizes) * config.batch_size * trainer.n_batches
     steady_s, steady_range = steady_state(history["epoch_times_s"])
     reference_s = steady_s if steady_s is not None else history["epoch_times_s"][0]
@@ -227,6 +186,7 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
         "config_fingerprint": config_fingerprint(config),
         "epoch_times_s": history["epoch_times_s"],
         "host_epoch_times_s": history["host_epoch_times_s"],
+        "machine_per_epoch": history["machine_per_epoch"],  # other processes' and the hypervisor's share
         "first_epoch_s": history["epoch_times_s"][0],
         "steady_epoch_s": steady_s,
         "steady_epoch_range_s": steady_range,
@@ -240,7 +200,7 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
         "compile_split": compile_split,
         "compile_count": sum(history["compiles"]) if counter else None,
         "compile_count_per_epoch": history["compiles"] if counter else None,
-        "compilation_cache": compilation_cache_use(framework, compilation_cache, counter),
+        "compilation_cache": compilation_cache_use(framework, compilation_cache, counter, cache_before),
         **trainer.record_fields(),
         "steps_per_epoch": trainer.n_batches,
         "flops_per_epoch": flops_per_epoch,
@@ -251,7 +211,7 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
         "peak_memory_bytes": peak_memory,
         "valid": not violations,
         "invalid_reasons": violations,
-        "profile": profiled,
+        "profile": None,
         "run_wall_s": time.perf_counter() - started,
         # a cold start: the process's first run, without a compilation cache; only its first epoch is quoted
         "cold_start": first_run and compilation_cache is None,
@@ -263,7 +223,7 @@ def run_one(framework: str, config: Config, device: str = "auto", data_dir: Path
     now = time.perf_counter()
     record["wall_s"] = now - _PROCESS["last_end"]  # this run's share of the process: its imports, for the first
     _PROCESS["last_end"] = now
-    return record
+    return record, trainer
 
 
 # --- sessions: runs in one new process -------------------------------------------
@@ -297,7 +257,9 @@ class Run:
 def run_session(runs: list[Run], device: str, results_dir: Path, data_dir: Path | None = None,
                 compilation_cache: Path | None = None, on_epoch=None, on_record=lambda _: None) -> list[Path]:
     """Train ``runs`` one after another in this process, saving each record as soon as
-    its run is done (a failed or interrupted session keeps the runs before it)."""
+    its run is done (a failed or interrupted session keeps the runs before it). The runs
+    to profile are profiled after the last run's timed epochs, and their records saved
+    again with the profile: nothing is timed after a profiler ran."""
     from ..errors import check_writable
     from .results import check_destination, config_fingerprint, run_filename, save_record
 
@@ -308,12 +270,16 @@ def run_session(runs: list[Run], device: str, results_dir: Path, data_dir: Path 
         c = run.config
         check_destination(Path(results_dir) / run_filename(run.framework, run.variant, c.batch_size, c.seed, device,
                                                            config_fingerprint(c), compilation_cache is not None))
-    paths = []
+    paths, to_profile = [], []
     for run in runs:
-        record = run_one(run.framework, run.config, device, data_dir, on_epoch, log=lambda _: None,
-                         variant=run.variant, compilation_cache=compilation_cache, profile=run.profile)
+        record, trainer = train_run(run.framework, run.config, device, data_dir, on_epoch, log=lambda _: None,
+                                    variant=run.variant, compilation_cache=compilation_cache)
         paths.append(save_record(record, results_dir))
         on_record(paths[-1])
+        if run.profile:
+            to_profile.append((record, trainer))
+    for record, trainer in to_profile:
+        save_record(add_profile(record, trainer), results_dir)
     return paths
 
 

@@ -62,6 +62,12 @@ class _TorchRun:
     def evaluate(self, split: str) -> tuple[float, float]:
         return torch_mlp.evaluate(self.model, *self.eval_sets[split])
 
+    def reset_peak_memory(self) -> bool:
+        """Start this run's own peak (PyTorch's can be reset: a session's later runs have theirs)."""
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        return True
+
     def peak_memory_bytes(self) -> int | None:
         return int(torch.cuda.max_memory_allocated()) if self.device.type == "cuda" else None
 

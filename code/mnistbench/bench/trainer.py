@@ -10,7 +10,8 @@ trains:
   or the next ``max_steps``) without waiting for the device;
 - ``sync()``: wait until the device has finished them;
 - ``epoch_loss()``: the mean batch loss of the steps run since ``start_epoch``;
-- ``evaluate(split)``, ``weights()``, ``peak_memory_bytes()``, ``record_fields()``.
+- ``evaluate(split)``, ``weights()``, ``reset_peak_memory()`` (whether it could start this run's
+  own peak), ``peak_memory_bytes()``, ``record_fields()``.
 """
 
 from __future__ import annotations

@@ -103,7 +103,8 @@ class Study:
         return next(r for r in self.rows if r["framework"] == framework and r["batch_size"] == batch_size)
 
 
-MEASURED_IN_PARTS = ("equality", "compile", "fusion", "overhead", "updates")  # fusion, overhead: older records
+# fusion, overhead: older records
+MEASURED_IN_PARTS = ("equality", "compile", "fusion", "overhead", "updates", "paired")
 
 
 def is_full_current(record: dict) -> bool:

@@ -8,7 +8,8 @@ when that is older than the current measuring code).
 
 from __future__ import annotations
 
-from ..bench.evidence import analyze
+from ..bench import compare
+from ..bench.evidence import analyze, paired
 from . import tables
 from .formatting import code_note, device_label
 from .studies import Study, is_full_current, runs_of_setup, variants_table
@@ -166,3 +167,56 @@ def efficiency_section(study: Study) -> str:
         if runs:
             blocks.append(f"{heading(runs[0])}\n\n" + tables.efficiency_markdown(analyze.efficiency(runs)))
     return "\n\n".join(blocks)
+
+
+def paired_section(study: Study) -> str:
+    """Each device's paired record: the A/A and δ, the declared family with its verdicts, the
+    machine's state over every block, each side's share of peak, compile times and the cost of
+    one call from Python."""
+    if not records(study, "paired"):
+        return "*Not measured yet:* `python -m mnistbench evidence paired --device cpu` (or the campaign)."
+    return each_device(study, "paired", "the paired comparisons", _paired_text)
+
+
+def _paired_text(record: dict) -> str:
+    parts = record["data"]["parts"]
+    result = compare.analysis(parts, paired.FAMILY + paired.DISPATCH_FAMILY, paired.AA)
+    delta = result["delta"]
+    training = [part for name, part in parts.items() if name.startswith("bs")]
+    first = training[0] if training else next(iter(parts.values()))
+    autocorrelation = f"{result['autocorrelation']:.2f}" if result["autocorrelation"] is not None else "n/a"
+    texts = [
+        f"{first['warmup_blocks']} warm-up block and {first['blocks']} measured blocks per process, a block an "
+        f"epoch over {first['train_subset'] or 50_000:,} images; {len(first['rounds'])} rounds a part; "
+        f"{result['processes']} processes in all, {result['invalid_processes']} left out (a clock below the "
+        f"physical floor). Blocks measured while another process or the hypervisor took more than a tenth of "
+        f"the machine: {result['interfered_blocks']} of {result['blocks']}. Median lag-1 autocorrelation of a "
+        f"process's steady blocks: {autocorrelation}.",
+        "**A/A**" + (f" (δ = {100 * delta:.1f}%, the farther end of the widest A/A of processes)"
+                     if delta is not None else "") + "\n\n" + tables.aa_markdown(result["aa"]),
+        "**The declared comparisons** (B's time over A's: below 1, B is faster)\n\n"
+        + tables.paired_markdown(result["rows"])]
+    per_side = [_side_row(name, part, side) for name, part in parts.items()
+                for side in sorted({key for r in part["rounds"] for key in r})]
+    texts.append("**Each side** (mean over processes, 95% interval): the steady block; the share of peak "
+                 "(steady training FLOP/s over the matmul peak probed in the same process); the step's compile "
+                 "(JAX: trace + lower + compile; torch.compile: its first call, one step included) and JAX's "
+                 "`evaluate` compile; for the dispatch part, one call\n\n"
+                 + tables.sides_markdown([row for row in per_side if row]))
+    return "\n\n".join(texts)
+
+
+def _side_row(part_name: str, part: dict, side: str) -> dict | None:
+    processes = [r[side] for r in part["rounds"] if compare.usable(r.get(side))]
+    if not processes:
+        return None
+    steady = [compare.process_mean(p["blocks_s"]) for p in processes]
+    calls = part.get("calls_per_block")
+    return {"part": part_name, "side": side,
+            "block": compare.spread(steady) if not calls else None,
+            "call": compare.spread([s / calls for s in steady]) if calls else None,
+            "share": compare.spread([s for p in processes if (s := compare.share_of_peak(p)) is not None]),
+            "compile": compare.spread([sum(p["compile_split"].values()) for p in processes
+                                       if p.get("compile_split")]),
+            "evaluate_compile": compare.spread([sum(p["evaluate_compile_split"].values()) for p in processes
+                                                if p.get("evaluate_compile_split")])}

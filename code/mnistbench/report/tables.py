@@ -219,3 +219,47 @@ def efficiency_markdown(rows: list[dict]) -> str:
         "Achieved": flops_text(r["achieved_flops"], 3), "Measured peak": flops_text(r["peak_matmul_flops"], 3),
         "Share of peak": f"{100 * r['fraction_of_peak']:.1f} %",
     } for r in rows])
+
+
+def interval_text(row: dict) -> str:
+    """'0.82× [0.78, 0.86]': a paired ratio and its interval."""
+    return f"{row['ratio']:.2f}× [{row['low']:.2f}, {row['high']:.2f}]"
+
+
+def p_text(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def paired_markdown(rows: list[dict]) -> str:
+    """The declared comparisons: B against A per batch size, with the interval across rounds,
+    the p-values (raw and Holm's over the family) and what the interval resolves."""
+    return markdown([{"Batch": row["part"].removeprefix("bs"), "Comparison": row["comparison"],
+                      "B / A": f"{row['b']} / {row['a']}", "Ratio [95% interval]": interval_text(row),
+                      "Rounds": str(row["n"]), "p": p_text(row["p_value"]), "Holm p": p_text(row["holm_p"]),
+                      "Verdict": row["verdict"]} for row in rows])
+
+
+def aa_markdown(rows: list[dict]) -> str:
+    return markdown([{"Batch": row["part"].removeprefix("bs"), "A/A": row["comparison"], "Level": row["level"],
+                      "Ratio [95% interval]": interval_text(row), "Samples": str(row["n"])} for row in rows])
+
+
+def spread_text(values: dict | None, scale: float = 1.0, unit: str = "s", digits: int = 2) -> str:
+    """'3.41 s [3.30, 3.52]': a mean over processes and its 95% interval ('-' when not measured)."""
+    if not values:
+        return "-"
+    mean = f"{values['mean'] * scale:.{digits}f} {unit}"
+    if values["low"] is None:
+        return mean
+    return f"{mean} [{values['low'] * scale:.{digits}f}, {values['high'] * scale:.{digits}f}]"
+
+
+def sides_markdown(rows: list[dict]) -> str:
+    return markdown([{"Part": row["part"], "Side": row["side"], "Steady block": spread_text(row["block"]),
+                      "Share of peak": spread_text(row["share"], 100, "%", 1),
+                      "Compile": spread_text(row["compile"]), "Evaluate compile": spread_text(row["evaluate_compile"]),
+                      "One call": spread_text(row["call"], 1e6, "µs", 1), "Processes": str(
+                          max((v["n"] for v in (row["block"], row["call"]) if v), default=0))} for row in rows],
+                    absent={"Compile": "no compiled side", "Evaluate compile": "no JAX side",
+                            "One call": "no dispatch part", "Steady block": "no training part",
+                            "Share of peak": "no training part"})

@@ -7,7 +7,9 @@ supplement read the records through the pure functions in ``analyze``.
 
 Measured: ``equality`` (every variant against its framework's default),
 ``compile`` (compile time per program, batch size and setting, and the partial
-batch), ``updates`` (accuracy at an equal number of updates, CPU). Derived:
+batch), ``updates`` (accuracy at an equal number of updates, CPU), ``paired`` (every variant in
+rounds of fresh processes, the sides of each declared comparison side by side: ``paired``
+and ``compare``). Derived:
 ``amortization``, ``efficiency``. Calls, operations and kernels per step, and
 host and device time per step, are measured by the runs themselves (their
 ``profile``); TF32 runs are runs (``grid --precision tf32``).
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from ...errors import Error
 
-MEASURED = ("equality", "compile", "updates")
+MEASURED = ("equality", "compile", "updates", "paired")
 DERIVED = ("amortization", "efficiency")
 NAMES = MEASURED + DERIVED
 

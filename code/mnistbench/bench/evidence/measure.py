@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import Error
 from ...networks.config import Config
 from ..profiling import timed_epoch
+from . import paired
+from .child import CHILD_PREFIX, build_trainer, run_child, setup_child
 
-CHILD_PREFIX = "@result "
 COMPILE_PROGRAMS = {"jax-jit": "jax step", "jax-scan": "jax scan epoch", "torch-compile": "torch compile step"}
 AUTOTUNE_OFF_FLAGS = "--xla_gpu_autotune_level=0"
 COMPILE_SETTINGS = {  # TF32 compile times come from the TF32 runs, each a cold start
@@ -31,44 +29,6 @@ COMPILE_SETTINGS = {  # TF32 compile times come from the TF32 runs, each a cold 
     "warm": "a second fresh process with that cache",
     "autotune-off": f"cold, with XLA_FLAGS={AUTOTUNE_OFF_FLAGS} (no autotuning of GPU kernels)",
 }
-
-
-class EvidenceError(Error):
-    """An evidence measurement that could not be made."""
-
-
-# --- child processes ------------------------------------------------------------
-
-
-def run_child(task: str, env: dict | None = None, timeout: float = 1800, **kwargs) -> dict:
-    """Run ``task(**kwargs)`` in a fresh Python process and return its result."""
-    command = [sys.executable, "-m", "mnistbench.bench.evidence.measure", task, json.dumps(kwargs)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})})
-    except subprocess.TimeoutExpired:
-        raise EvidenceError(f"{task} did not finish within {timeout:.0f} s") from None
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(CHILD_PREFIX):
-            return json.loads(line[len(CHILD_PREFIX):])
-    last = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
-    raise EvidenceError(f"{task} failed: {last[0]}")
-
-
-def _setup(framework: str, device: str, cache_dir: str | None = None):
-    from ...networks import data as mnist
-    from ..run import prepare_process, resolve_device, use_compilation_cache
-
-    prepare_process(framework, device)
-    use_compilation_cache(Path(cache_dir) if cache_dir else None)
-    return resolve_device(framework, device), mnist.load_mnist(log=lambda _: None)
-
-
-def _trainer(variant_key: str, device: str, config: Config, data):
-    from ...networks.data import first_training_images
-    from ..variants import REGISTRY
-
-    return REGISTRY[variant_key].build(config, first_training_images(data, config.train_subset), device)
 
 
 # --- 1. compilation ------------------------------------------------------------------
@@ -83,7 +43,7 @@ def task_partial_batch_compiles(device: str, batch_size: int, n_train: int) -> d
     from ...networks.data import first_training_images
     from ..jax_trainers import JaxTrainer
 
-    device, data = _setup("jax", device)
+    device, data = setup_child("jax", device)
     data = first_training_images(data, n_train)
     config = Config(batch_size=batch_size)
     counts = {}
@@ -108,13 +68,13 @@ def task_compile_cell(variant: str, device: str, batch_size: int, train_subset: 
     """The first epoch of one compiled variant in a fresh process, its program's
     compile time apart, and (JAX) the evaluation program's compile split."""
     from .. import timing
-    from ..run import compilation_cache_use
+    from ..process import compilation_cache_use
 
     framework = variant.split("-")[0]
-    device, data = _setup(framework, device, cache_dir)
+    device, data = setup_child(framework, device, cache_dir)
     counter = timing.JaxCompileCounter.shared() if framework == "jax" else None
     config = Config(batch_size=batch_size, epochs=1, train_subset=train_subset)
-    trainer = _trainer(variant, device, config, data)
+    trainer = build_trainer(variant, device, config, data)
     _, first_epoch_s = timed_epoch(trainer, config.seed, 1)
     split = trainer.compile_split or {}
     rows = [{"program": COMPILE_PROGRAMS[variant], "split": split, "total_s": sum(split.values()),
@@ -177,25 +137,42 @@ def _autotune_off_cells(device: str, variant: str, batch_size: int, common: dict
 
 def task_updates_seed(device: str, seed: int, quick: bool) -> list[dict]:
     """Every arm of the updates experiment for one seed, trained with the JAX twin (tested
-    equal to PyTorch) without timing: the final accuracy of each. The largest batch's
-    equal-epochs arm is the first epochs of its equal-updates arm (the same arithmetic),
-    read on the way."""
-    device, data = _setup("jax", device)
+    equal to PyTorch) without timing: per epoch the training loss and the validation loss and
+    accuracy (so overfitting shows), and the final test accuracy. The larger batch's arm of
+    equal epochs is the first epochs of its equal-updates arm where that runs (the same
+    arithmetic), read on the way."""
+    from ..jax_trainers import jitted_step
+
+    device, data = setup_child("jax", device)
     subset = UPDATES_QUICK_SUBSET if quick else None
     reference = Config(epochs=2 if quick else 10, seed=seed, train_subset=subset)
     n_train = subset or len(data.x_train)
+    plan = updates_plan(reference, UPDATES_LARGE_BATCH[quick], n_train, long=seed in UPDATES_LONG_SEEDS)
     rows = []
-    for arm in updates_plan(reference, UPDATES_LARGE_BATCH[quick], n_train):
+    for arm in plan:
         config = reference.replace(batch_size=arm["batch_size"], learning_rate=arm["learning_rate"],
                                    epochs=arm["epochs"])
-        trainer = _trainer("jax-jit", device, config, data)
+        trainer = build_trainer("jax-jit", device, config, data)
+        curves = {"train_loss": [], "val_loss": [], "val_accuracy": []}
         for epoch in range(1, config.epochs + 1):
+            rate = warmed_up_rate(arm, epoch)
+            if rate != config.learning_rate:  # a warm-up epoch: the step with this epoch's rate
+                trainer.step = jitted_step(config.batch_size, rate, config.momentum)
             timed_epoch(trainer, seed, epoch)
+            _add_epoch(curves, trainer)
             if arm["arm"] == "equal updates" and epoch == reference.epochs:
-                rows.append({**arm, "arm": "equal epochs", "epochs": epoch,
-                             "updates": epoch * trainer.n_batches, "seed": seed, **_final(trainer)})
-        rows.append({**arm, "seed": seed, **_final(trainer)})
+                rows.append({**arm, "arm": "equal epochs", "epochs": epoch, "updates": epoch * trainer.n_batches,
+                             "seed": seed, **_final(trainer), **{k: list(v) for k, v in curves.items()}})
+        rows.append({**arm, "seed": seed, **_final(trainer), **curves})
     return rows
+
+
+def _add_epoch(curves: dict, trainer) -> None:
+    loss = trainer.epoch_loss()
+    val_loss, val_accuracy = trainer.evaluate("val") if np.isfinite(loss) else (None, None)
+    curves["train_loss"].append(loss if np.isfinite(loss) else None)
+    curves["val_loss"].append(val_loss)
+    curves["val_accuracy"].append(val_accuracy)
 
 
 def _final(trainer) -> dict:
@@ -208,21 +185,37 @@ def _final(trainer) -> dict:
 
 UPDATES_QUICK_SUBSET = 4096
 UPDATES_LARGE_BATCH = {False: 1024, True: 256}
+UPDATES_LONG_SEEDS = (0,)  # the 16x-epochs arm (about 8 minutes on a 2-core CPU) for one seed only
+WARMUP_EPOCHS = 5  # Goyal et al. (2017): the scaled rate reached over the first 5 epochs
 
 
-def updates_plan(reference: Config, batch_size: int, n_train: int) -> list[dict]:
-    """The arms, in the order they train: the reference batch at its epochs; the larger
-    batch with as many updates (same learning rate; as many epochs on the way), and with
-    the learning rate scaled linearly and by the square root of the batch ratio (same
-    epochs)."""
+def warmed_up_rate(arm: dict, epoch: int) -> float:
+    """The learning rate of ``epoch`` (1-based): an arm with a warm-up starts at the reference
+    rate and rises by equal steps, epoch by epoch, to its own from epoch WARMUP_EPOCHS + 1."""
+    start = arm.get("warmup_from")
+    if start is None or epoch > WARMUP_EPOCHS:
+        return arm["learning_rate"]
+    return start + (arm["learning_rate"] - start) * (epoch - 1) / WARMUP_EPOCHS
+
+
+def updates_plan(reference: Config, batch_size: int, n_train: int, long: bool = True) -> list[dict]:
+    """The arms, in the order they train: the reference batch at its epochs; the larger batch
+    with as many updates (``long`` only; as many epochs on the way) or, without it, with as
+    many epochs; and at as many epochs with the learning rate scaled linearly (without and
+    with a warm-up) and by the square root of the batch ratio."""
     ref_updates = reference.epochs * (n_train // reference.batch_size)
     ratio = batch_size / reference.batch_size
+    linear = reference.learning_rate * ratio
+    larger = ({"arm": "equal updates", "batch_size": batch_size, "learning_rate": reference.learning_rate,
+               "epochs": max(reference.epochs, round(ref_updates / (n_train // batch_size)))} if long else
+              {"arm": "equal epochs", "batch_size": batch_size, "learning_rate": reference.learning_rate,
+               "epochs": reference.epochs})
     plan = [{"arm": "reference", "batch_size": reference.batch_size, "learning_rate": reference.learning_rate,
+             "epochs": reference.epochs}, larger,
+            {"arm": "linear learning rate", "batch_size": batch_size, "learning_rate": linear,
              "epochs": reference.epochs},
-            {"arm": "equal updates", "batch_size": batch_size, "learning_rate": reference.learning_rate,
-             "epochs": max(reference.epochs, round(ref_updates / (n_train // batch_size)))},
-            {"arm": "linear learning rate", "batch_size": batch_size, "learning_rate": reference.learning_rate * ratio,
-             "epochs": reference.epochs},
+            {"arm": "linear learning rate, warm-up", "batch_size": batch_size, "learning_rate": linear,
+             "warmup_from": reference.learning_rate, "epochs": reference.epochs},
             {"arm": "square-root learning rate", "batch_size": batch_size,
              "learning_rate": reference.learning_rate * math.sqrt(ratio), "epochs": reference.epochs}]
     return [{**arm, "updates": arm["epochs"] * (n_train // arm["batch_size"])} for arm in plan]
@@ -263,7 +256,7 @@ def task_equality(part: str, device: str) -> dict:
     from ..variants import REGISTRY
 
     keys = equality_variants(part, device)
-    device, data = _setup(REGISTRY[keys[0]].framework, device)
+    device, data = setup_child(REGISTRY[keys[0]].framework, device)
     return {key: compare_with_default(key, device, data) for key in keys}
 
 
@@ -279,9 +272,11 @@ def measure_equality_part(part: str, device: str, quick: bool, log=lambda _: Non
 
 
 CHILD_TASKS = {"partial_batch_compiles": task_partial_batch_compiles, "compile_cell": task_compile_cell,
-               "updates_seed": task_updates_seed, "equality": task_equality}
-PARTS = {"compile": compile_parts, "updates": updates_parts, "equality": equality_parts}
-MEASURE_PART = {"compile": measure_compile_part, "updates": measure_updates_part, "equality": measure_equality_part}
+               "updates_seed": task_updates_seed, "equality": task_equality, "blocks": paired.task_blocks,
+               "dispatch": paired.task_dispatch}
+PARTS = {"compile": compile_parts, "updates": updates_parts, "equality": equality_parts, "paired": paired.parts}
+MEASURE_PART = {"compile": measure_compile_part, "updates": measure_updates_part, "equality": measure_equality_part,
+                "paired": paired.measure_part}
 
 
 def child_main(argv: list[str]) -> int:

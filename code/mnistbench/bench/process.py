@@ -1,0 +1,96 @@
+"""What a measuring process sets up before it trains: its device, and the compilation caches.
+
+A measured process starts cold unless it is given a persistent compilation cache; these
+helpers keep JAX off a GPU it does not own, point both frameworks' on-disk caches at one
+folder (or none), and read what the caches answered.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import Error
+
+
+class RunError(Error):
+    """A run that cannot go on (no such device, a diverging loss, a failed child, ...)."""
+
+
+def gpu_available(framework: str) -> bool:
+    """Whether ``framework`` can see a GPU, without claiming its memory."""
+    if framework == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    import jax
+
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:
+        return False
+
+
+def resolve_device(framework: str, requested: str) -> str:
+    """'auto' -> 'gpu' when the framework sees one, else 'cpu'."""
+    if requested == "cpu":
+        return "cpu"
+    has_gpu = gpu_available(framework)
+    if requested == "gpu" and not has_gpu:
+        raise RunError(f"--device gpu: {framework} sees no GPU on this machine")
+    return "gpu" if has_gpu else "cpu"
+
+
+def prepare_process(framework: str, device: str) -> None:
+    """Keep JAX on the CPU where it is not the framework on the GPU.
+
+    A PyTorch run still imports JAX (the shared initial weights come from a
+    JAX PRNG key), and a JAX GPU client would reserve most of the GPU's memory.
+    Must run before JAX initializes a backend.
+    """
+    if framework == "torch" or device == "cpu":
+        os.environ["JAX_PLATFORMS"] = "cpu"
+    if "jax" in sys.modules:
+        import jax
+
+        jax.config.update("jax_platforms", os.environ.get("JAX_PLATFORMS"))
+
+
+def use_compilation_cache(folder: Path | None) -> None:
+    """Point both frameworks' on-disk compilation caches at ``folder``, or, without
+    one, at a fresh empty folder for PyTorch (its default cache in the temporary
+    folder would otherwise make a "cold" torch.compile warm) and none for JAX.
+    Must run before the first compilation of the process."""
+    import jax
+
+    if folder is None:
+        cold = tempfile.mkdtemp(prefix="mnistbench-cold-inductor-")
+        atexit.register(shutil.rmtree, cold, ignore_errors=True)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cold
+        return
+    folder = Path(folder).resolve()
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder / "torchinductor")
+    jax.config.update("jax_compilation_cache_dir", str(folder / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # this step compiles fast on a CPU
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # no size threshold, no overrides
+
+
+def compilation_cache_counts(framework: str, jax_counter) -> tuple[int, int]:
+    """The persistent compilation cache's (hits, misses) so far in this process."""
+    if framework == "jax":
+        return int(jax_counter.cache_hits), int(jax_counter.cache_misses)
+    if "torch._dynamo" in sys.modules:  # only torch.compile consults Inductor's cache
+        inductor = sys.modules["torch._dynamo"].utils.counters["inductor"]
+        return int(inductor["fxgraph_cache_hit"]), int(inductor["fxgraph_cache_miss"])
+    return 0, 0
+
+
+def compilation_cache_use(framework: str, folder: Path | None, jax_counter,
+                          before: tuple[int, int] = (0, 0)) -> dict:
+    """What the persistent compilation cache answered since ``before`` (the counts when the run began)."""
+    hits, misses = compilation_cache_counts(framework, jax_counter)
+    return {"dir": str(folder) if folder else None, "hits": hits - before[0], "misses": misses - before[1]}
