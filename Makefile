@@ -8,21 +8,35 @@ VENV ?= .venv
 PYTHON ?= $(if $(VENV),$(VENV)/bin/python,python)
 STAMP := $(if $(VENV),$(VENV)/.installed,.installed-conda)
 
-.PHONY: setup setup-gpu test report grid quick-grid evidence campaign gpu-study summary clean
+.PHONY: setup setup-gpu lock test report grid quick-grid evidence campaign gpu-study summary clean
 
 setup: $(STAMP)
 
-# The pip route installs JAX for the CPU; on an NVIDIA GPU host add its CUDA build
-# (JAX_CUDA=cuda12 for a driver too old for CUDA 13). PyPI's Linux torch wheels carry CUDA.
+# The pip route installs the exact versions of requirements/cpu.txt (made by pip-compile from
+# pyproject.toml and requirements/pins.in); on an NVIDIA GPU host add JAX's CUDA build from
+# requirements/cuda.txt (JAX_CUDA=cuda12 for a driver too old for CUDA 13: the same JAX with its
+# CUDA 12 plugin, not locked). PyPI's Linux torch wheels carry CUDA.
 JAX_CUDA ?= cuda13
+LOCKED_JAX = $(shell sed -n 's/^jax==//p' requirements/cpu.txt)
 setup-gpu: $(STAMP)
-	$(PYTHON) -m pip install --quiet --upgrade "jax[$(JAX_CUDA)]"
+	$(if $(filter cuda13,$(JAX_CUDA)),$(PYTHON) -m pip install --quiet -r requirements/cuda.txt,\
+	  $(PYTHON) -m pip install --quiet "jax[$(JAX_CUDA)]==$(LOCKED_JAX)")
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/cpu.txt
 	@if [ -n "$(VENV)" ] && [ ! -x "$(VENV)/bin/python" ]; then python3 -m venv $(VENV); fi
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[test]'
+	$(PYTHON) -m pip install --quiet -r requirements/cpu.txt
+	$(PYTHON) -m pip install --quiet --no-deps -e .
 	@touch $@
+
+# Make the lock files again after a change to the dependencies in pyproject.toml or requirements/*.in.
+lock:
+	$(PYTHON) -m pip install --quiet pip-tools
+	rm -f requirements/cpu.txt requirements/cuda.txt
+	$(PYTHON) -m piptools compile -q --max-rounds 60 --strip-extras --extra test --no-emit-index-url \
+	  --no-emit-find-links -o requirements/cpu.txt pyproject.toml requirements/pins.in
+	$(PYTHON) -m piptools compile -q --max-rounds 60 --strip-extras --extra test --no-emit-index-url \
+	  --no-emit-find-links -o requirements/cuda.txt pyproject.toml requirements/pins.in requirements/cuda.in
 
 test: $(STAMP)
 	$(PYTHON) -m ruff check .
