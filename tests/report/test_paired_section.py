@@ -28,5 +28,5 @@ def test_the_section_prints_delta_the_family_and_each_side():
     text = supplement._paired_text({"data": {"parts": {"bs64": training, "dispatch": dispatch}}})
     assert "δ = " in text and "frameworks' defaults" in text and "dispatch: one operation" in text
     assert "0.80× [" in text and "faster" in text and "slower" in text
-    assert "µs" in text and "0.50 s [" in text  # a call's cost; the step's compile, trace + lower + compile
+    assert "One call, µs" in text and "0.5 [" in text  # a call's cost; the step's compile, trace + lower + compile
     assert "0 left out" in text and "0 of 60" in text and "<0.001" in text

@@ -244,22 +244,24 @@ def aa_markdown(rows: list[dict]) -> str:
                       "Ratio [95% interval]": interval_text(row), "Samples": str(row["n"])} for row in rows])
 
 
-def spread_text(values: dict | None, scale: float = 1.0, unit: str = "s", digits: int = 2) -> str:
-    """'3.41 s [3.30, 3.52]': a mean over processes and its 95% interval ('-' when not measured)."""
+def spread_text(values: dict | None, scale: float = 1.0, digits: int = 2) -> str:
+    """'3.41 [3.30–3.52]': a mean over processes and its 95% interval ('-' when not measured)."""
     if not values:
         return "-"
-    mean = f"{values['mean'] * scale:.{digits}f} {unit}"
+    mean = f"{values['mean'] * scale:.{digits}f}"
     if values["low"] is None:
         return mean
-    return f"{mean} [{values['low'] * scale:.{digits}f}, {values['high'] * scale:.{digits}f}]"
+    return f"{mean} [{values['low'] * scale:.{digits}f}–{values['high'] * scale:.{digits}f}]"
 
 
 def sides_markdown(rows: list[dict]) -> str:
-    return markdown([{"Part": row["part"], "Side": row["side"], "Steady block": spread_text(row["block"]),
-                      "Share of peak": spread_text(row["share"], 100, "%", 1),
-                      "Compile": spread_text(row["compile"]), "Evaluate compile": spread_text(row["evaluate_compile"]),
-                      "One call": spread_text(row["call"], 1e6, "µs", 1), "Processes": str(
+    return markdown([{"Part": row["part"].removeprefix("bs"), "Side": row["side"],
+                      "Steady block, s": spread_text(row["block"]),
+                      "Share of peak, %": spread_text(row["share"], 100, 1),
+                      "Compile, s": spread_text(row["compile"], digits=1),
+                      "Evaluate compile, s": spread_text(row["evaluate_compile"]),
+                      "One call, µs": spread_text(row["call"], 1e6, 1), "Processes": str(
                           max((v["n"] for v in (row["block"], row["call"]) if v), default=0))} for row in rows],
-                    absent={"Compile": "no compiled side", "Evaluate compile": "no JAX side",
-                            "One call": "no dispatch part", "Steady block": "no training part",
-                            "Share of peak": "no training part"})
+                    absent={"Compile, s": "no compiled side", "Evaluate compile, s": "no JAX side",
+                            "One call, µs": "no dispatch part", "Steady block, s": "no training part",
+                            "Share of peak, %": "no training part"})
