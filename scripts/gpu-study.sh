@@ -34,7 +34,7 @@ version=$("$PY" -c 'from mnistbench.platform import evidence_code_version as v; 
 passed="$RESULTS/logs/gpu-tests-passed-$version"
 if [ "$DEVICE" = gpu ] && [ ! -e "$passed" ]; then
   say "GPU-only tests (CUDA-graph variants against PyTorch eager) ..."
-  if ! MNISTBENCH_DATA="$DATA" "$PY" -m pytest -q -p no:cacheprovider tests/test_variants.py -k gpu_variant \
+  if ! MNISTBENCH_DATA="$DATA" "$PY" -m pytest -q -p no:cacheprovider tests/bench/test_variants.py -k gpu_variant \
       >"$RESULTS/logs/gpu-tests-$stamp.log" 2>&1; then
     say "the GPU-only tests failed (see $RESULTS/logs/gpu-tests-$stamp.log): nothing was timed"
     exit 1

@@ -41,3 +41,16 @@ def test_the_loan_command_checks_its_data_and_budget_before_anything_else(tmp_pa
     bad = gpu_study(tmp_path / "study", tmp_path / "no-data", max_seconds="nine minutes")
     assert bad.returncode == 2 and "MAX_SECONDS must be a whole number" in bad.stderr
     assert not results.load_records(tmp_path / "study", kind=None)
+
+
+def test_the_gpu_only_tests_the_loan_command_runs_exist():
+    """The script names a test file and a selection; both must still select the CUDA-graph tests
+    (a moved file would make a GPU loan stop before timing anything)."""
+    import re
+
+    script = (ROOT / "scripts" / "gpu-study.sh").read_text()
+    path, selection = re.search(r"pytest -q -p no:cacheprovider (\S+) -k (\S+)", script).groups()
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", path,
+                          "-k", selection], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "test_every_gpu_variant_matches_its_default[torch-cudagraph]" in out.stdout
