@@ -19,7 +19,7 @@ def test_train_step_compiles_once_and_donates(mnist_data):
     train_and_time(kept, config)
     assert not kept_weights.is_deleted()
     assert trainer.compile_split is not None and set(trainer.compile_split) == {"trace_s", "lower_s", "compile_s"}
-    assert trainer.step._cache_size() == 1
+    assert trainer.step_fn._cache_size() == 1
     assert len(history["epoch_times_s"]) == 2
 
 

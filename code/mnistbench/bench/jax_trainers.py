@@ -27,14 +27,12 @@ from ..networks.weights import initial_weights
 from . import timing
 from .trainer import steps_to_run
 
-JAX_PRECISION = {"float32": "float32", "tf32": "tensorfloat32"}
-
 
 class TrainState(NamedTuple):
     """Everything a step changes (a pytree of device arrays)."""
 
-    params: list
-    velocity: list
+    params: jax_mlp.Params
+    velocity: jax_mlp.Params
     loss_sum: jax.Array
     step: jax.Array
 
@@ -57,6 +55,7 @@ def scan_epoch(state: TrainState, x_train, y_train_onehot, order, *, n_batches: 
 
 
 def hyper_parameters(config: Config) -> dict:
+    """The settings a step is compiled for (static: another value is another program)."""
     return {"batch_size": config.batch_size, "learning_rate": config.learning_rate, "momentum": config.momentum}
 
 
@@ -65,20 +64,17 @@ def hyper_parameters(config: Config) -> dict:
 # program instead of compiling it again. Donating the state lets XLA update its buffers in place.
 @functools.cache
 def jitted_step(batch_size: int, learning_rate: float, momentum: float, donate: bool = True):
+    """``gathered_step`` under jit (the network's train_step inside), its state donated or not."""
     step = functools.partial(gathered_step, batch_size=batch_size, learning_rate=learning_rate, momentum=momentum)
     return jax.jit(step, donate_argnums=(0,) if donate else ())
 
 
 @functools.cache
 def jitted_epoch(n_batches: int, batch_size: int, learning_rate: float, momentum: float):
+    """``scan_epoch`` under jit, its state donated: one program per epoch length and settings."""
     epoch = functools.partial(scan_epoch, n_batches=n_batches, batch_size=batch_size, learning_rate=learning_rate,
                               momentum=momentum)
     return jax.jit(epoch, donate_argnums=(0,))
-
-
-def set_matmul_precision(config: Config) -> None:
-    """Pin float32 matmuls to full precision or TF32 for the whole process."""
-    jax.config.update("jax_default_matmul_precision", JAX_PRECISION[config.matmul_precision])
 
 
 def epoch_counters(device) -> dict:
@@ -99,7 +95,7 @@ class JaxTrainer:
     """
 
     def __init__(self, config: Config, data, device: str = "cpu", donate: bool = True, jit: bool = True):
-        set_matmul_precision(config)
+        jax_mlp.set_matmul_precision(config)
         self.config = config
         self.device = jax.devices(device)[0]
         put = functools.partial(jax.device_put, device=self.device)
@@ -112,11 +108,12 @@ class JaxTrainer:
         self.n_batches = self.n_train // config.batch_size
         self.steps_taken = 0
         self.compiled_program = self.build_program(donate) if jit else None  # what compile_split and memory describe
-        self.step = self.compiled_program or functools.partial(gathered_step, **hyper_parameters(config))
+        self.step_fn = self.compiled_program or functools.partial(gathered_step, **hyper_parameters(config))
         self.compile_split: dict[str, float] | None = None
         jax.block_until_ready((self.x_train, self.y_train_onehot, self.state))
 
     def build_program(self, donate: bool):
+        """The jitted step this trainer calls (the scan trainer: its jitted epoch)."""
         return jitted_step(**hyper_parameters(self.config), donate=donate)
 
     def start_epoch(self, order: np.ndarray) -> None:
@@ -129,6 +126,8 @@ class JaxTrainer:
         return self.state, self.x_train, self.y_train_onehot, self.order
 
     def compile_once(self) -> None:
+        """Compile the program ahead of time on the first call, its phases timed apart. The
+        executable is dropped: calling the jitted function later finds it in jit's cache."""
         if self.compiled_program is not None and self.compile_split is None:
             _, self.compile_split = timing.aot_compile(self.compiled_program, *self.program_args())
 
@@ -138,7 +137,7 @@ class JaxTrainer:
         self.compile_once()
         state = self.state
         for _ in range(steps):
-            state = self.step(state, self.x_train, self.y_train_onehot, self.order)
+            state = self.step_fn(state, self.x_train, self.y_train_onehot, self.order)
         self.state = state
         self.steps_taken += steps
 
@@ -173,7 +172,7 @@ class JaxTrainer:
 class JaxScanTrainer(JaxTrainer):
     """A JaxTrainer whose epoch is one call of a jitted ``scan_epoch``: always the whole epoch."""
 
-    def build_program(self, donate: bool):
+    def build_program(self, donate: bool):  # the scanned epoch always donates its state
         return jitted_epoch(self.n_batches, **hyper_parameters(self.config))
 
     def run_epoch(self, max_steps: int | None = None) -> None:

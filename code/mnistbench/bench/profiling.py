@@ -128,7 +128,7 @@ def jax_eager_calls(trainer) -> int:
     equations of the step's jaxpr (forward, backward and update)."""
     import jax
 
-    return len(jax.make_jaxpr(trainer.step)(*trainer.program_args()).jaxpr.eqns)
+    return len(jax.make_jaxpr(trainer.step_fn)(*trainer.program_args()).jaxpr.eqns)
 
 
 # --- HLO text -------------------------------------------------------------------------

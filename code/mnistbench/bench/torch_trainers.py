@@ -27,6 +27,7 @@ from .trainer import steps_to_run
 
 
 def torch_device(device: str) -> torch.device:
+    """The project's device name ('cpu' or 'gpu') as PyTorch's."""
     return torch.device("cuda" if device == "gpu" else "cpu")
 
 
@@ -242,7 +243,7 @@ class TorchCudaGraphTrainer(_StepCounterTrainer):
     def run_epoch(self, max_steps: int | None = None) -> None:
         if self.graph is None:
             self._capture()
-        whole_epoch = self.steps_per_replay > 1
+        whole_epoch = self.steps_per_replay > 1  # one replay is the whole epoch: max_steps cannot cut it
         steps = steps_to_run(self.steps_taken, self.n_batches, None if whole_epoch else max_steps)
         for _ in range(steps // self.steps_per_replay):
             self.graph.replay()

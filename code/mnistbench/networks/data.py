@@ -52,7 +52,7 @@ def split_indices(n: int, validation_size: int, split_seed: int) -> tuple[np.nda
     if not 0 < validation_size < n:
         raise ValueError(f"validation size must be between 1 and {n - 1}")
     order = np.random.default_rng(split_seed).permutation(n)
-    return np.sort(order[validation_size:]), np.sort(order[:validation_size])
+    return np.sort(order[validation_size:]), np.sort(order[:validation_size])  # sorted: the files' order
 
 
 def one_hot(labels: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
@@ -87,7 +87,7 @@ def load_mnist(data_dir: Path | None = None, validation_size: int = 10_000, spli
     data_dir = Path(data_dir or default_data_dir())
     if not all((data_dir / f).exists() for f in FILES.values()):
         fetch_mnist(data_dir, log=log)
-    return prepare(load_raw(data_dir), validation_size, split_seed)  # read and checked by content (again after a fetch)
+    return prepare(load_raw(data_dir), validation_size, split_seed)  # files checked by content
 
 
 def first_training_images(data: MNIST, n: int | None) -> MNIST:

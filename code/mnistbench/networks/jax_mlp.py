@@ -20,7 +20,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .config import Config
+
 Params = list[tuple[jax.Array, jax.Array]]  # one (W[in, out], b[out]) pair per layer
+JAX_PRECISION = {"float32": "float32", "tf32": "tensorfloat32"}
 
 
 def init_params(key: jax.Array, layer_sizes: tuple[int, ...], output_scale: float = 1.0) -> Params:
@@ -39,13 +42,9 @@ def init_params(key: jax.Array, layer_sizes: tuple[int, ...], output_scale: floa
 
 
 def relu(x: jax.Array) -> jax.Array:
-    """max(x, 0), with gradient 0 at 0 (as ``jax.nn.relu`` and PyTorch's ReLU).
-
-    Written as a select rather than ``jax.nn.relu``: that is a ``custom_jvp``
-    around a ``jit``, and each eager (un-jitted) differentiation adds an entry to
-    JAX's C++ dispatch cache keyed on that step's autodiff trace, so an eager
-    training loop slows down step by step until the cache is full (8,192
-    entries). ``jnp.maximum`` would not, but its gradient at 0 is 0.5."""
+    """max(x, 0), with gradient 0 at 0 (as ``jax.nn.relu`` and PyTorch's ReLU). A select, not
+    ``jax.nn.relu``: that one grows JAX's dispatch cache at every eager (un-jitted) step, and the
+    eager variant slowed down epoch after epoch (README, "How the timing is made honest")."""
     return jnp.where(x > 0, x, 0.0)
 
 
@@ -72,7 +71,8 @@ def loss_fn(params: Params, x: jax.Array, y_onehot: jax.Array) -> jax.Array:
     return cross_entropy(forward(params, x), y_onehot)
 
 
-def momentum_update(params: Params, velocity: Params, grads: Params, learning_rate: float, momentum: float):
+def momentum_update(params: Params, velocity: Params, grads: Params, learning_rate: float,
+                    momentum: float) -> tuple[Params, Params]:
     """One heavy-ball SGD step over the whole pytree; returns new (params, velocity)."""
     velocity = jax.tree.map(lambda v, g: momentum * v + g, velocity, grads)
     params = jax.tree.map(lambda p, v: p - learning_rate * v, params, velocity)
@@ -84,7 +84,7 @@ def train_step(params: Params, velocity: Params, x: jax.Array, y_onehot: jax.Arr
     """One step on one batch: the loss and its gradient (``jax.value_and_grad``,
     reverse mode through the traced ``loss_fn``), then the momentum update.
     Returns (new params, new velocity, the batch's loss)."""
-    loss, grads = jax.value_and_grad(loss_fn)(params, x, y_onehot)
+    loss, grads = jax.value_and_grad(loss_fn)(params, x, y_onehot)  # jax.grad that also returns the loss
     params, velocity = momentum_update(params, velocity, grads, learning_rate, momentum)
     return params, velocity, loss
 
@@ -92,7 +92,9 @@ def train_step(params: Params, velocity: Params, x: jax.Array, y_onehot: jax.Arr
 # The step as one XLA program. jit traces train_step once per batch shape and pair of hyper-parameters
 # (static: a new value is a new program), so the first call compiles and later calls only dispatch.
 # Donating params and velocity lets XLA write the update into their buffers instead of allocating
-# new ones (the gradients and activations are still temporaries of the program).
+# new ones (the gradients and activations are still temporaries of the program). The benchmark jits
+# this same train_step with the batch gathered on the device (bench/jax_trainers.jitted_step); a test
+# shows the two compile to the same program.
 jit_train_step = jax.jit(train_step, static_argnames=("learning_rate", "momentum"),
                          donate_argnames=("params", "velocity"))
 
@@ -105,7 +107,7 @@ def evaluate(params: Params, x: jax.Array, y_onehot: jax.Array) -> tuple[jax.Arr
 
 
 def train_epoch(params: Params, velocity: Params, x: jax.Array, y_onehot: jax.Array, batch_size: int,
-                learning_rate: float, momentum: float):
+                learning_rate: float, momentum: float) -> tuple[Params, Params, jax.Array]:
     """The plain loop a user would write: one jitted step per full batch, in order.
     Returns (params, velocity, mean batch loss). The benchmark's trainers run the same
     step with a shuffled order, on data already on the device."""
@@ -116,3 +118,8 @@ def train_epoch(params: Params, velocity: Params, x: jax.Array, y_onehot: jax.Ar
                                                 learning_rate=learning_rate, momentum=momentum)
         losses.append(loss)
     return params, velocity, jnp.mean(jnp.stack(losses))
+
+
+def set_matmul_precision(config: Config) -> None:
+    """Pin float32 matmuls to full precision or TF32 for the whole process."""
+    jax.config.update("jax_default_matmul_precision", JAX_PRECISION[config.matmul_precision])

@@ -49,6 +49,7 @@ def export_weights(model: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def make_optimizer(model: nn.Module, config: Config) -> torch.optim.SGD:
+    """SGD with heavy-ball momentum: jax_mlp.momentum_update's rule, applied in place."""
     return torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum)
 
 
@@ -71,7 +72,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y_onehot: torch.Tensor) -> tuple[float, float]:
-    """(mean loss, accuracy) on one-hot labels."""
+    """(mean loss, accuracy) on one-hot labels, as Python floats (jax_mlp.evaluate returns arrays)."""
     logits = model(x)
     loss = F.cross_entropy(logits, y_onehot)
     accuracy = (logits.argmax(dim=1) == y_onehot.argmax(dim=1)).float().mean()

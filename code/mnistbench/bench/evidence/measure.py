@@ -157,7 +157,7 @@ def task_updates_seed(device: str, seed: int, quick: bool) -> list[dict]:
         for epoch in range(1, config.epochs + 1):
             rate = warmed_up_rate(arm, epoch)
             if rate != config.learning_rate:  # a warm-up epoch: the step with this epoch's rate
-                trainer.step = jitted_step(config.batch_size, rate, config.momentum)
+                trainer.step_fn = jitted_step(config.batch_size, rate, config.momentum)
             timed_epoch(trainer, seed, epoch)
             _add_epoch(curves, trainer)
             if arm["arm"] == "equal updates" and epoch == reference.epochs:
