@@ -10,9 +10,10 @@ import argparse
 from pathlib import Path
 
 from .bench import variants
+from .bench.run import FRAMEWORKS, GRID_BATCH_SIZES
 from .cluster import cli as cluster_cli
 from .errors import UserError, momentum_value, positive_float, positive_int, positive_seconds, seed_int
-from .networks.config import FRAMEWORKS, GRID_BATCH_SIZES, PRECISIONS, Config
+from .networks.config import PRECISIONS, Config
 
 QUICK = {"epochs": 3, "seeds": (0,)}
 DEFAULT_RESULTS = Path("results")

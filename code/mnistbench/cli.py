@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .arguments import QUICK, build_parser
 from .bench import variants
+from .bench.run import GRID_SEEDS
 from .cluster import cli as cluster_cli
 from .errors import (
     Error,
@@ -28,7 +29,7 @@ from .errors import (
     device_kind,
     gpu_visible,
 )
-from .networks.config import GRID_SEEDS, Config
+from .networks.config import Config
 from .report.formatting import plural
 
 N_TRAIN = 60_000 - Config().validation_size  # training images after the validation split

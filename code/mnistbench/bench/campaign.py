@@ -34,9 +34,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import Error
-from ..networks.config import FRAMEWORKS, GRID_BATCH_SIZES, GRID_SEEDS, Config
+from ..networks.config import Config
 from . import estimates, variants
-from .run import Run
+from .run import FRAMEWORKS, GRID_BATCH_SIZES, GRID_SEEDS, Run
 
 FULL = {"epochs": Config().epochs, "train_subset": None, "batch_sizes": GRID_BATCH_SIZES, "seeds": GRID_SEEDS,
         "variant_epochs": 3}

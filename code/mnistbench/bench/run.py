@@ -45,6 +45,10 @@ from .process import (
     use_compilation_cache,
 )
 
+FRAMEWORKS = ("jax", "torch")
+GRID_BATCH_SIZES = (64, 256, 1024)  # the assignment's batch sizes
+GRID_SEEDS = (0, 1, 2)
+
 
 def train_and_time(trainer, config: Config, on_epoch: Callable[[int, dict], None] | None = None,
                    count_compiles: Callable[[], int] = lambda: 0) -> dict:

@@ -33,9 +33,6 @@ from __future__ import annotations
 import dataclasses
 
 PRECISIONS = ("float32", "tf32")
-FRAMEWORKS = ("jax", "torch")
-GRID_BATCH_SIZES = (64, 256, 1024)
-GRID_SEEDS = (0, 1, 2)
 
 
 @dataclasses.dataclass(frozen=True)
