@@ -153,8 +153,8 @@ def blocks_aa(part: dict, key: str) -> Interval | None:
 
 def analysis(parts: dict[str, dict], family, aa) -> dict:
     """Every declared comparison in every part: its interval, p-value, Holm-adjusted p-value and
-    verdict; δ from the widest A/A of processes; the A/A of blocks; and how many blocks ran under
-    interference, with the block times' autocorrelation (median over processes)."""
+    verdict; δ from the widest A/A of processes; the A/A of blocks; and how many steady training
+    blocks ran under interference, with the block times' autocorrelation (median over processes)."""
     aa_rows = [{"part": name, "comparison": label, "level": "processes", **interval.to_dict()}
                for name, part in parts.items() for label, a, b, _ in aa
                if (interval := sides_interval(part, a, b)) is not None]
@@ -170,7 +170,9 @@ def analysis(parts: dict[str, dict], family, aa) -> dict:
         row["holm_p"] = adjusted[i]
         row["verdict"] = verdict(Interval(**_fields(row)), delta if delta is not None else 0.0, adjusted[i])
     processes = [p for part in parts.values() for r in part["rounds"] for p in r.values()]
-    blocks = [state for p in processes for state in p.get("machine", [])]
+    # the machine around every steady block of training (a dispatch block lasts a few of /proc/stat's ticks)
+    blocks = [state for part in parts.values() if part.get("calls_per_block") is None for r in part["rounds"]
+              for p in r.values() for state in p.get("machine", [])[WARMUP_BLOCKS:]]
     correlations = [c for p in processes if (c := lag1_autocorrelation(p["blocks_s"][WARMUP_BLOCKS:])) is not None]
     return {"delta": delta, "aa": aa_rows, "rows": rows, "processes": len(processes),
             "invalid_processes": sum(not usable(p) for p in processes),

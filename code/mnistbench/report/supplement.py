@@ -185,14 +185,12 @@ def _paired_text(record: dict) -> str:
     training = [part for name, part in parts.items() if name.startswith("bs")]
     first = training[0] if training else next(iter(parts.values()))
     autocorrelation = f"{result['autocorrelation']:.2f}" if result["autocorrelation"] is not None else "n/a"
-    steady = [state for part in training for r in part["rounds"] for p in r.values()
-              for state in p.get("machine", [])[part["warmup_blocks"]:]]
     texts = [
         f"{first['warmup_blocks']} warm-up block and {first['blocks']} measured blocks per process, a block an "
         f"epoch over {first['train_subset'] or 50_000:,} images; {len(first['rounds'])} rounds a part; "
         f"{result['processes']} processes in all, {result['invalid_processes']} left out (a clock below the "
         f"physical floor). Steady training blocks measured while other processes or the hypervisor took more "
-        f"than a tenth of the machine: {sum(bool(s.get('interference')) for s in steady)} of {len(steady)} "
+        f"than a tenth of the machine: {result['interfered_blocks']} of {result['blocks']} "
         "(a dispatch block lasts a few clock ticks of `/proc/stat`, too short to tell). Median lag-1 "
         f"autocorrelation of a process's steady blocks: {autocorrelation}.",
         "**A/A**" + (f" (δ = {100 * delta:.1f}%, the farther end of the widest A/A of processes)"
