@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from mnistbench.bench import campaign, estimates, results
+from mnistbench.bench import campaign, estimates, results, variants
 from mnistbench.bench.run import Run
 from mnistbench.networks.config import Config
 from tests.factories import run_record
@@ -46,11 +46,24 @@ def test_the_gpu_plan_puts_what_the_report_needs_first():
         (v, b) for v in ("eager", "scan", "jit-no-donation", "compile", "cudagraph", "cudagraph-epoch")
         for b in (64, 1024)}
     assert all(r.profile and r.config.epochs == campaign.FULL["variant_epochs"] for r in later)
-    assert {(s.evidence, s.part) for s in first if s.kind == "evidence"} >= {("compile", "jax-jit bs64")}
-    assert any(r.config.matmul_precision == "tf32" for s in sessions for r in s.runs)
     second = [s for s in steps if s.tier == 2]
-    assert {r.config.seed for s in second for r in s.runs} == {1, 2}  # the other seeds come second
+    assert {(s.evidence, s.part) for s in second if s.kind == "evidence"} >= {("compile", "jax-jit bs64")}
+    assert any(r.config.matmul_precision == "tf32" for s in second for r in s.runs)
+    assert {r.config.seed for s in second for r in s.runs} == {0, 1, 2}  # the other seeds (and TF32) come second
+    assert [s.part for s in steps if s.evidence == "equality"] == ["gpu-only"]  # the rest: checked on the CPU
     assert "updates" not in kinds(steps)  # accuracy does not depend on the device
+
+
+def test_the_cpu_plan_runs_the_grid_as_pairs_of_processes_and_the_variants_in_the_paired_item():
+    steps = campaign.plan("cpu", False, "results/x")
+    sessions = [s for s in steps if s.kind == "session"]
+    assert all(len(s.runs) == 1 and variants.get(s.runs[0].framework, s.runs[0].variant).is_default
+               for s in sessions)  # every grid run a cold start; no variant runs beside them
+    cells = [(s.runs[0].config.seed, s.runs[0].config.batch_size) for s in sessions]
+    assert cells[0::2] == cells[1::2] and len(cells) == 18  # the two frameworks' processes adjacent
+    order = [s.runs[0].framework for s in sessions]
+    assert order[0:2] != order[2:4]  # ABBA
+    assert [s.part for s in steps if s.evidence == "paired"] == ["bs64", "bs1024", "dispatch"]
 
 
 def test_a_session_is_done_run_by_run_and_blocked_variants_are_said(tmp_path):
@@ -191,14 +204,14 @@ def test_plan_text_shows_tiers_states_estimates_and_totals():
 
 
 def test_the_gpu_plan_fits_a_short_loan_in_its_own_estimate(tmp_path):
-    """On a machine without a GPU the dry run reads the committed H100 records; tier 1 fits one
-    9-minute call and the whole plan 15 minutes."""
+    """On a machine without a GPU the dry run reads the committed H100 records; tier 1 fits 7
+    minutes (one call, with the machine's start, in a 15-minute loan) and the whole plan 12."""
     out = subprocess.run([sys.executable, "-m", "mnistbench", "campaign", "--device", "gpu", "--dry-run",
                           "--results-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     planned_steps = campaign.assess(campaign.plan("gpu", False, tmp_path), "gpu", False, tmp_path, visible=False)
     tier1 = sum(p.estimate_s for p in planned_steps if p.step.tier == 1)
-    assert tier1 <= 9 * 60 and sum(p.estimate_s for p in planned_steps) <= 15 * 60
+    assert tier1 <= 7 * 60 and sum(p.estimate_s for p in planned_steps) <= 12 * 60
     assert "NVIDIA H100 80GB HBM3 records" in out.stdout and "tier 1" in out.stdout
 
 

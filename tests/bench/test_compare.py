@@ -153,3 +153,23 @@ def test_a_process_below_the_physical_floor_is_left_out_of_every_interval():
     assert row["n"] == 4 and row["ratio"] == pytest.approx(0.8, rel=0.05)
     assert result["invalid_processes"] == 1
     assert compare.share_of_peak(part["rounds"][2]["jax-jit"]) is None
+
+
+def test_the_grid_pairs_runs_by_seed_and_leaves_out_invalid_runs_and_later_runs_of_a_process():
+    def run(framework, variant, batch, seed, epoch_s, **extra):
+        return {"framework": framework, "variant": variant, "batch_size": batch, "seed": seed, "cold_start": True,
+                "valid": True, "epoch_times_s": [epoch_s * 2] + [epoch_s] * 9, **extra}
+
+    rng = np.random.default_rng(0)
+    runs = []
+    for seed in range(3):
+        drift = float(np.exp(rng.normal(0, 0.05)))  # the machine, shared by the two processes of a pair
+        runs += [run("torch", "eager", 64, seed, 1.0 * drift), run("jax", "jit", 64, seed, 0.8 * drift)]
+    runs += [run("jax", "jit", 64, 3, 0.1), run("torch", "eager", 64, 4, 1.0)]  # no partner
+    runs += [run("jax", "jit", 256, 0, 0.1, valid=False), run("torch", "eager", 256, 0, 1.0)]
+    runs += [run("jax", "jit", 1024, 0, 0.1, cold_start=False), run("torch", "eager", 1024, 0, 1.0)]
+    pairs = compare.grid_pairs(runs, ("torch", "eager"), ("jax", "jit"))
+    assert set(pairs) == {64}  # 256: the invalid run's pair is out; 1024: not a cold start
+    assert pairs[64].n == 3 and pairs[64].ratio == pytest.approx(0.8)
+    first = compare.grid_pairs(runs, ("torch", "eager"), ("jax", "jit"), key="first")
+    assert first[64].ratio == pytest.approx(0.8)

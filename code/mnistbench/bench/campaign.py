@@ -1,13 +1,16 @@
 """A device's whole study as one prioritized, tiered, budgeted, resumable plan.
 
 ``plan`` lists every step the report and the supplement need from one device,
-in two tiers. Tier 1 is what the two-page report needs: the equality check of
-every variant, the main grid's first seed (each batch size a cold start in a
-fresh process, the two frameworks' processes adjacent, in ABBA order over the
-batch sizes), every variant at the smallest and largest batch size, and the
-compile causes at the smallest. Tier 2 is the other seeds, then everything
-else the supplement shows; on the CPU that includes the paired item, every
-variant in rounds of fresh processes (``evidence.paired``, ``compare``).
+in two tiers. Tier 1 is what the two-page report needs: on a GPU the equality
+check of the CUDA-graph variants (no CPU test covers them), then the main grid's
+first seed (each batch size a cold start in a fresh process, the two frameworks'
+processes adjacent, in ABBA order over the batch sizes) and, on a GPU, every
+variant at the smallest and largest batch size in those processes. Tier 2 is
+the other seeds, the compile causes, TF32 (GPU) and everything else the
+supplement shows. On the CPU the other seeds are pairs of cold processes too,
+so the grid itself compares the defaults seed by seed (``compare.grid_pairs``),
+and the variants are measured by the paired item: every variant in rounds of
+fresh processes (``evidence.paired``, ``compare``).
 
 Each thing is measured once, in the cheapest honest way. A step is a
 *session* (runs in one new process: the first is a cold start, the later
@@ -99,15 +102,16 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
                               matmul_precision=precision)
         return Run(framework, variant, config, profile)
 
-    def others(framework):
-        return [v.name for v in variants.for_device(device, (framework,)) if not v.is_default]
+    def others(framework):  # on the CPU the paired item measures the variants, in rounds of processes
+        return [] if device == "cpu" else [v.name for v in variants.for_device(device, (framework,))
+                                           if not v.is_default]
 
     default = variants.DEFAULT_VARIANT
     small = f"bs{ends[0]}"
     equality = [evidence_step("equality", part, 1 if part == "gpu-only" else 2, evidence_dir)
                 for part in equality_parts(device, quick)]
-    compiles = [evidence_step("compile", part, 1 if part == f"jax-jit {small}" else 2, evidence_dir)
-                for part in compile_parts(device, quick)]
+    compiles = [evidence_step("compile", part, 1 if part == f"jax-jit {small}" and device == "cpu" else 2,
+                              evidence_dir) for part in compile_parts(device, quick)]
     steps = [step for step in equality if step.tier == 1]  # the variants no CPU test covers, before any is timed
     for number, b in enumerate(sizes):  # the main grid's first seed, each batch size a cold start of each
         order = FRAMEWORKS if number % 2 == 0 else FRAMEWORKS[::-1]  # framework in adjacent processes (ABBA),
@@ -116,14 +120,19 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
             runs += [run(framework, v, b, seeds[0], short, profile=True) for v in others(framework) if b in ends]
             steps.append(session_step(runs, 1, results_dir))
     steps += [step for step in compiles if step.tier == 1]
-    if device == "gpu":  # TF32's compile times (and epochs): JAX's at the smallest batch size a cold start
-        steps.append(session_step([run("jax", "jit", b, seeds[0], precision="tf32") for b in ends], 1,
-                                  results_dir / "tf32"))
     steps += [step for step in equality if step.tier == 2]
-    for framework in FRAMEWORKS:  # tier 2: the main grid's other seeds
-        steps.append(session_step([run(framework, default[framework], b, s) for s in seeds[1:] for b in sizes], 2,
-                                  results_dir))
+    if device == "cpu":  # tier 2: the main grid's other seeds, each run a cold start, the frameworks adjacent
+        for number, (s, b) in enumerate((s, b) for s in seeds[1:] for b in sizes):  # (ABBA): pairs of processes
+            for framework in (FRAMEWORKS if number % 2 else FRAMEWORKS[::-1]):
+                steps.append(session_step([run(framework, default[framework], b, s)], 2, results_dir))
+    else:  # on a GPU a process's start and compiles cost more than its epochs: one process per framework
+        for framework in FRAMEWORKS:
+            steps.append(session_step([run(framework, default[framework], b, s) for s in seeds[1:] for b in sizes],
+                                      2, results_dir))
     steps += [step for step in compiles if step.tier == 2]
+    if device == "gpu":  # TF32's compile times (and epochs): JAX's at the smallest batch size a cold start
+        steps.append(session_step([run("jax", "jit", b, seeds[0], precision="tf32") for b in ends], 2,
+                                  results_dir / "tf32"))
     if device == "cpu":  # accuracy does not depend on the device: the twins are tested equal
         steps += [evidence_step("updates", part, 2, evidence_dir) for part in updates_parts(device, quick)]
         steps += [evidence_step("paired", part, 2, evidence_dir) for part in paired.parts(device, quick)]

@@ -200,3 +200,29 @@ def spread(values: list[float]) -> dict | None:
         return {"mean": mean, "low": None, "high": None, "n": 1}
     half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(values) - 1) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": len(values)}
+
+
+# --- the main grid as pairs of processes: the frameworks' defaults, seed by seed --------------------
+
+
+def grid_pairs(runs: list[dict], a: tuple[str, str], b: tuple[str, str], key: str = "steady") -> dict:
+    """Per batch size, B's runs against A's (``(framework, variant)``), paired by seed: each run
+    a cold start in its own process, the two of a seed adjacent. ``key``: "steady" compares the
+    mean of epochs after the first (what a user waits per epoch), "first" the first epochs.
+    Invalid runs are left out with their pair."""
+    def value(run: dict) -> float:
+        times = run["epoch_times_s"]
+        return times[0] if key == "first" else float(np.mean(times[WARMUP_BLOCKS:]))
+
+    def cell(side: tuple[str, str], batch: int) -> dict[int, float]:
+        return {r["seed"]: value(r) for r in runs if (r["framework"], r["variant"]) == side
+                and r["batch_size"] == batch and r.get("valid", True) and r.get("cold_start")}
+
+    out = {}
+    for batch in sorted({r["batch_size"] for r in runs}):
+        a_cell, b_cell = cell(a, batch), cell(b, batch)
+        seeds = sorted(set(a_cell) & set(b_cell))
+        interval = paired_interval([a_cell[s] for s in seeds], [b_cell[s] for s in seeds]) if seeds else None
+        if interval is not None:
+            out[batch] = interval
+    return out

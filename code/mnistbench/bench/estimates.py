@@ -35,6 +35,7 @@ UPDATES_S = {True: 520.0, False: 150.0}  # the updates experiment, one seed, ful
 PARTIAL_BATCH_S = 8.0
 QUICK_SHARE = 0.3  # a quick evidence part takes about this share of a full one
 DERIVED_S = 2.0
+PAIRED_OVERHEAD = 1.1  # a paired part's wall against the sum of its processes' walls (the pilot: 1.10 to 1.13)
 
 
 @dataclasses.dataclass
@@ -297,11 +298,15 @@ def paired_part(part: str, history: History) -> Estimate:
     from .evidence import paired
     from .run import Run
 
+    rounds = paired.rounds(part, history.quick)
+    measured = paired_part_from_records(part, history)
+    if measured is not None:
+        return measured
     if part == "dispatch":  # a process each, a few seconds of calls
-        return Estimate((2 if history.quick else len(paired.DISPATCH_SIDES)) * paired.ROUNDS[history.quick] * (
+        return Estimate((2 if history.quick else len(paired.DISPATCH_SIDES)) * rounds * (
             startup(history).seconds + 5.0), startup(history).sources | {"defaults"})
     batch = int(part.removeprefix("bs"))
-    subset = paired.QUICK_SUBSET if history.quick else paired.TRAIN_SUBSET[history.device]
+    subset = paired.train_subset(history.device, batch, history.quick)
     share = (subset or 50_000) / 50_000
     total = Estimate(0.0, set())
     for key in paired.sides(history.device, batch, paired.BATCH_SIZES[history.quick][0], history.quick):
@@ -312,4 +317,36 @@ def paired_part(part: str, history: History) -> Estimate:
             epoch.seconds * share * (compare.WARMUP_BLOCKS + paired.BLOCKS), epoch.sources)
         if variants.get(framework, variant).compiles:
             total = total + compile_time(run, history)
-    return Estimate(total.seconds * paired.ROUNDS[history.quick], total.sources)
+    return Estimate(total.seconds * rounds, total.sources)
+
+
+def paired_part_from_records(part: str, history: History) -> Estimate | None:
+    """A paired part from an earlier paired record of this device (any code version): each
+    side's process as it was (its wall less its blocks), its blocks scaled to the steps a block
+    has now, times the rounds now; None without such a record."""
+    from . import compare
+    from .evidence import paired
+
+    records, source = history._ranked([r for r in history.evidence if r["name"] == "paired"
+                                       and r["data"].get("quick") == history.quick
+                                       and part in r["data"].get("parts", {})])
+    if not records or history.quick:
+        return None
+    old = records[-1]["data"]["parts"][part]
+    blocks = compare.WARMUP_BLOCKS + paired.BLOCKS
+    seconds = 0.0
+    keys = list(old["rounds"][0])
+    for key in keys:
+        processes = [r[key] for r in old["rounds"] if key in r and "wall_s" in r[key]]
+        if not processes:
+            return None
+        fixed = statistics.mean(p["wall_s"] - sum(p["blocks_s"]) for p in processes)
+        if part == "dispatch":
+            per_block = statistics.mean(statistics.mean(p["blocks_s"]) for p in processes) * (
+                paired.CALLS_PER_BLOCK / old["calls_per_block"])
+        else:
+            steps_now = paired.train_subset(history.device, old["batch_size"], False) // old["batch_size"]
+            per_block = statistics.mean(sum(p["blocks_s"][compare.WARMUP_BLOCKS:]) / len(p["blocks_s"][
+                compare.WARMUP_BLOCKS:]) / p["steps_per_block"] for p in processes) * steps_now
+        seconds += fixed + per_block * blocks
+    return Estimate(seconds * paired.rounds(part, False) * PAIRED_OVERHEAD, {source})

@@ -19,9 +19,22 @@ from ...networks.config import Config
 from .. import compare
 
 BLOCKS = 4  # measured blocks per process, after compare.WARMUP_BLOCKS
-ROUNDS = {False: 5, True: 2}  # full, quick
-TRAIN_SUBSET = {"cpu": 10_000, "gpu": None}  # a block is an epoch over these images (None: all 50,000)
+# Rounds (processes per side) and a block's images, chosen from the pilot (results/cpu, code of commit
+# 59e349e): between processes the s.d. of a side's log time was 11-12% and a process's fixed cost
+# (imports, data, compiles) 8-30 s against 1-5 s of blocks, so more and shorter processes, not more blocks.
+ROUNDS = {"bs64": 5, "bs1024": 3, "dispatch": 5}  # full; a quick study: QUICK_ROUNDS
+QUICK_ROUNDS = 2
+TRAIN_SUBSET = {"cpu": {64: 5_000, 1024: 10_240}, "gpu": {}}  # a block: an epoch over these images (else 50,000)
 QUICK_SUBSET = 2048
+
+
+def rounds(part: str, quick: bool) -> int:
+    return QUICK_ROUNDS if quick else ROUNDS.get(part, 3)
+
+
+def train_subset(device: str, batch_size: int, quick: bool) -> int | None:
+    """The images a block trains on (None: all 50,000)."""
+    return QUICK_SUBSET if quick else TRAIN_SUBSET[device].get(batch_size)
 BATCH_SIZES = {False: (64, 1024), True: (64, 256)}
 AA_COPY = "torch-eager again"  # the A/A side: PyTorch eager, the noisiest cell, twice in a round
 FLUSHED = "torch-eager flushing subnormals"  # PyTorch eager with torch.set_flush_denormal(True)
@@ -61,7 +74,7 @@ def parts(device: str, quick: bool) -> list[str]:
 # The dispatch part: what one call from Python costs, timed directly instead of divided out of an
 # epoch. Each side calls a tiny function on a one-element array CALLS_PER_BLOCK times a block and
 # synchronizes once at the block's end.
-CALLS_PER_BLOCK = 2000
+CALLS_PER_BLOCK = 20_000  # a block of 0.1-0.6 s: far above the clock's tick
 DISPATCH_SIDES = ("jax-op", "torch-op", "jax-jit-call", "torch-compile-call")
 DISPATCH_FAMILY = (
     ("dispatch: one operation", "torch-op", "jax-op", "an eager x + 1: JAX's dispatch against PyTorch's"),
@@ -84,21 +97,21 @@ def measure_part(part: str, device: str, quick: bool, log=lambda _: None) -> dic
     batch_size = None if dispatch else int(part.removeprefix("bs"))
     keys = [s for s in DISPATCH_SIDES if not (quick and "call" in s)] if dispatch else sides(
         device, batch_size, BATCH_SIZES[quick][0], quick)
-    subset = QUICK_SUBSET if quick else TRAIN_SUBSET[device]
-    rounds = []
-    for number in range(ROUNDS[quick]):
+    subset = None if dispatch else train_subset(device, batch_size, quick)
+    done = []
+    for number in range(rounds(part, quick)):
         processes = {}
         for position, key in enumerate(round_order(part, number, keys)):
-            log(f"paired: {part} round {number + 1}/{ROUNDS[quick]}: {key}")
+            log(f"paired: {part} round {number + 1}/{rounds(part, quick)}: {key}")
             blocks = compare.WARMUP_BLOCKS + BLOCKS
             result = (run_child("dispatch", side=key, device=device, blocks=blocks) if dispatch else run_child(
                 "blocks", variant=EXTRA_SIDES.get(key, key), device=device, batch_size=batch_size,
                 train_subset=subset, blocks=blocks, seed=number, flush_denormal=key == FLUSHED))
             processes[key] = {"position": position, **result}
-        rounds.append(processes)
-    return {"batch_size": batch_size, "train_subset": None if dispatch else subset,
+        done.append(processes)
+    return {"batch_size": batch_size, "train_subset": subset,
             "calls_per_block": CALLS_PER_BLOCK if dispatch else None,
-            "warmup_blocks": compare.WARMUP_BLOCKS, "blocks": BLOCKS, "rounds": rounds}
+            "warmup_blocks": compare.WARMUP_BLOCKS, "blocks": BLOCKS, "rounds": done}
 
 
 def task_blocks(variant: str, device: str, batch_size: int, train_subset: int | None, blocks: int,
@@ -149,6 +162,7 @@ def task_dispatch(side: str, device: str, blocks: int) -> dict:
     from .. import machine
     from ..process import prepare_process, resolve_device
 
+    started = time.perf_counter()
     framework = side.split("-")[0]
     prepare_process(framework, device)
     device = resolve_device(framework, device)
@@ -162,7 +176,8 @@ def task_dispatch(side: str, device: str, blocks: int) -> dict:
         sync(result)
         times.append(time.perf_counter() - start)
         states.append(machine.between(before, machine.snapshot()))
-    return {"side": side, "blocks_s": times, "machine": states, "floor_violations": [], "pid": os.getpid()}
+    return {"side": side, "blocks_s": times, "machine": states, "floor_violations": [], "pid": os.getpid(),
+            "wall_s": time.perf_counter() - started}
 
 
 def _dispatch_call(side: str, device: str):
