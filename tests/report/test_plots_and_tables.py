@@ -22,10 +22,18 @@ def granularity_rows(runs):
                                      for b in (64, 1024)])
 
 
-@pytest.mark.parametrize("draw, data", [(plots.overview, "runs"), (plots.overhead, "overhead"),
-                                        (plots.granularity, "granularity")])
+def updates_record():
+    arm = {"seed": 0, "train_loss": [0.3, 0.2], "val_loss": [0.2, 0.25], "val_accuracy": [0.96, 0.97]}
+    diverged = {"seed": 0, "train_loss": [2.0, None], "val_loss": [2.3, None], "val_accuracy": [0.1, None]}
+    return {"data": {"parts": {"seed 0": {"rows": [{**arm, "arm": "reference", "batch_size": 64},
+                                                   {**diverged, "arm": "linear learning rate", "batch_size": 1024}]}}}}
+
+
+@pytest.mark.parametrize("draw, data", [(plots.curves, "runs"), (plots.overhead, "overhead"),
+                                        (plots.granularity, "granularity"), (plots.updates, "updates")])
 def test_figures_are_written_as_pdf_and_png(draw, data, runs, tmp_path):
-    argument = {"runs": runs, "overhead": overhead_rows(), "granularity": granularity_rows(runs)}[data]
+    argument = {"runs": runs, "overhead": overhead_rows(), "granularity": granularity_rows(runs),
+                "updates": updates_record()}[data]
     fig = draw(argument, folder=tmp_path)
     stem = draw.__defaults__[-1]  # the figure's file name
     assert (tmp_path / f"{stem}.pdf").stat().st_size > 1000
@@ -36,9 +44,21 @@ def test_figures_are_written_as_pdf_and_png(draw, data, runs, tmp_path):
 
 
 def test_unchanged_data_gives_unchanged_files(runs, tmp_path):
-    plots.overview(runs, folder=tmp_path / "a")
-    plots.overview(runs, folder=tmp_path / "b")
-    assert (tmp_path / "a/overview.pdf").read_bytes() == (tmp_path / "b/overview.pdf").read_bytes()
+    plots.curves(runs, folder=tmp_path / "a")
+    plots.curves(runs, folder=tmp_path / "b")
+    assert (tmp_path / "a/curves.pdf").read_bytes() == (tmp_path / "b/curves.pdf").read_bytes()
+
+
+def test_the_report_figure_gives_each_framework_its_own_panels_one_colour_per_batch_and_readable_text(runs,
+                                                                                                      tmp_path):
+    fig = plots.curves(runs, folder=tmp_path)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["(a) JAX", "(b) PyTorch", "(c) JAX", "(d) PyTorch"]
+    colours = [[line.get_color() for line in ax.get_lines()] for ax in fig.axes]
+    assert all(len(c) == 3 and c == colours[0] for c in colours)  # batch 64, 256, 1024 in every panel, alike
+    assert fig.get_size_inches()[0] <= 7.1  # printed at its size on the page: no shrinking
+    sizes = [t.get_fontsize() for ax in fig.axes for t in (ax.title, ax.xaxis.label, ax.yaxis.label,
+                                                          *ax.get_xticklabels(), *ax.get_yticklabels())]
+    assert min(sizes) >= 8.5 and min(t.get_fontsize() for t in fig.legends[0].get_texts()) >= 8.5
 
 
 def test_results_markdown_covers_every_framework_and_batch(runs):

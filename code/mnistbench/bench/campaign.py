@@ -1,16 +1,12 @@
 """A device's whole study as one prioritized, tiered, budgeted, resumable plan.
 
-``plan`` lists every step the report and the supplement need from one device,
-in two tiers. Tier 1 is what the two-page report needs: on a GPU the equality
-check of the CUDA-graph variants (no CPU test covers them), then the main grid's
-first seed (each batch size a cold start in a fresh process, the two frameworks'
-processes adjacent, in ABBA order over the batch sizes) and, on a GPU, every
-variant at the smallest and largest batch size in those processes. Tier 2 is
-the other seeds, the compile causes, TF32 (GPU) and everything else the
-supplement shows. On the CPU the other seeds are pairs of cold processes too,
-so the grid itself compares the defaults seed by seed (``compare.grid_pairs``),
-and the variants are measured by the paired item: every variant in rounds of
-fresh processes (``evidence.paired``, ``compare``).
+``plan`` lists every step the report and the supplement need from one device, in
+two tiers. Tier 1, what the two-page report needs: on a GPU the equality check of the
+CUDA-graph variants (no CPU test covers them); the main grid's first seed (each batch
+size a cold start, the two frameworks' processes adjacent, ABBA) and, on a GPU, every
+variant at the smallest and largest batch size in those processes. Tier 2: the other
+seeds (on the CPU pairs of cold processes too, ``compare.grid_pairs``), the compile
+causes, TF32 (GPU), and the rest; on the CPU the paired item measures the variants.
 
 Each thing is measured once, in the cheapest honest way. A step is a
 *session* (runs in one new process: the first is a cold start, the later
@@ -121,14 +117,12 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
             steps.append(session_step(runs, 1, results_dir))
     steps += [step for step in compiles if step.tier == 1]
     steps += [step for step in equality if step.tier == 2]
-    if device == "cpu":  # tier 2: the main grid's other seeds, each run a cold start, the frameworks adjacent
-        for number, (s, b) in enumerate((s, b) for s in seeds[1:] for b in sizes):  # (ABBA): pairs of processes
-            for framework in (FRAMEWORKS if number % 2 else FRAMEWORKS[::-1]):
-                steps.append(session_step([run(framework, default[framework], b, s)], 2, results_dir))
+    cells = [(s, b) for s in seeds[1:] for b in sizes]  # tier 2: the main grid's other seeds; on the CPU each
+    if device == "cpu":  # run a cold start, the frameworks' processes adjacent (ABBA): pairs of processes
+        steps += [session_step([run(fw, default[fw], b, s)], 2, results_dir) for number, (s, b) in enumerate(cells)
+                  for fw in (FRAMEWORKS if number % 2 else FRAMEWORKS[::-1])]
     else:  # on a GPU a process's start and compiles cost more than its epochs: one process per framework
-        for framework in FRAMEWORKS:
-            steps.append(session_step([run(framework, default[framework], b, s) for s in seeds[1:] for b in sizes],
-                                      2, results_dir))
+        steps += [session_step([run(fw, default[fw], b, s) for s, b in cells], 2, results_dir) for fw in FRAMEWORKS]
     steps += [step for step in compiles if step.tier == 2]
     if device == "gpu":  # TF32's compile times (and epochs): JAX's at the smallest batch size a cold start
         steps.append(session_step([run("jax", "jit", b, seeds[0], precision="tf32") for b in ends], 2,

@@ -21,33 +21,8 @@ def fmt_s(seconds: float | None) -> str:
     return f"{seconds:.1f} s"
 
 
-def fmt_x(ratio: float | None, digits: int = 1) -> str:
-    return "n/a" if ratio is None else (f"{ratio:.{digits}f}×" if ratio < 10 else f"{ratio:.0f}×")
-
-
-def fmt_vs(seconds: float | None, reference_s: float | None) -> str:
-    """A time against a reference as '2.5× faster' or '1.4× slower', or under 10% apart as
-    '5% faster' (the word from the data; '1.0× faster' would say nothing)."""
-    if not seconds or not reference_s:
-        return "n/a"
-    ratio = max(seconds, reference_s) / min(seconds, reference_s)
-    word = "faster" if seconds <= reference_s else "slower"
-    if ratio < 1.095:
-        return f"{100 * (ratio - 1):.0f}% {word}" if ratio >= 1.005 else "as fast"
-    return f"{fmt_x(ratio)} {word}"
-
-
 def fmt_pct(fraction: float | None, digits: int = 0) -> str:
     return "n/a" if fraction is None else f"{100 * fraction:.{digits}f}%"
-
-
-def fmt_e(value: float) -> str:
-    """A tolerance as '1e-5'."""
-    return f"{value:.0e}".replace("e-0", "e-")
-
-
-def fmt_mb(n_bytes: float | None) -> str:
-    return "n/a" if n_bytes is None else f"{n_bytes / 2**20:.0f} MiB"
 
 
 def device_label(record: dict) -> str:

@@ -13,14 +13,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter
 
-from ..bench.evidence.analyze import amortization
 from ..bench.results import default_variant_runs
 from .tables import FRAMEWORK_NAMES
 
 FIGURES_ENV = "MNISTBENCH_FIGURES"  # where figures go; default figures/ in the working directory
 BATCH_COLORS = {64: "#1b9e77", 256: "#d95f02", 1024: "#7570b3"}
-FRAMEWORK_STYLE = {"jax": {"linestyle": "-", "marker": "o"}, "torch": {"linestyle": "--", "marker": "o"}}
-plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7, "figure.dpi": 150,
+plt.rcParams.update({"font.size": 8.5, "axes.titlesize": 8.5, "legend.fontsize": 8.5, "figure.dpi": 150,
                      "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "mnistbench"})
 
 
@@ -58,92 +56,6 @@ def _mean_curves(records: list[dict], key: str) -> dict[tuple[str, int], np.ndar
     return {k: np.mean(v, axis=0) for k, v in sorted(groups.items())}
 
 
-def _framework_handles():
-    from matplotlib.lines import Line2D
-
-    return [Line2D([], [], color="black", linewidth=1.2, label="JAX"),
-            Line2D([], [], color="black", marker="o", markerfacecolor="none", linestyle="none", markersize=3.5,
-                   label="PyTorch (a, b)"),
-            Line2D([], [], color="black", linestyle="--", linewidth=0.9, label="PyTorch (c, d)"),
-            Line2D([], [], color="black", marker="*", linestyle="none", markersize=7, label="break-even")]
-
-
-def _batch_handles(sizes):
-    from matplotlib.lines import Line2D
-
-    return [Line2D([], [], color=_color(b), linewidth=2, label=f"batch {b}") for b in sizes]
-
-
-def _draw_curves(ax_acc, ax_loss, records):
-    """Validation accuracy and loss per epoch, mean over seeds: JAX as lines, PyTorch as open
-    markers on them (the twins agree up to float32 rounding, so two lines would hide each other)."""
-    accuracy, loss = _mean_curves(records, "val_accuracy"), _mean_curves(records, "val_loss")
-    for (framework, batch_size), values in accuracy.items():
-        epochs = np.arange(1, len(values) + 1)
-        style = (dict(linestyle="-", linewidth=1.2) if framework == "jax" else
-                 dict(linestyle="none", marker="o", markersize=3.5, markerfacecolor="none", markeredgewidth=0.8))
-        ax_acc.plot(epochs, 100 * values, color=_color(batch_size), **style)
-        ax_loss.plot(epochs, loss[(framework, batch_size)], color=_color(batch_size), **style)
-    ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)")
-    ax_loss.set(xlabel="epoch", ylabel="validation loss")
-    for ax in (ax_acc, ax_loss):
-        ax.grid(alpha=0.3)
-
-
-CUMULATIVE_EPOCHS = 30  # panel (c) continues the measured totals at the steady rate up to here
-
-
-def _draw_cumulative(ax, records):
-    """Training plus validation time summed over epochs: measured (solid), then at the steady
-    rate (dotted); a break-even within the panel is marked where it happens."""
-    for row in amortization(records):
-        color = _color(row["batch_size"])
-        for framework, curve in row["cumulative_s"].items():
-            measured = np.arange(1, len(curve) + 1)
-            ahead = np.arange(len(curve), CUMULATIVE_EPOCHS + 1)
-            rest = curve[-1] + row["steady_s"][framework] * (ahead - len(curve))
-            style = dict(color=color, linewidth=1.2 if framework == "jax" else 0.9,
-                         linestyle="-" if framework == "jax" else "--")
-            ax.plot(measured, curve, **style)
-            ax.plot(ahead, rest, **{**style, "linestyle": ":"})
-        epoch = row["break_even_epoch"]
-        if epoch and epoch <= CUMULATIVE_EPOCHS:
-            n = len(row["cumulative_s"]["jax"])
-            jax = row["cumulative_s"]["jax"]
-            total = jax[epoch - 1] if epoch <= n else jax[-1] + row["steady_s"]["jax"] * (epoch - n)
-            ax.plot([epoch], [total], marker="*", markersize=8, color=color, markeredgecolor="black",
-                    markeredgewidth=0.5, linestyle="none")
-    ax.set_yscale("log")
-    plain_ticks(ax, which="y")
-    ax.set_xlim(1, CUMULATIVE_EPOCHS)
-    ax.set(xlabel="epoch", ylabel="total time (s)")
-    ax.grid(alpha=0.3, which="both")
-
-
-def _draw_step_times(ax, records):
-    """Steady time per step (median over seeds) against batch size, beside each
-    batch size's physical floor (its FLOPs at the measured matmul peak)."""
-    by_key: dict = {}
-    for r in records:
-        by_key.setdefault((r["framework"], r["batch_size"]), []).append(r)
-    sizes = sorted({b for _, b in by_key})
-    for framework in FRAMEWORK_STYLE:
-        points = [(b, 1e3 * np.median([r["steady_epoch_s"] / r["steps_per_epoch"] for r in by_key[(framework, b)]]))
-                  for b in sizes if (framework, b) in by_key]
-        if points:
-            ax.plot(*zip(*points), color="black", markersize=3, linewidth=1.0, **FRAMEWORK_STYLE[framework])
-    floors = [1e3 * np.median([r["physical_floor_s"] / r["steps_per_epoch"] for rs in by_key.values() for r in rs
-                               if r["batch_size"] == b]) for b in sizes]
-    ax.plot(sizes, floors, color="#999999", linestyle=":", linewidth=1.0, label="physical floor")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    plain_ticks(ax)
-    ax.set_xticks(sizes)
-    ax.set(xlabel="batch size", ylabel="steady time per step (ms)")
-    ax.legend(frameon=False, loc="lower right")
-    ax.grid(alpha=0.3, which="both")
-
-
 def plain_ticks(ax, subs=(1, 2, 5), which="xy"):
     """Tick labels as plain numbers (64, 0.2) instead of powers (2^6, 2x10^-1),
     with ``subs`` steps (1-2-5) on a logarithmic value axis; ``which`` axes only."""
@@ -158,20 +70,53 @@ def plain_ticks(ax, subs=(1, 2, 5), which="xy"):
         axis.set_minor_formatter(NullFormatter())
 
 
-def overview(records: list[dict], folder: Path | None = None, name: str = "overview"):
-    """The report's one figure, each framework's default variant: (a) validation accuracy and
-    (b) loss per epoch, (c) cumulative time, (d) steady time per step beside the physical floor."""
+def curves(records: list[dict], folder: Path | None = None, name: str = "curves"):
+    """The report's figure: per epoch, training loss and validation accuracy of each framework's
+    default, mean over seeds; one panel per framework and quantity (the twins' curves coincide,
+    so they never share a panel), one colour per batch size throughout."""
     records = default_variant_runs(records)
-    fig, axes = plt.subplots(1, 4, figsize=(7.0, 1.6))
-    _draw_curves(axes[0], axes[1], records)
-    _draw_cumulative(axes[2], records)
-    _draw_step_times(axes[3], records)
-    for ax, letter in zip(axes, "abcd"):
-        ax.set_title(f"({letter})", loc="left")
-    sizes = sorted({r["batch_size"] for r in records})
-    fig.legend(handles=_batch_handles(sizes) + _framework_handles(), ncol=7, loc="lower center",
-               bbox_to_anchor=(0.5, 0.96), frameon=False)
-    fig.tight_layout(w_pad=0.6)
+    fig, axes = plt.subplots(1, 4, figsize=(7.0, 1.5))
+    panels = [("train_loss", "jax"), ("train_loss", "torch"), ("val_accuracy", "jax"), ("val_accuracy", "torch")]
+    for ax, (key, framework), letter in zip(axes, panels, "abcd"):
+        for (fw, batch_size), values in _mean_curves(records, key).items():
+            if fw == framework:
+                values = 100 * values if key == "val_accuracy" else values
+                ax.plot(np.arange(1, len(values) + 1), values, color=_color(batch_size), linewidth=1.3,
+                        marker="o", markersize=2.5, label=f"batch {batch_size}")
+        quantity = "training loss" if key == "train_loss" else "val. accuracy (%)"
+        ax.set_title(f"({letter}) {FRAMEWORK_NAMES[framework]}", loc="left")
+        ax.set(xlabel="epoch", ylabel=quantity)
+        if key == "train_loss":
+            ax.set_yscale("log")
+            plain_ticks(ax, subs=(1,), which="y")
+        ax.grid(alpha=0.3, which="both")
+    for pair in (axes[0:2], axes[2:4]):  # one scale per quantity
+        low = min(ax.get_ylim()[0] for ax in pair)
+        high = max(ax.get_ylim()[1] for ax in pair)
+        for ax in pair:
+            ax.set_ylim(low, high)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, ncol=len(labels), loc="lower center", bbox_to_anchor=(0.5, 0.97), frameon=False)
+    fig.tight_layout(w_pad=0.8)
+    return save(fig, name, folder)
+
+
+def updates(record: dict, folder: Path | None = None, name: str = "updates"):
+    """The updates experiment's arms of seed 0 per epoch: training and validation loss, validation accuracy."""
+    rows = [row for part in record["data"]["parts"].values() for row in part["rows"] if row.get("seed", 0) == 0]
+    fig, axes = plt.subplots(1, 3, figsize=(7.0, 2.0))
+    for i, row in enumerate(rows):
+        style = dict(color=plt.get_cmap("tab10")(i), linewidth=1.1, label=f"{row['arm']} (batch {row['batch_size']})")
+        for ax, key in zip(axes, ("train_loss", "val_loss", "val_accuracy")):
+            values = np.array([np.nan if v is None else v for v in row.get(key, [])], dtype=float)
+            ax.plot(np.arange(1, len(values) + 1), 100 * values if key == "val_accuracy" else values, **style)
+    for ax, label in zip(axes, ("training loss", "validation loss", "validation accuracy (%)")):
+        ax.set(xlabel="epoch", ylabel=label, xscale="log")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_yscale("log")
+    fig.legend(*axes[0].get_legend_handles_labels(), ncol=3, loc="lower center", bbox_to_anchor=(0.5, 0.97),
+               frameon=False)
+    fig.tight_layout()
     return save(fig, name, folder)
 
 
@@ -195,7 +140,7 @@ def overhead(rows: list[dict], folder: Path | None = None, name: str = "overhead
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         plain_ticks(ax, subs=(1,))
-        ax.set_xticks(sizes, [str(s) for s in sizes], fontsize=6)
+        ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.set_title(key, loc="left")
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")

@@ -16,8 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from ..bench.results import (
     default_variant_runs,
     group_by,
@@ -147,37 +145,6 @@ def missing_results_message(results_dir: Path | str | None = None) -> str:
     return (f"No result records were found in `{results_folder(results_dir)}/`. Produce them with "
             "`python -m mnistbench campaign --device gpu --results-dir results/mine`, or render with "
             "`quarto render report.qmd -P rerun:true` to run the study first.")
-
-
-def device_peak(runs: list[dict]) -> float:
-    """The device's float32 matmul peak as the faster framework measured it (median of its probes):
-    one denominator for both frameworks' share of peak."""
-    by_framework = group_by(runs, lambda r: r["framework"])
-    return max(float(np.median([r["peak_matmul_flops"] for r in rs])) for rs in by_framework.values())
-
-
-def short_name(study: Study, record: dict) -> str:
-    """How the prose names the device of ``record`` (an evidence record too): as the runs of
-    that device name it ('2-core CPU'), else from the record alone."""
-    from .formatting import short_label
-
-    same = [r for r in study.all_runs if (r["device"]["kind"], r["device"]["name"]) ==
-            (record["device"]["kind"], record["device"]["name"])]
-    return short_label(same or [record])
-
-
-def evidence_anywhere(study: Study, name: str) -> dict | None:
-    """The evidence record ``name`` of the study's own device and software, else of
-    the variants study's, else the newest of any device (whoever quotes it names it)."""
-    own = study.evidence(name)
-    if own:
-        return own
-    if study.variants_runs:
-        found = study.evidence(name, study.variants_runs[0])
-        if found:
-            return found
-    current = [r for r in study.all_evidence if r["name"] == name and is_full_current(r)]
-    return max(current, key=lambda r: r["timestamp"]) if current else None
 
 
 def runs_of_setup(study: Study, record: dict) -> list[dict]:

@@ -92,33 +92,7 @@ def granularity_section(study: Study) -> str:
                  + ". After: " + ", ".join(f"{k} {v}" for k, v in after.items()) + ".")
     if runs[0]["device"]["kind"] != "gpu":
         text += "\n\n" + not_measured("the variants, their kernels and CUDA graphs")
-    return text + legacy_gpu_text(study)
-
-
-def legacy_gpu_text(study: Study) -> str:
-    """What the older-format GPU records (before the variants registry) measured, labelled as such."""
-    old = [r for r in study.all_evidence if r["device"]["kind"] == "gpu" and "parts" not in r["data"]
-           and r["name"] in ("fusion", "variants")]
-    sentences = []
-    for record in old:
-        data = record["data"]
-        if record["name"] == "fusion" and "torch" in data:
-            sentences.append(f"PyTorch eager called {data['torch']['top_level_ops_per_step']:.0f} operators and "
-                             f"launched {data['torch']['gpu_kernels_per_step']:.0f} GPU kernels per step; XLA's "
-                             f"optimized step had {data['jax']['after_optimization']['operations']} top-level "
-                             "operations")
-        if record["name"] == "variants":
-            rows = {r["variant"]: r for r in data["rows"] if "steady_epoch_s" in r}
-            named = {"jax-loop": "the jitted loop", "jax-scan": "lax.scan", "jax-no-donation": "no donation",
-                     "torch-eager": "PyTorch eager", "torch-compile": "torch.compile of the model and the optimizer "
-                     "as separate graphs (gather, loss, backward and loss sum eager)",
-                     "torch-cudagraphs": "an earlier CUDA-graph variant"}
-            sentences.append("steady batch-64 epochs of one 3-epoch run each: " + ", ".join(
-                f"{named.get(key, key)} {tables.seconds(row['steady_epoch_s'])}" for key, row in rows.items()))
-    if not sentences:
-        return ""
-    return (f"\n\nOlder measurements on the {device_label(old[0])}{code_note(old[0])}, before the variants "
-            "above existed: " + "; ".join(sentences) + ".")
+    return text
 
 
 def overhead_rows(study: Study) -> list[dict]:
@@ -144,10 +118,40 @@ def updates_section(study: Study) -> str:
 
 
 def donation_section(study: Study) -> str:
+    """A GPU campaign's runs with and without donation; on the CPU the paired item's processes (its
+    timing is a declared comparison above), each with XLA's memory analysis of its compiled step."""
+    blocks = []
     rows = analyze.donation_effect(study.variants_runs)
-    if not rows:
-        return "*Not measured yet:* the jit-no-donation variant (`python -m mnistbench campaign`)."
-    return f"{heading(study.variants_runs[0])}\n\n" + tables.donation_markdown(rows)
+    if rows:
+        blocks.append(f"{heading(study.variants_runs[0])}\n\n" + tables.donation_markdown(rows))
+    for record in records(study, "paired"):
+        memory = [{"Batch": name.removeprefix("bs"), "Step": side, **{label: f"{m[key] / 2**20:.1f} MiB"
+                   for label, key in (("Aliased", "alias_size_in_bytes"), ("Temporaries", "temp_size_in_bytes"))}}
+                  for name, part in record["data"]["parts"].items() if name.startswith("bs")
+                  for side in ("jax-jit", "jax-jit-no-donation")
+                  if (m := next((r[side]["record_fields"].get("compiled_memory") for r in part["rounds"]
+                                 if compare.usable(r.get(side))), None))]
+        if memory:
+            blocks.append(f"{heading(record)}, the paired item's processes (the timing: *JAX: donation* in the "
+                          "declared comparisons)\n\n" + tables.markdown(memory))
+    return "\n\n".join(blocks) or "*Not measured yet:* the jit-no-donation variant (`python -m mnistbench campaign`)."
+
+
+def fusion_section(study: Study) -> str:
+    """What XLA fused in JAX's jitted step, by kind, read from the optimized program of a CPU run."""
+    runs = [r for r in study.study_of("cpu") + study.variants_runs if r["framework"] == "jax"
+            and (r.get("profile") or {}).get("hlo")]
+    if not runs:
+        return "*Not measured yet:* a profiled JAX run (`python -m mnistbench campaign`)."
+    hlo = runs[0]["profile"]["hlo"]
+    before, after = hlo["before_optimization"], hlo["after_optimization"]
+    kinds = after.get("fusion_kinds", {})
+    return (f"{heading(runs[0])}, batch {runs[0]['batch_size']}: before optimization (calls inlined) "
+            f"{before['operations']} operations ({', '.join(f'{k} {v}' for k, v in before['by_opcode'].items())}); "
+            f"after, {after['operations']} ({', '.join(f'{k} {v}' for k, v in after['by_opcode'].items())}). "
+            f"Fusions by kind: {kinds.get('with_matmul', 0)} hold a matrix product (a dot with its bias, "
+            f"activation or transpose), {kinds.get('without_matmul', 0)} are element-wise or reductions only, "
+            f"and {kinds.get('matmuls_outside_fusions', 0)} matrix products stand alone (library calls).")
 
 
 def precision_section(study: Study) -> str:
@@ -205,6 +209,18 @@ def _paired_text(record: dict) -> str:
                  "`evaluate` compile; for the dispatch part, one call\n\n"
                  + tables.sides_markdown([row for row in per_side if row]))
     return "\n\n".join(texts)
+
+
+def grid_pairs_section(study: Study) -> str:
+    """The CPU grid's frameworks paired seed by seed (``compare.grid_pairs``)."""
+    runs = study.study_of("cpu")
+    if not any(r.get("cold_start") for r in runs):
+        return "*Not measured yet:* a CPU campaign's grid (each run a cold start) pairs the frameworks."
+    pairs = {key: compare.grid_pairs(runs, ("torch", "eager"), ("jax", "jit"), key) for key in ("steady", "first")}
+    rows = [{"Batch": str(b), "Steady epoch, JAX / PyTorch": tables.interval_text(pairs["steady"][b].to_dict()),
+             "First epoch, JAX / PyTorch": tables.interval_text(pairs["first"][b].to_dict()) if b in pairs["first"]
+             else "-", "Pairs": str(pairs["steady"][b].n)} for b in sorted(pairs["steady"])]
+    return f"{heading(runs[0])}\n\n" + tables.markdown(rows)
 
 
 def _side_row(part_name: str, part: dict, side: str) -> dict | None:

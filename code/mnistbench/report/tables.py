@@ -17,10 +17,10 @@ LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± stand
           "epochs exclude validation.")
 
 
-def display_row(row: dict, with_variant: bool = False, device_peak: float | None = None) -> dict:
-    """One ``results.summarize`` row as formatted strings; the share of peak over ``device_peak``
-    (default: the peak the row's own framework measured)."""
-    share = row["achieved_flops"] / device_peak if device_peak else row["fraction_of_peak"]
+def display_row(row: dict, with_variant: bool = False) -> dict:
+    """One ``results.summarize`` row as formatted strings; the share of peak over the matmul peak
+    probed in the run's own process (the one definition)."""
+    share = row["fraction_of_peak"]
     shown = {"Framework": FRAMEWORK_NAMES.get(row["framework"], row["framework"])}
     if with_variant:
         shown["Variant"] = row["variant"]
@@ -68,14 +68,32 @@ def summary_text(records: list[dict], fmt: str = "simple") -> str:
 
 def results_markdown(records: list[dict]) -> str:
     """The report's compact results table (each framework's default variant) as a Markdown pipe
-    table; the share of peak over the device's peak as the faster framework measured it."""
-    from .studies import device_peak
-
+    table; the share of peak: steady FLOP/s over the matmul peak probed in the same process."""
     runs = default_variant_runs(records)
-    rows = [{k: v for k, v in display_row(row, device_peak=device_peak(runs)).items() if k != "Runs"}
-            for row in summarize(runs)]
+    rows = [{k: v for k, v in display_row(row).items() if k != "Runs"} for row in summarize(runs)]
     return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True,
                     colalign=("left",) + ("right",) * (len(rows[0]) - 1) if rows else ())
+
+
+def platforms_markdown(study) -> str:
+    """The machines of the report's records, the GPU study's and the CPU study's: the device and
+    host, the software, the measuring code and date, and the command that made them."""
+    from ..bench.results import select_study
+
+    rows = []
+    for kind, command in (("gpu", "make grid"), ("cpu", "campaign --device cpu")):
+        runs = select_study(study.all_runs, kind) if study else []
+        if runs:
+            device, platform = runs[0]["device"], runs[0]["platform"]
+            host = platform.get("cpu", "").replace("(R)", "").replace(" Processor", "")
+            cuda = device.get("cuda", "").replace("jax-", "")
+            driver = f"driver {device['driver']}, {cuda}; " if device.get("driver") else ""
+            rows.append({"Device": f"{device['name']}, host {host}" if kind == "gpu" else f"{host} (CPU)",
+                         "Software": f"{driver}Python {platform['python']}, JAX {platform['jax']}, "
+                                     f"PyTorch {platform['torch']}",
+                         "Code": (platform.get("git", {}).get("commit") or "unknown")[:7],
+                         "Date": runs[0]["timestamp"][:10], "Command": f"`{command}`"})
+    return markdown(rows)
 
 
 # --- the supplement's tables ---------------------------------------------------------
