@@ -190,6 +190,20 @@ def test_report_without_results_says_how_to_get_them(tmp_path, monkeypatch):
     assert "No result records were found" in printed(notebook) and "mnistbench campaign" in printed(notebook)
 
 
+def font_sizes(reader) -> dict[float, int]:
+    """Characters of a PDF by the size they are printed at (points)."""
+    sizes: dict[float, int] = {}
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            shown = round(size * tm[0] * cm[0], 1)
+            sizes[shown] = sizes.get(shown, 0) + len(text)
+
+    for page in reader.pages:
+        page.extract_text(visitor_text=visit)
+    return sizes
+
+
 @pytest.mark.skipif(shutil.which("quarto") is None, reason="needs Quarto on the PATH")
 def test_report_renders_to_at_most_two_pages(tmp_path):
     from pypdf import PdfReader
@@ -204,6 +218,9 @@ def test_report_renders_to_at_most_two_pages(tmp_path):
                        timeout=600, env=env)
         reader = PdfReader(tmp_path / f"{document}.pdf")
         assert 1 <= len(reader.pages) <= pages, document
+        if document == "report":  # body at 10 pt, nothing below 8.5 pt (tables, captions, code, references)
+            sizes = font_sizes(reader)
+            assert min(sizes) >= 8.5 and max(sizes, key=sizes.get) == 10.0, sizes
         last = reader.pages[-1].extract_text()
         assert len(last.split()) > 60, f"{document}: a near-empty last page"
 

@@ -92,7 +92,7 @@ def platforms_markdown(study) -> str:
                          "Software": f"{driver}Python {platform['python']}, JAX {platform['jax']}, "
                                      f"PyTorch {platform['torch']}",
                          "Code": (platform.get("git", {}).get("commit") or "unknown")[:7],
-                         "Date": runs[0]["timestamp"][:10], "Command": f"`{command}`"})
+                         "Date": runs[0]["timestamp"][:10], "Command": command})
     return markdown(rows)
 
 
