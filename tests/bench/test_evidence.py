@@ -129,18 +129,6 @@ def test_granularity_table_orders_by_dispatch_and_reads_calls_from_the_smallest_
     assert analyze.speed_ratio(table, 64, ("torch", "eager"), ("jax", "jit")) == 3.0
 
 
-def test_headline_splits_into_granularity_and_framework():
-    from mnistbench.report.values import headline_split
-
-    steady = {("torch", "eager"): {64: 6.0}, ("torch", "compile"): {64: 2.0}, ("jax", "jit"): {64: 1.0}}
-    split = headline_split(steady, 64, "small")
-    assert split == {"headline_small": "6.00×", "granularity_part_small": "3.00×", "framework_part_small": "2.00×",
-                     "framework_favours_small": "JAX's", "torch_step_variant_small": "compile"}
-    steady[("torch", "cudagraph")] = {64: 1.5}  # on a GPU: PyTorch's fastest one-call-per-step variant
-    split = headline_split(steady, 64, "small")
-    assert split["torch_step_variant_small"] == "cudagraph" and split["framework_part_small"] == "1.50×"
-
-
 def test_donation_pairs_seeds_and_keeps_memory():
     runs = [run_record("jax", 64, seed=s, epoch_times=(9, t, t, t + 0.2), variant=v)
             for s in (0, 1) for v, t in (("jit", 1.0), ("jit-no-donation", 1.5))]

@@ -77,22 +77,21 @@ def results_markdown(records: list[dict]) -> str:
 
 def platforms_markdown(study) -> str:
     """The machines of the report's records, the GPU study's and the CPU study's: the device and
-    host, the software, the measuring code and date, and the command that made them."""
+    its host, the software, and the measuring code and date."""
     from ..bench.results import select_study
 
     rows = []
-    for kind, command in (("gpu", "make grid"), ("cpu", "campaign --device cpu")):
+    for kind in ("gpu", "cpu"):
         runs = select_study(study.all_runs, kind) if study else []
         if runs:
             device, platform = runs[0]["device"], runs[0]["platform"]
             host = platform.get("cpu", "").replace("(R)", "").replace(" Processor", "")
-            cuda = device.get("cuda", "").replace("jax-", "")
-            driver = f"driver {device['driver']}, {cuda}; " if device.get("driver") else ""
-            rows.append({"Device": f"{device['name']}, host {host}" if kind == "gpu" else f"{host} (CPU)",
-                         "Software": f"{driver}Python {platform['python']}, JAX {platform['jax']}, "
-                                     f"PyTorch {platform['torch']}",
-                         "Code": (platform.get("git", {}).get("commit") or "unknown")[:7],
-                         "Date": runs[0]["timestamp"][:10], "Command": command})
+            rows.append({"Device": device["name"] if kind == "gpu" else f"{host} (CPU)",
+                         "Host": host if kind == "gpu" else "-",
+                         "Python, JAX, PyTorch": f"{platform['python']}, {platform['jax']}, {platform['torch']}",
+                         "Driver, CUDA": f"{device['driver']}, {device.get('cuda', '')}" if device.get("driver")
+                         else "-", "Code, date": f"{(platform.get('git', {}).get('commit') or 'unknown')[:7]}, "
+                                                 f"{runs[0]['timestamp'][:10]}"})
     return markdown(rows)
 
 

@@ -18,10 +18,11 @@ import sys
 import numpy as np
 
 from ..bench import compare
-from ..bench.evidence import measure, paired
+from ..bench.evidence import analyze, measure, paired
 from ..bench.results import default_variant_runs
+from ..mnist_files import EXPECTED_SHAPES
 from ..networks.config import Config, parameter_count
-from .formatting import fmt_pct, fmt_s, short_label
+from .formatting import break_even_words, fmt_pct, fmt_s, short_label
 from .studies import Study
 
 STRICT_ENV = "MNISTBENCH_STRICT"
@@ -50,7 +51,7 @@ class Ratio(Value):
         digits = 1 if max(interval.high, 1 / interval.low) >= 10 else 2
         text = f"{interval.ratio:.{digits}f}× [{interval.low:.{digits}f}, {interval.high:.{digits}f}]"
         if verdict in ("not resolved", "no difference beyond δ"):
-            text += f", {verdict}"
+            text += f", {verdict}" + (" (Holm)" if verdict == "not resolved" and interval.excludes_one else "")
         obj = super().__new__(cls, text, interval.ratio)
         obj.interval, obj.verdict = interval, verdict
         return obj
@@ -120,20 +121,6 @@ def commit(record: dict) -> str:
     return (record["platform"].get("git", {}).get("commit") or "unknown")[:7]
 
 
-def break_even(runs: list[dict], batch_size: int) -> Value | None:
-    """The first epoch after which JAX's running total (epochs and validations, medians over seeds)
-    is below PyTorch's: 'from epoch 3 on' (value 3), or 'in none of its 10 epochs' (value 0)."""
-    totals = {}
-    for framework in ("jax", "torch"):
-        chosen = [r for r in runs if r["framework"] == framework and r["batch_size"] == batch_size]
-        if not chosen:
-            return None
-        per_epoch = np.median([np.add(r["epoch_times_s"], r["val_times_s"]) for r in chosen], axis=0)
-        totals[framework] = np.cumsum(per_epoch)
-    ahead = np.nonzero(totals["jax"] < totals["torch"])[0]
-    if ahead.size:
-        return Value(f"from epoch {ahead[0] + 1} on", int(ahead[0] + 1))
-    return Value(f"in none of its {len(totals['jax'])} epochs", 0)
 
 
 # --- the parts of the study --------------------------------------------------------------
@@ -142,7 +129,9 @@ def break_even(runs: list[dict], batch_size: int) -> Value | None:
 def setup_values(study: Study) -> dict:
     config = Config.from_dict(study.first["config"])
     batch_sizes = sorted({r["batch_size"] for r in study.main})
-    return {"hidden": Value(f"{config.layer_sizes[1]:,}"),
+    return {"hidden": Value(f"{config.layer_sizes[1]:,}"), "layers": Value("–".join(map(str, config.layer_sizes))),
+            "n_train": Value(f"{EXPECTED_SHAPES['train_images'][0] - config.validation_size:,}"),
+            "n_val": Value(f"{config.validation_size:,}"), "n_test": Value(f"{EXPECTED_SHAPES['test_images'][0]:,}"),
             "parameters": Value(f"{parameter_count(config.layer_sizes):,}"),
             "momentum": Value(f"{config.momentum:g}"), "learning_rate": Value(f"{config.learning_rate:g}"),
             "epochs": Value(str(config.epochs), config.epochs),
@@ -164,20 +153,28 @@ def gpu_values(study: Study) -> dict:
         ratio = seed_ratio(by_seed(runs, "jax", b, steady), by_seed(runs, "torch", b, steady))
         if ratio:
             out[f"gpu_eager_over_jit_{name}"] = ratio
-        if (found := break_even(runs, b)) is not None:
-            out[f"gpu_break_even_{name}"] = found
+    amortized = {row["batch_size"]: row for row in analyze.amortization(runs)}
+    for name, b in (("small", small), ("mid", sorted(amortized)[len(amortized) // 2] if amortized else None),
+                    ("large", large)):
+        if b in amortized:
+            out[f"gpu_break_even_{name}"] = Value(break_even_words(amortized[b]), amortized[b]["break_even_epoch"])
+    if amortized:  # PyTorch eager's running total stayed ahead through every measured epoch
+        out["gpu_torch_ahead_throughout"] = not any(row["measured"] for row in amortized.values())
+        out["mid"] = Value(str(sorted(amortized)[len(amortized) // 2]))
     growth = seed_ratio(by_seed(runs, "torch", small, step), by_seed(runs, "torch", large, step))
     if growth:
         out["gpu_torch_step_growth"] = growth
     share = median(r["fraction_of_peak"] for r in runs if (r["framework"], r["batch_size"]) == ("torch", small))
     out["gpu_share_torch_small"] = Value(fmt_pct(share, 1), share)
-    jax_runs = [r for r in runs if r["framework"] == "jax"]
+    jax_runs = [r for r in runs if r["framework"] == "jax" and r["batch_size"] == small]
     compile_s = median(r.get("compile_s") for r in jax_runs)
-    out["gpu_jax_compile"] = Value(fmt_s(compile_s), compile_s)
+    out["gpu_jax_compile_small"] = Value(fmt_s(compile_s), compile_s)
     evaluate_s = median(r["val_times_s"][0] - float(np.median(r["val_times_s"][1:])) for r in jax_runs)
     out["gpu_eval_compile"] = Value(fmt_s(evaluate_s), evaluate_s)
-    jax_steady = median(steady(r) for r in jax_runs if r["batch_size"] == small)
-    out["gpu_jax_steady_small"] = Value(fmt_s(jax_steady), jax_steady)
+    jax_steady = median(steady(r) for r in jax_runs)
+    if compile_s and evaluate_s and jax_steady:
+        epochs = (compile_s + evaluate_s) / jax_steady
+        out["gpu_compile_in_epochs"] = Value(f"{epochs:.0f}", epochs)
     gaps = [abs(a - b) for seed_cell in _twin_cells(runs) for a, b in [seed_cell]]
     if gaps:
         out["twin_gap"] = Value(f"{100 * max(gaps):.2f}", 100 * max(gaps))
