@@ -89,8 +89,9 @@ def platforms_markdown(study) -> str:
             rows.append({"Device": device["name"] if kind == "gpu" else f"{host} (CPU)",
                          "Host": host if kind == "gpu" else "-",
                          "Python, JAX, PyTorch": f"{platform['python']}, {platform['jax']}, {platform['torch']}",
-                         "Driver, CUDA": f"{device['driver']}, {device.get('cuda', '')}" if device.get("driver")
-                         else "-", "Code, date": f"{(platform.get('git', {}).get('commit') or 'unknown')[:7]}, "
+                         "Driver, JAX CUDA plugin": (f"{device['driver']}, {device.get('cuda', '')}"
+                                                     if device.get("driver") else "-"),
+                         "Code, date": f"{(platform.get('git', {}).get('commit') or 'unknown')[:7]}, "
                                                  f"{runs[0]['timestamp'][:10]}"})
     return markdown(rows)
 

@@ -242,7 +242,7 @@ def cpu_values(study: Study) -> dict:
         out.update(hlo_before=Value(str(before["operations"])), hlo_after=Value(str(after["operations"])),
                    hlo_fusions=Value(str(after["fusions"])),
                    fusion_kinds=Value(f"{kinds.get('with_matmul', 0)} around a matrix product, "
-                                      f"{kinds.get('without_matmul', 0)} element-wise only"))
+                                      f"{kinds.get('without_matmul', 0)} without one"))
     return out
 
 
