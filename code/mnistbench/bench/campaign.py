@@ -107,7 +107,8 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     equality = [evidence_step("equality", part, 1 if part == "gpu-only" else 2, evidence_dir)
                 for part in equality_parts(device, quick)]
     compiles = [evidence_step("compile", part, 1 if part == f"jax-jit {small}" and device == "cpu" else 2,
-                              evidence_dir) for part in compile_parts(device, quick)]
+                              evidence_dir) for part in compile_parts(device, quick)  # on a GPU torch.compile's
+                if not (device == "gpu" and part.startswith("torch-compile"))]  # cold compile: the session's
     steps = [step for step in equality if step.tier == 1]  # the variants no CPU test covers, before any is timed
     for number, b in enumerate(sizes):  # the main grid's first seed, each batch size a cold start of each
         order = FRAMEWORKS if number % 2 == 0 else FRAMEWORKS[::-1]  # framework in adjacent processes (ABBA),
@@ -124,9 +125,8 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     else:  # on a GPU a process's start and compiles cost more than its epochs: one process per framework
         steps += [session_step([run(fw, default[fw], b, s) for s, b in cells], 2, results_dir) for fw in FRAMEWORKS]
     steps += [step for step in compiles if step.tier == 2]
-    if device == "gpu":  # TF32's compile times (and epochs): JAX's at the smallest batch size a cold start
-        steps.append(session_step([run("jax", "jit", b, seeds[0], precision="tf32") for b in ends], 2,
-                                  results_dir / "tf32"))
+    if device == "gpu":  # TF32's compile time and epochs: JAX's at the largest batch size (most matmul), cold
+        steps.append(session_step([run("jax", "jit", ends[-1], seeds[0], precision="tf32")], 2, results_dir / "tf32"))
     if device == "cpu":  # accuracy does not depend on the device: the twins are tested equal
         steps += [evidence_step("updates", part, 2, evidence_dir) for part in updates_parts(device, quick)]
         steps += [evidence_step("paired", part, 2, evidence_dir) for part in paired.parts(device, quick)]
