@@ -51,10 +51,6 @@ def short_label_of(gpu_name: str) -> str:
     return model.group(1) if model else gpu_name
 
 
-def cores(runs: list[dict]) -> str | None:
-    """'2-core' when the runs' PyTorch recorded its threads (one per core), else None."""
-    threads = {r["device"].get("threads") for r in runs} - {None}
-    return f"{threads.pop()}-core" if len(threads) == 1 else None
 
 
 def code_note(record: dict) -> str:

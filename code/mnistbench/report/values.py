@@ -21,7 +21,7 @@ from ..bench import compare
 from ..bench.evidence import analyze, measure, paired
 from ..bench.results import default_variant_runs
 from ..mnist_files import EXPECTED_SHAPES
-from ..networks.config import Config, parameter_count
+from ..networks.config import Config
 from .formatting import break_even_words, fmt_pct, fmt_s, short_label
 from .studies import Study
 
@@ -129,10 +129,9 @@ def commit(record: dict) -> str:
 def setup_values(study: Study) -> dict:
     config = Config.from_dict(study.first["config"])
     batch_sizes = sorted({r["batch_size"] for r in study.main})
-    return {"hidden": Value(f"{config.layer_sizes[1]:,}"), "layers": Value("–".join(map(str, config.layer_sizes))),
+    return {"layers": Value("–".join(map(str, config.layer_sizes))),
             "n_train": Value(f"{EXPECTED_SHAPES['train_images'][0] - config.validation_size:,}"),
             "n_val": Value(f"{config.validation_size:,}"), "n_test": Value(f"{EXPECTED_SHAPES['test_images'][0]:,}"),
-            "parameters": Value(f"{parameter_count(config.layer_sizes):,}"),
             "momentum": Value(f"{config.momentum:g}"), "learning_rate": Value(f"{config.learning_rate:g}"),
             "epochs": Value(str(config.epochs), config.epochs),
             "small": Value(str(batch_sizes[0]), batch_sizes[0]), "large": Value(str(batch_sizes[-1]), batch_sizes[-1]),
