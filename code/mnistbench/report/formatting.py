@@ -62,7 +62,12 @@ def code_note(record: dict) -> str:
     current = evidence_code_version() if measured_evidence else code_version()
     if record["platform"].get("code_version") == current:
         return ""
-    return f", measured by older code (commit {(record['platform']['git'].get('commit') or 'unknown')[:7]})"
+    return f", measured by older code (commit {commit_of(record)})"
+
+
+def commit_of(record: dict) -> str:
+    """The short commit of the code that made a record ('unknown' without one)."""
+    return (record["platform"].get("git", {}).get("commit") or "unknown")[:7]
 
 
 def flops_text(flops: float, digits: int = 2) -> str:

@@ -10,7 +10,7 @@ from tabulate import tabulate
 
 from ..bench.results import default_variant_runs, summarize
 from ..bench.variants import DEFAULT_VARIANT
-from .formatting import accuracy, break_even_words, count, flops_text, plural, seconds, seconds_range
+from .formatting import accuracy, break_even_words, commit_of, count, flops_text, plural, seconds, seconds_range
 
 FRAMEWORK_NAMES = {"jax": "JAX", "torch": "PyTorch"}
 LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± standard deviation over seeds; "
@@ -91,8 +91,7 @@ def platforms_markdown(study) -> str:
                          "Python, JAX, PyTorch": f"{platform['python']}, {platform['jax']}, {platform['torch']}",
                          "Driver, JAX CUDA plugin": (f"{device['driver']}, {device.get('cuda', '')}"
                                                      if device.get("driver") else "-"),
-                         "Code, date": f"{(platform.get('git', {}).get('commit') or 'unknown')[:7]}, "
-                                                 f"{runs[0]['timestamp'][:10]}"})
+                         "Code, date": f"{commit_of(runs[0])}, {runs[0]['timestamp'][:10]}"})
     return markdown(rows)
 
 
