@@ -225,24 +225,6 @@ def test_report_renders_to_at_most_two_pages(tmp_path):
         assert len(last.split()) > 60, f"{document}: a near-empty last page"
 
 
-def test_study_uses_evidence_only_from_its_own_device_and_software():
-    import copy
-
-    from mnistbench.report.studies import Study
-    from tests.factories import run_record
-
-    runs = [run_record(fw, 64, seed=s) for fw in ("jax", "torch") for s in (0, 1)]
-    same = {"kind": "evidence", "name": "compile", "device": runs[0]["device"], "platform": runs[0]["platform"],
-            "data": {"parts": {}}, "timestamp": "2026-01-01"}
-    other = copy.deepcopy(same)
-    other["platform"]["torch"] = "9.9"
-    older_format = {**copy.deepcopy(same), "data": {"jax": {}, "torch": {}}}
-    study = Study(runs=runs, all_runs=runs, all_evidence=[other, same, older_format], results_dir=Path("results"))
-    assert study.evidence("compile") is same
-    assert Study(runs=runs, all_runs=runs, all_evidence=[other, older_format], results_dir=Path(".")).evidence(
-        "compile") is None
-
-
 def test_the_fair_comparison_sets_variants_beside_the_main_grid_of_their_setup():
     """The variants train fewer epochs than the main grid: another study, the same setup."""
     from mnistbench.bench.results import select_study
@@ -257,7 +239,7 @@ def test_the_fair_comparison_sets_variants_beside_the_main_grid_of_their_setup()
                     for b in (64, 1024)]
     runs = gpu + cpu_grid + cpu_variants
     study = Study(runs=select_study(runs), all_runs=runs, all_evidence=[], results_dir=Path("."))
-    assert study.on_gpu and study.main == study.runs
+    assert study.first["device"]["kind"] == "gpu" and study.main == study.runs
     assert {r["device"]["kind"] for r in study.variants_runs} == {"cpu"}
     assert len(study.variants_runs) == len(cpu_grid) + len(cpu_variants)  # the defaults come from the grid
     assert study.study_of("cpu") == cpu_grid and study.study_of("gpu") == study.runs

@@ -10,18 +10,6 @@ def runs():
             for fw in ("jax", "torch") for b in (64, 256, 1024) for s in (0, 1)]
 
 
-def overhead_rows():
-    return [{"variant_key": v, "batch_size": b, "steps": 10, "host_s": 1e-4 * b, "device_s": 2e-4 * b,
-             "step_s": 2.1e-4 * b, "floor_s": 1e-5 * b} for b in (16, 64, 256) for v in ("jax-jit", "torch-eager")]
-
-
-def granularity_rows(runs):
-    from mnistbench.bench.evidence.analyze import granularity_table
-
-    return granularity_table(runs + [run_record("jax", b, variant="scan", epoch_times=(9, 0.5, 0.5))
-                                     for b in (64, 1024)])
-
-
 def updates_record():
     arm = {"seed": 0, "train_loss": [0.3, 0.2], "val_loss": [0.2, 0.25], "val_accuracy": [0.96, 0.97]}
     diverged = {"seed": 0, "train_loss": [2.0, None], "val_loss": [2.3, None], "val_accuracy": [0.1, None]}
@@ -29,11 +17,9 @@ def updates_record():
                                                    {**diverged, "arm": "linear learning rate", "batch_size": 1024}]}}}}
 
 
-@pytest.mark.parametrize("draw, data", [(plots.curves, "runs"), (plots.overhead, "overhead"),
-                                        (plots.granularity, "granularity"), (plots.updates, "updates")])
+@pytest.mark.parametrize("draw, data", [(plots.curves, "runs"), (plots.updates, "updates")])
 def test_figures_are_written_as_pdf_and_png(draw, data, runs, tmp_path):
-    argument = {"runs": runs, "overhead": overhead_rows(), "granularity": granularity_rows(runs),
-                "updates": updates_record()}[data]
+    argument = {"runs": runs, "updates": updates_record()}[data]
     fig = draw(argument, folder=tmp_path)
     stem = draw.__defaults__[-1]  # the figure's file name
     assert (tmp_path / f"{stem}.pdf").stat().st_size > 1000
@@ -81,3 +67,13 @@ def test_summary_text_has_one_table_per_study(runs):
     cpu = [run_record("jax", 64, device_kind="cpu")]
     text = tables.summary_text(runs + cpu)
     assert text.count("Framework") == 2 and "Test GPU (GPU; JAX 0, PyTorch 0)" in text and "Test CPU (CPU; " in text
+
+
+def test_each_study_names_the_code_that_measured_it(runs):
+    from mnistbench.platform import code_version
+
+    current = [run_record("jax", 64, device_kind="cpu")]
+    current[0]["platform"]["code_version"] = code_version()
+    text = tables.summary_text(runs + current)
+    assert text.count("measured by older code (commit abcdef0)") == 1  # the GPU study's
+    assert text.count("measured by the current code (commit abcdef0)") == 1

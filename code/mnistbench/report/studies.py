@@ -24,7 +24,6 @@ from ..bench.results import (
     select_study,
     setup_key,
     software_fingerprint,
-    summarize,
     uses_compilation_cache,
 )
 from ..bench.variants import of_record
@@ -50,10 +49,6 @@ class Study:
     def main(self) -> list[dict]:
         """The main comparison: each framework's default variant."""
         return default_variant_runs(self.runs)
-
-    @property
-    def on_gpu(self) -> bool:
-        return self.first["device"]["kind"] == "gpu"
 
     def same_setup(self, record: dict, reference: dict | None = None) -> bool:
         """Whether ``record`` was measured on the device, with the software, of ``reference``
@@ -86,22 +81,8 @@ class Study:
         """The main comparison of ``device_kind`` (the report's own when it is of that kind)."""
         return self.runs if self.first["device"]["kind"] == device_kind else select_study(self.all_runs, device_kind)
 
-    def evidence(self, name: str, reference: dict | None = None) -> dict | None:
-        """The evidence record ``name`` measured with the reference's device and software
-        by the current record format (one with parts), or None."""
-        found = [r for r in self.all_evidence if r["name"] == name and self.same_setup(r, reference)
-                 and is_full_current(r)]
-        return max(found, key=lambda r: r["timestamp"]) if found else None
 
-    @functools.cached_property
-    def rows(self) -> list[dict]:
-        return summarize(self.main)
-
-    def row(self, framework: str, batch_size: int) -> dict:
-        return next(r for r in self.rows if r["framework"] == framework and r["batch_size"] == batch_size)
-
-
-# fusion, overhead: older records
+# evidence measured in parts (fusion and overhead: names of older records)
 MEASURED_IN_PARTS = ("equality", "compile", "fusion", "overhead", "updates", "paired")
 
 
@@ -109,10 +90,6 @@ def is_full_current(record: dict) -> bool:
     """An evidence record of the current format (measured in parts) and of full size (not --quick)."""
     data = record["data"]
     return record["name"] not in MEASURED_IN_PARTS or ("parts" in data and not data.get("quick"))
-
-
-def rerun_requested(parameter: bool = False) -> bool:
-    return parameter or os.environ.get(RERUN_ENV, "").lower() in ("1", "true", "yes")
 
 
 def rerun_study(results_dir: Path) -> None:
@@ -128,7 +105,7 @@ def load_study(results_dir: Path | str | None = None, rerun: bool = False) -> St
     """The study to report (from ``results_dir``, else $MNISTBENCH_RESULTS, else
     results/), or None when there are no results yet."""
     results_dir = results_folder(results_dir)
-    if rerun_requested(rerun):
+    if rerun or os.environ.get(RERUN_ENV, "").lower() in ("1", "true", "yes"):
         rerun_study(results_dir)
     if not results_dir.exists():
         return None
@@ -157,15 +134,3 @@ def runs_of_setup(study: Study, record: dict) -> list[dict]:
     newest = max(runs, key=lambda r: r["timestamp"])["platform"].get("code_version")
     return [r for r in runs if r["platform"].get("code_version") == newest]
 
-
-def variants_table(study: Study, batch_sizes: tuple[int, ...] | None = None) -> list[dict]:
-    """Every variant of the variants study with its calls, operators and kernels per step
-    (from its runs' profiles) and its steady epochs at ``batch_sizes`` (default: the
-    smallest and the largest measured)."""
-    from ..bench.evidence.analyze import granularity_table
-
-    runs = study.variants_runs
-    if not runs:
-        return []
-    sizes = sorted({r["batch_size"] for r in runs})
-    return granularity_table(runs, batch_sizes or (sizes[0], sizes[-1]))

@@ -12,7 +12,7 @@ from ..bench import compare
 from ..bench.evidence import analyze, paired
 from . import tables
 from .formatting import code_note, device_label
-from .studies import Study, is_full_current, runs_of_setup, variants_table
+from .studies import Study, is_full_current, runs_of_setup
 
 
 def heading(record: dict) -> str:
@@ -82,7 +82,8 @@ def granularity_section(study: Study) -> str:
     runs = study.variants_runs
     if not runs:
         return not_measured("the variants")
-    table = variants_table(study)
+    sizes = sorted({r["batch_size"] for r in runs})
+    table = analyze.granularity_table(runs, (sizes[0], sizes[-1]))  # the smallest and largest batch measured
     text = f"{heading(runs[0])}\n\n" + tables.granularity_markdown(table)
     hlo = next((r["hlo"] for r in table if (r["framework"], r["variant"]) == ("jax", "jit") and r.get("hlo")), None)
     if hlo:
@@ -95,12 +96,8 @@ def granularity_section(study: Study) -> str:
     return text
 
 
-def overhead_rows(study: Study) -> list[dict]:
-    return analyze.overhead_rows(study.variants_runs)
-
-
 def overhead_section(study: Study) -> str:
-    rows = overhead_rows(study)
+    rows = analyze.overhead_rows(study.variants_runs)
     if not rows:
         return not_measured("host and device time per step")
     text = f"{heading(study.variants_runs[0])}\n\n" + tables.overhead_markdown(rows)

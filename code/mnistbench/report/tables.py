@@ -8,9 +8,19 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from ..bench.results import default_variant_runs, summarize
+from ..bench.results import default_variant_runs, study_key, summarize
 from ..bench.variants import DEFAULT_VARIANT
-from .formatting import accuracy, break_even_words, commit_of, count, flops_text, plural, seconds, seconds_range
+from .formatting import (
+    accuracy,
+    break_even_words,
+    code_note,
+    commit_of,
+    count,
+    flops_text,
+    plural,
+    seconds,
+    seconds_range,
+)
 
 FRAMEWORK_NAMES = {"jax": "JAX", "torch": "PyTorch"}
 LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± standard deviation over seeds; "
@@ -53,7 +63,10 @@ def summary_text(records: list[dict], fmt: str = "simple") -> str:
         return "no result records"
     rows = summarize(records)
     studies = list(dict.fromkeys(row["study"] for row in rows))
-    titles = [study_title(next(r for r in rows if r["study"] == study)) for study in studies]
+    firsts = {study_key(r): r for r in reversed(records)}  # a record of each study, to name its code
+    titles = [study_title(next(r for r in rows if r["study"] == study)) + (
+        code_note(firsts[study]) or f", measured by the current code (commit {commit_of(firsts[study])})")
+        for study in studies]
     blocks = []
     for study, title in zip(studies, titles):
         if titles.count(title) > 1:  # same device and length, other settings, code or software
