@@ -258,3 +258,24 @@ def test_every_committed_time_is_above_its_physical_floor():
         assert min(run["epoch_times_s"]) >= floor, run["_path"]
     rows = analyze.overhead_rows(runs)
     assert rows and not analyze.below_floor(rows)
+
+
+def test_a_shorter_study_beside_the_main_one_leaves_the_supplement_whole():
+    """A quick grid (3 epochs) on the machine of the committed CPU study: the break-evens with a warm
+    cache come from the main study's runs alone (curves of one length), not from both."""
+    import copy
+
+    from mnistbench.report import studies, supplement
+
+    study = studies.load_study(Path(__file__).resolve().parents[2] / "results")
+    cpu = study.study_of("cpu")
+    quick = []
+    for run in cpu[:4]:
+        short = copy.deepcopy(run)
+        short.update(epochs=3, epoch_times_s=run["epoch_times_s"][:3], val_times_s=run["val_times_s"][:3],
+                     timestamp="2099-01-01T00:00:00+00:00")
+        short["config"] = {**run["config"], "epochs": 3}
+        quick.append(short)
+    study.all_runs += quick
+    assert studies.runs_of_setup(study, cpu[0]) == cpu
+    assert "cold and warm compilation cache" in supplement.amortization_section(study)

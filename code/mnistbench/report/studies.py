@@ -125,12 +125,8 @@ def missing_results_message(results_dir: Path | str | None = None) -> str:
 
 
 def runs_of_setup(study: Study, record: dict) -> list[dict]:
-    """The cold float32 study measured with ``record``'s device and software (the newest
-    one, when older code measured there too): the runs an evidence record speaks for."""
-    runs = [r for r in study.all_runs if r["valid"] and study.same_setup(r, record)
-            and r.get("precision", "float32") == "float32" and not uses_compilation_cache(r)]
-    if not runs:
-        return []
-    newest = max(runs, key=lambda r: r["timestamp"])["platform"].get("code_version")
-    return [r for r in runs if r["platform"].get("code_version") == newest]
+    """The runs an evidence record speaks for: the main cold float32 study (one length, one
+    code version; ``select_study``'s choice) measured with ``record``'s device and software."""
+    return select_study([r for r in study.all_runs if study.same_setup(r, record)
+                         and r.get("precision", "float32") == "float32" and not uses_compilation_cache(r)])
 
