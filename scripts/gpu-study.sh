@@ -29,7 +29,11 @@ fi
 # 1. the data, checked by content; nothing is downloaded
 "$PY" -m mnistbench fetch-data --check --data-dir "$DATA" >/dev/null
 
-# 2. the GPU-only tests, once per version of the measuring code (their log says which)
+# 2. the GPU-only tests, once per version of the measuring code (their log says which), on a GPU
+if [ "$DEVICE" = gpu ] && ! "$PY" -c 'import sys; from mnistbench.errors import gpu_visible; sys.exit(not gpu_visible())'
+then
+  say "DEVICE=gpu, but PyTorch sees no GPU here (DEVICE=cpu QUICK=1 tries the whole path on a CPU)"; exit 2
+fi
 version=$("$PY" -c 'from mnistbench.platform import evidence_code_version as v; print(v())')
 passed="$RESULTS/logs/gpu-tests-passed-$version"
 if [ "$DEVICE" = gpu ] && [ ! -e "$passed" ]; then
@@ -38,6 +42,9 @@ if [ "$DEVICE" = gpu ] && [ ! -e "$passed" ]; then
       >"$RESULTS/logs/gpu-tests-$stamp.log" 2>&1; then
     say "the GPU-only tests failed (see $RESULTS/logs/gpu-tests-$stamp.log): nothing was timed"
     exit 1
+  fi
+  if grep -q " skipped" "$RESULTS/logs/gpu-tests-$stamp.log"; then
+    say "the GPU-only tests were skipped (see $RESULTS/logs/gpu-tests-$stamp.log): nothing was timed"; exit 1
   fi
   touch "$passed"
 fi
@@ -53,5 +60,6 @@ set +e
   --max-seconds "$left" $QUICK_FLAG 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+[ "$status" -eq 2 ] && { say "stopped: the campaign refused its input (above)"; exit 2; }
 say "$(( $(date +%s) - started )) s in all; run the same command again to continue (RESULTS=$RESULTS)"
 exit "$status"
