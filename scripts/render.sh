@@ -26,6 +26,11 @@ if [ -z "$QUARTO" ]; then
   exit 1
 fi
 export QUARTO_PYTHON="${QUARTO_PYTHON:-$PY}"
+# Another folder's results draw their figures beside the build, not over the committed ones in figures/
+# (build/ is ignored by git and inside the project, where Typst reads files).
+if [ -n "${MNISTBENCH_RESULTS:-}" ] && [ -z "${MNISTBENCH_FIGURES:-}" ]; then
+  export MNISTBENCH_FIGURES=build/figures
+fi
 for doc in "${@:-report.qmd}"; do
   "$QUARTO" render "$doc"
 done

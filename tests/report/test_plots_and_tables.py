@@ -77,3 +77,22 @@ def test_each_study_names_the_code_that_measured_it(runs):
     text = tables.summary_text(runs + current)
     assert text.count("measured by older code (commit abcdef0)") == 1  # the GPU study's
     assert text.count("measured by the current code (commit abcdef0)") == 1
+
+
+def test_a_run_without_a_steady_epoch_shows_no_share_of_peak():
+    """One epoch holds the compile: its FLOP/s over the peak would not be the steady share the column means."""
+    [row] = tables.summarize([run_record("torch", 64, epoch_times=(10.0,))])
+    assert tables.display_row(row)["Share of peak"] == "-"
+    [row] = tables.summarize([run_record("torch", 64)])
+    assert tables.display_row(row)["Share of peak"] == "50.0 %"
+
+
+def test_the_platforms_table_is_one_table_its_caption_can_follow():
+    """A CPU-only folder leaves the GPU columns empty: they stay ("-"), with no note between table and caption."""
+    from pathlib import Path
+
+    from mnistbench.report.studies import Study
+
+    cpu = [run_record(fw, 64, device_kind="cpu") for fw in ("jax", "torch")]
+    text = tables.platforms_markdown(Study(runs=cpu, all_runs=cpu, all_evidence=[], results_dir=Path(".")))
+    assert all(line.startswith("|") for line in text.splitlines()) and "Test CPU (CPU)" in text

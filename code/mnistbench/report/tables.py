@@ -41,7 +41,7 @@ def display_row(row: dict, with_variant: bool = False) -> dict:
         "Steady epoch": seconds_range(row["steady_epoch_s"], row["steady_epoch_range_s"]),
         "Compile": seconds(row["compile_s"]),
         "Test accuracy": accuracy(row["test_accuracy"], row["test_accuracy_std"]),
-        "Share of peak": f"{100 * share:.1f} %",
+        "Share of peak": f"{100 * share:.1f} %" if row["steady_epoch_s"] is not None else "-",  # steady epochs only
         "Runs": row["repeats"] if row["valid_runs"] == row["repeats"]
         else f"{row['valid_runs']}/{row['repeats']} valid",
     }
@@ -105,7 +105,7 @@ def platforms_markdown(study) -> str:
                          "Driver, JAX CUDA plugin": (f"{device['driver']}, {device.get('cuda', '')}"
                                                      if device.get("driver") else "-"),
                          "Code, date": f"{commit_of(runs[0])}, {runs[0]['timestamp'][:10]}"})
-    return markdown(rows)
+    return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True)  # its caption follows it
 
 
 # --- the supplement's tables ---------------------------------------------------------
