@@ -49,7 +49,7 @@ grid: $(STAMP)
 	$(PYTHON) -m mnistbench grid
 
 quick-grid: $(STAMP)
-	$(PYTHON) -m mnistbench grid --quick --results-dir results/cpu-quick
+	$(PYTHON) -m mnistbench grid --quick --results-dir adhoc-results/cpu-quick
 
 evidence: $(STAMP)
 	$(PYTHON) -m mnistbench evidence all

@@ -46,6 +46,12 @@ def test_user_errors_are_one_line_and_status_2(args, message, capsys):
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+def test_a_mistyped_command_is_offered_the_public_commands_only(capsys):
+    assert cli.main(["summery"]) == 2
+    err = capsys.readouterr().err
+    assert "'summary'" in err and "session" not in err  # `session` is the grid's and campaign's child
+
+
 def test_results_folder_that_is_a_file(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -88,3 +94,12 @@ def test_grid_runs_resumes_and_summarizes(tmp_path):
 
     summary = run_cli("summary", "--results-dir", str(tmp_path))
     assert summary.returncode == 0 and "256" in summary.stdout
+
+
+def test_a_run_with_the_settings_of_a_recorded_one_says_it_replaced_it(raw_dir, tmp_path):
+    args = ("run", "--framework", "jax", "--epochs", "1", "--train-subset", "256", "--device", "cpu", "--quiet",
+            "--data-dir", str(raw_dir), "--results-dir", str(tmp_path))
+    first, second = run_cli(*args), run_cli(*args)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert "replaced" not in first.stdout and "(it replaced the earlier run of these settings)" in second.stdout
+    assert len(list(tmp_path.glob("run-*.json"))) == 1

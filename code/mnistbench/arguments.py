@@ -22,8 +22,8 @@ PUBLIC_COMMANDS = ("fetch-data", "run", "grid", "summary", "evidence", "campaign
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
-        raise UserError(message)
+    def error(self, message):  # one line, no usage dump, no internal command among the choices
+        raise UserError(message.replace(", 'session'", ""))
 
 
 # --- the parser -----------------------------------------------------------------------
@@ -88,18 +88,21 @@ def build_parser() -> Parser:
     grid.add_argument("--quick", action="store_true",
                       help=f"CPU-sized profile: {QUICK['epochs']} epochs, seed 0 only")
     grid.add_argument("--force", action="store_true", help="redo runs that are already recorded")
-    grid.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
+    grid.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS),
+                      help="default: both")
     grid.add_argument("--variants", nargs="+", default=None, metavar="NAME",
                       help="variants to run, for every framework that has them (default: each framework's "
                            "default; 'all': every variant the device supports)")
-    grid.add_argument("--batch-sizes", nargs="+", type=positive_int, default=list(GRID_BATCH_SIZES))
+    grid.add_argument("--batch-sizes", nargs="+", type=positive_int, default=list(GRID_BATCH_SIZES),
+                      help=f"default: {' '.join(map(str, GRID_BATCH_SIZES))}")
     grid.add_argument("--seeds", nargs="+", type=seed_int, default=None, help="default: 0 1 2 (quick: 0)")
     grid.add_argument("--epochs", type=positive_int, default=None, help="default: 10 (quick: 3)")
     add_training(grid)
     add_common(grid, results=DEFAULT_RESULTS)
 
     summary = commands.add_parser("summary", help="print the results table")
-    summary.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+    summary.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS,
+                         help="the folder of records, read with its subfolders (default: %(default)s)")
     summary.add_argument("--all", action="store_true", help="every study, not only the report's")
 
     item = commands.add_parser("evidence", help="measure why the frameworks differ (see README)")
@@ -109,12 +112,13 @@ def build_parser() -> Parser:
                       help="where evidence records go (default: %(default)s)")
     item.add_argument("--runs-dir", type=Path, default=DEFAULT_RESULTS,
                       help="run records the derived items read (default: %(default)s)")
-    item.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    item.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                      help="auto: the GPU if there is one (default)")
     item.add_argument("--quick", action="store_true", help="fewer batch sizes and steps (CPU-sized)")
-    item.add_argument("--quiet", action="store_true")
+    item.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
     campaign = commands.add_parser("campaign", help="everything the report needs from one device, within a budget")
-    campaign.add_argument("--device", choices=("cpu", "gpu"), required=True)
+    campaign.add_argument("--device", choices=("cpu", "gpu"), required=True, help="the device whose study this is")
     campaign.add_argument("--results-dir", type=Path, required=True, help="where the study goes")
     campaign.add_argument("--quick", action="store_true", help="a small plan that exercises every kind of step")
     campaign.add_argument("--max-seconds", type=positive_seconds, default=None, metavar="S",
@@ -122,7 +126,7 @@ def build_parser() -> Parser:
     campaign.add_argument("--dry-run", action="store_true", help="print the plan with states and estimates")
     campaign.add_argument("--data-dir", type=Path, default=None,
                           help="MNIST folder (default: $MNISTBENCH_DATA, else data/ in the project folder)")
-    campaign.add_argument("--quiet", action="store_true")
+    campaign.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     add_cache(campaign)
 
     cluster_cli.add_parser(commands)

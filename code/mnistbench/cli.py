@@ -124,11 +124,12 @@ def cmd_run(args) -> int:
     finally:
         for bar in bars:
             bar.close()
+    replaces = (Path(args.results_dir) / results.record_filename(record)).exists()
     path = results.save_record(record, args.results_dir)
     from .report.tables import summary_text
 
     print(summary_text([record]))
-    print(f"record: {path}")
+    print(f"record: {path}" + (" (it replaced the earlier run of these settings)" if replaces else ""))
     if not record["valid"]:
         print("warning: run marked invalid: " + "; ".join(record["invalid_reasons"]), file=sys.stderr)
     return 0
@@ -274,7 +275,7 @@ def cmd_campaign(args) -> int:
                               visible=visible)
     if args.dry_run:
         if not visible:
-            print("no GPU on this machine: every current record counts as done; estimates below")
+            print("no GPU on this machine: the plan as a GPU would run it (a step recorded in the folder is done)")
         print(campaign.plan_text(planned, campaign.recorded_seconds(args.results_dir)))
         return 0
     history = campaign.load_history(args.results_dir, args.device, device_name(args.device), args.quick)
