@@ -7,6 +7,8 @@ against each other and the machine, and runs the command.
 from __future__ import annotations
 
 import argparse
+import difflib
+import sys
 from pathlib import Path
 
 from .bench import variants
@@ -22,7 +24,16 @@ PUBLIC_COMMANDS = ("fetch-data", "run", "grid", "summary", "evidence", "campaign
 
 
 class Parser(argparse.ArgumentParser):
+    def parse_known_args(self, args=None, namespace=None):
+        self.words = list(sys.argv[1:] if args is None else args)  # to name a mistyped option in error()
+        return super().parse_known_args(args, namespace)
+
     def error(self, message):  # one line, no usage dump, no internal command among the choices
+        unknown = [word.split("=")[0] for word in getattr(self, "words", []) if word.startswith("--")
+                   and word.split("=")[0] not in self._option_string_actions]
+        if unknown and message.startswith("the following arguments are required"):  # the typo is the cause
+            close = difflib.get_close_matches(unknown[0], self._option_string_actions, n=1)
+            message = f"unknown option {unknown[0]}" + (f" (did you mean {close[0]}?)" if close else "")
         raise UserError(message.replace(", 'session'", ""))
 
 
