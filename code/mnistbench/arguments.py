@@ -29,8 +29,8 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message):  # one line, no usage dump, no internal command among the choices
-        unknown = [word.split("=")[0] for word in getattr(self, "words", []) if word.startswith("--")
-                   and word.split("=")[0] not in self._option_string_actions]
+        options = [word.split("=")[0] for word in getattr(self, "words", []) if word.startswith("--")]
+        unknown = [option for option in options if option not in self._option_string_actions]
         if unknown and message.startswith("the following arguments are required"):  # the typo is the cause
             close = difflib.get_close_matches(unknown[0], self._option_string_actions, n=1)
             message = f"unknown option {unknown[0]}" + (f" (did you mean {close[0]}?)" if close else "")

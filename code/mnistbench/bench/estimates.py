@@ -298,10 +298,10 @@ def paired_part(part: str, history: History) -> Estimate:
     from .evidence import paired
     from .run import Run
 
-    rounds = paired.rounds(part, history.quick)
     measured = paired_part_from_records(part, history)
     if measured is not None:
         return measured
+    rounds = paired.rounds(part, history.quick)
     if part == "dispatch":  # a process each, a few seconds of calls
         return Estimate((2 if history.quick else len(paired.DISPATCH_SIDES)) * rounds * (
             startup(history).seconds + 5.0), startup(history).sources | {"defaults"})
@@ -327,10 +327,11 @@ def paired_part_from_records(part: str, history: History) -> Estimate | None:
     from . import compare
     from .evidence import paired
 
+    if history.quick:
+        return None
     records, source = history._ranked([r for r in history.evidence if r["name"] == "paired"
-                                       and r["data"].get("quick") == history.quick
-                                       and part in r["data"].get("parts", {})])
-    if not records or history.quick:
+                                       and r["data"].get("quick") is False and part in r["data"].get("parts", {})])
+    if not records:
         return None
     old = records[-1]["data"]["parts"][part]
     blocks = compare.WARMUP_BLOCKS + paired.BLOCKS

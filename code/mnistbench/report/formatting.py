@@ -51,8 +51,6 @@ def short_label_of(gpu_name: str) -> str:
     return model.group(1) if model else gpu_name
 
 
-
-
 def code_note(record: dict) -> str:
     """', measured by older code (commit e0102aa)' for a record of another code version, else ''
     (a measured evidence record names the version of the evidence code too)."""

@@ -91,11 +91,9 @@ def results_markdown(records: list[dict]) -> str:
 def platforms_markdown(study) -> str:
     """The machines of the report's records, the GPU study's and the CPU study's: the device and
     its host, the software, and the measuring code and date."""
-    from ..bench.results import select_study
-
     rows = []
     for kind in ("gpu", "cpu"):
-        runs = select_study(study.all_runs, kind) if study else []
+        runs = study.study_of(kind)
         if runs:
             device, platform = runs[0]["device"], runs[0]["platform"]
             host = platform.get("cpu", "").replace("(R)", "").replace(" Processor", "")
