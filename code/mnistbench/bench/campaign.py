@@ -106,9 +106,8 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     small = f"bs{ends[0]}"
     equality = [evidence_step("equality", part, 1 if part == "gpu-only" else 2, evidence_dir)
                 for part in equality_parts(device, quick)]
-    # On a GPU torch.compile's cold compile comes from the session's cold process: no compile part of its own.
-    compile_parts_here = [part for part in compile_parts(device, quick)
-                          if not (device == "gpu" and part.startswith("torch-compile"))]
+    compile_parts_here = [part for part in compile_parts(device, quick)  # on a GPU torch.compile's cold
+                          if not (device == "gpu" and part.startswith("torch-compile"))]  # compile: the session's
     compiles = [evidence_step("compile", part, 1 if part == f"jax-jit {small}" and device == "cpu" else 2,
                               evidence_dir) for part in compile_parts_here]
     steps = [step for step in equality if step.tier == 1]  # the variants no CPU test covers, before any is timed
