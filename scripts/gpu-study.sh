@@ -30,11 +30,13 @@ fi
 "$PY" -m mnistbench fetch-data --check --data-dir "$DATA" >/dev/null
 
 # 2. the GPU-only tests, once per version of the measuring code (their log says which), on a GPU
-if [ "$DEVICE" = gpu ] && ! "$PY" -c 'import sys; from mnistbench.errors import gpu_visible; sys.exit(not gpu_visible())'
+if [ "$DEVICE" = gpu ] && ! "$PY" -c 'import sys; from mnistbench import devices
+sys.exit(devices.resolve("auto", ("jax", "torch")) != "gpu")'
 then
-  say "DEVICE=gpu, but PyTorch sees no GPU here (DEVICE=cpu QUICK=1 tries the whole path on a CPU)"; exit 2
+  say "DEVICE=gpu, but JAX and PyTorch do not both see a GPU here (DEVICE=cpu QUICK=1 tries the whole path on a CPU)"
+  exit 2
 fi
-version=$("$PY" -c 'from mnistbench.platform import evidence_code_version as v; print(v())')
+version=$("$PY" -c 'from mnistbench.provenance import evidence_code_version as v; print(v())')
 passed="$RESULTS/logs/gpu-tests-passed-$version"
 if [ "$DEVICE" = gpu ] && [ ! -e "$passed" ]; then
   say "GPU-only tests (CUDA-graph variants against PyTorch eager) ..."

@@ -17,14 +17,15 @@ def run_cli(*args, timeout=300):
     (["run", "--framework", "jax", "--batch-size", "-5"], "must be at least 1"),
     (["run", "--framework", "jax", "--batch-size", "abc"], "not a whole number"),
     (["run", "--framework", "mxnet"], "invalid choice"),
-    (["run", "--framework", "jax", "--batch-size", "60000"], "larger than the 50000 training images"),
+    (["run", "--framework", "jax", "--batch-size", "60000"], "larger than the 50,000 training images"),
     (["grid", "--batch-sizes", "64", "0"], "must be at least 1"),
     (["run", "--framework", "torch", "--seed", "-1"], "must not be negative"),
     (["summary", "--results-dir", "/nonexistent/folder"], "no result records"),
-    (["grid", "--train-subset", "100", "--batch-sizes", "256"], "smaller than one batch of 256"),
+    (["grid", "--train-subset", "100", "--batch-sizes", "256"], "batch size 256 is larger than the 100 training"),
     (["run", "--framework", "jax", "--momentum", "1.5"], "must be in [0, 1)"),
-    (["run", "--framework", "jax", "--learning-rate", "nan"], "must be a positive number"),
-    (["run", "--framework", "torch", "--learning-rate", "1e300"], "must be a positive number below"),
+    (["run", "--framework", "jax", "--learning-rate", "nan"], "must be a positive float32 number"),
+    (["run", "--framework", "torch", "--learning-rate", "1e300"], "must be a positive float32 number"),
+    (["run", "--framework", "jax", "--learning-rate", "-1"], "learning rate -1.0 must be a positive"),
     (["run", "--framework", "jax", "--data-dir", "/proc/no/such/place"], "cannot be created"),
     (["evidence", "precision"], "invalid choice"),
     (["run", "--framework", "torch", "--variant", "scan"], "torch has no variant 'scan'"),
@@ -79,7 +80,7 @@ def test_help_lists_the_commands():
 
 
 def test_grid_runs_resumes_and_summarizes(tmp_path):
-    common = ["--results-dir", str(tmp_path), "--quick", "--epochs", "2", "--batch-sizes", "256",
+    common = ["--results-dir", str(tmp_path), "--quick", "--seeds", "0", "--batch-sizes", "256",
               "--train-subset", "1024", "--device", "cpu"]
     first = run_cli("grid", *common)
     assert first.returncode == 0, first.stderr

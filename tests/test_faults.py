@@ -126,13 +126,13 @@ def test_a_record_missing_fields_is_refused(tmp_path, capsys):
 
 
 def test_run_refuses_a_damaged_destination_before_training(tmp_path, monkeypatch, capsys):
-    from mnistbench.bench import run as experiment
+    from mnistbench.bench import run
     from mnistbench.networks.config import Config
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("trained although the record could not be saved")
 
-    monkeypatch.setattr(experiment, "run_one", must_not_train)
+    monkeypatch.setattr(run, "run_one", must_not_train)
     config = Config(batch_size=128, epochs=2, train_subset=1024)
     destination = tmp_path / results.run_filename("jax", "jit", 128, 0, "cpu", results.config_fingerprint(config))
     destination.write_text("{ damaged")

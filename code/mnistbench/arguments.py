@@ -12,15 +12,14 @@ import sys
 from pathlib import Path
 
 from .bench import variants
-from .bench.run import FRAMEWORKS, GRID_BATCH_SIZES
+from .bench.session import FULL, QUICK
+from .checks import number, positive_int, positive_seconds, seed_int
 from .cluster import cli as cluster_cli
-from .errors import UserError, momentum_value, positive_float, positive_int, positive_seconds, seed_int
+from .errors import UserError
 from .networks.config import PRECISIONS, Config
 
-QUICK = {"epochs": 3, "seeds": (0,)}
 DEFAULT_RESULTS = Path("results")
 ADHOC_RESULTS = Path("adhoc-results")  # git-ignored: single runs stay out of the committed studies
-PUBLIC_COMMANDS = ("fetch-data", "run", "grid", "summary", "evidence", "campaign", "cluster")
 
 
 class Parser(argparse.ArgumentParser):
@@ -28,13 +27,13 @@ class Parser(argparse.ArgumentParser):
         self.words = list(sys.argv[1:] if args is None else args)  # to name a mistyped option in error()
         return super().parse_known_args(args, namespace)
 
-    def error(self, message):  # one line, no usage dump, no internal command among the choices
+    def error(self, message):  # one line, no usage dump
         options = [word.split("=")[0] for word in getattr(self, "words", []) if word.startswith("--")]
         unknown = [option for option in options if option not in self._option_string_actions]
         if unknown and message.startswith("the following arguments are required"):  # the typo is the cause
             close = difflib.get_close_matches(unknown[0], self._option_string_actions, n=1)
             message = f"unknown option {unknown[0]}" + (f" (did you mean {close[0]}?)" if close else "")
-        raise UserError(message.replace(", 'session'", ""))
+        raise UserError(message)
 
 
 # --- the parser -----------------------------------------------------------------------
@@ -55,9 +54,9 @@ def add_training(parser: argparse.ArgumentParser) -> None:
                         help="where to train (default: the GPU if there is one)")
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.matmul_precision,
                         help="float32 matmul precision in both frameworks (default: %(default)s)")
-    parser.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate,
+    parser.add_argument("--learning-rate", type=number, default=defaults.learning_rate,
                         help="SGD learning rate (default: %(default)s)")
-    parser.add_argument("--momentum", type=momentum_value, default=defaults.momentum,
+    parser.add_argument("--momentum", type=number, default=defaults.momentum,
                         help="heavy-ball momentum (default: %(default)s)")
     parser.add_argument("--train-subset", type=positive_int, default=None, metavar="N",
                         help="train on the first N training images only (smoke tests; marked in tables)")
@@ -70,12 +69,11 @@ def add_cache(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> Parser:
-    from .bench import evidence
+    from .bench.evidence import items as evidence
 
     parser = Parser(prog="mnistbench", description="Train the same MLP on MNIST in JAX and in PyTorch, "
                     "time both honestly, and measure why they differ.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
-                                     metavar="{" + ",".join(PUBLIC_COMMANDS) + "}")  # `session` is internal
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     fetch = commands.add_parser("fetch-data", help="download and verify MNIST")
     fetch.add_argument("--force", action="store_true", help="fetch all four files again (repairs a damaged set)")
@@ -83,7 +81,7 @@ def build_parser() -> Parser:
     add_common(fetch, results=None)
 
     run = commands.add_parser("run", help="one training run in this process; writes one record")
-    run.add_argument("--framework", choices=FRAMEWORKS, required=True)
+    run.add_argument("--framework", choices=variants.FRAMEWORKS, required=True)
     run.add_argument("--variant", default=None, choices=variants.all_names(), metavar="NAME",
                      help="how the loop is written (default: jit for JAX, eager for PyTorch); "
                           f"one of {', '.join(variants.all_names())}")
@@ -97,17 +95,19 @@ def build_parser() -> Parser:
 
     grid = commands.add_parser("grid", help="the whole study, each run in a fresh process")
     grid.add_argument("--quick", action="store_true",
-                      help=f"CPU-sized profile: {QUICK['epochs']} epochs, seed 0 only")
+                      help=f"the quick study: {QUICK.epochs} epochs, seeds {' '.join(map(str, QUICK.seeds))}, batch "
+                           f"sizes {' '.join(map(str, QUICK.batch_sizes))}, the first {QUICK.train_subset} images")
     grid.add_argument("--force", action="store_true", help="redo runs that are already recorded")
-    grid.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS),
+    grid.add_argument("--frameworks", nargs="+", choices=variants.FRAMEWORKS, default=list(variants.FRAMEWORKS),
                       help="default: both")
     grid.add_argument("--variants", nargs="+", default=None, metavar="NAME",
                       help="variants to run, for every framework that has them (default: each framework's "
                            "default; 'all': every variant the device supports)")
-    grid.add_argument("--batch-sizes", nargs="+", type=positive_int, default=list(GRID_BATCH_SIZES),
-                      help=f"default: {' '.join(map(str, GRID_BATCH_SIZES))}")
-    grid.add_argument("--seeds", nargs="+", type=seed_int, default=None, help="default: 0 1 2 (quick: 0)")
-    grid.add_argument("--epochs", type=positive_int, default=None, help="default: 10 (quick: 3)")
+    grid.add_argument("--batch-sizes", nargs="+", type=positive_int, default=None,
+                      help=f"default: {' '.join(map(str, FULL.batch_sizes))}")
+    grid.add_argument("--seeds", nargs="+", type=seed_int, default=None,
+                      help=f"default: {' '.join(map(str, FULL.seeds))}")
+    grid.add_argument("--epochs", type=positive_int, default=None, help=f"default: {FULL.epochs}")
     add_training(grid)
     add_common(grid, results=DEFAULT_RESULTS)
 
@@ -121,8 +121,6 @@ def build_parser() -> Parser:
                       help=f"one or more of: {', '.join(evidence.NAMES)}, all")
     item.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS / "evidence",
                       help="where evidence records go (default: %(default)s)")
-    item.add_argument("--runs-dir", type=Path, default=DEFAULT_RESULTS,
-                      help="run records the derived items read (default: %(default)s)")
     item.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                       help="auto: the GPU if there is one (default)")
     item.add_argument("--quick", action="store_true", help="fewer batch sizes and steps (CPU-sized)")
@@ -135,13 +133,12 @@ def build_parser() -> Parser:
     campaign.add_argument("--max-seconds", type=positive_seconds, default=None, metavar="S",
                           help="stop cleanly before a step that would end past S seconds")
     campaign.add_argument("--dry-run", action="store_true", help="print the plan with states and estimates")
+    campaign.add_argument("--json", action="store_true",
+                          help="with --dry-run: the plan as JSON (steps, and how many are done, to do, blocked)")
     campaign.add_argument("--data-dir", type=Path, default=None,
                           help="MNIST folder (default: $MNISTBENCH_DATA, else data/ in the project folder)")
     campaign.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     add_cache(campaign)
 
     cluster_cli.add_parser(commands)
-
-    session = commands.add_parser("session")  # a child of grid and campaign: several runs in one process
-    session.add_argument("spec", help="JSON: device, results_dir, runs, compilation_cache, data_dir")
     return parser

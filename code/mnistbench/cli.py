@@ -7,32 +7,23 @@ time limit), is one line and exit status 130; neither shows a traceback, and nei
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 
-from .arguments import QUICK, build_parser
+from . import devices
+from .arguments import build_parser
 from .bench import variants
-from .bench.run import GRID_SEEDS
+from .bench.session import size
+from .checks import check_data_dir, check_not_a_file, check_precision, check_writable
 from .cluster import cli as cluster_cli
-from .errors import (
-    Error,
-    UserError,
-    check_batch_size,
-    check_compilation_cache,
-    check_data_dir,
-    check_precision,
-    check_results_dir_to_read,
-    check_writable,
-    device_kind,
-    gpu_visible,
-)
+from .errors import Error, UserError
 from .networks.config import Config
 from .report.formatting import plural
 
-N_TRAIN = 60_000 - Config().validation_size  # training images after the validation split
 NO_RATE = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"  # the rate would count start-up
 INTERRUPTED = {
     "run": "interrupted: the run did not finish, nothing was saved",
@@ -48,13 +39,11 @@ INTERRUPTED = {
 
 
 def training_config(args, **settings) -> Config:
-    """The Config the command line asks for; a bad combination is a user error."""
-    if args.train_subset is not None and args.train_subset > N_TRAIN:
-        raise UserError(f"--train-subset {args.train_subset} is more than the {N_TRAIN:,} training images "
-                        "(leave it out to train on all of them)")
+    """The Config the command line asks for; a setting ``Config`` refuses is a user error."""
+    settings = {"matmul_precision": args.precision, "learning_rate": args.learning_rate, "momentum": args.momentum,
+                "train_subset": args.train_subset, **settings}
     try:
-        return Config(matmul_precision=args.precision, learning_rate=args.learning_rate,
-                      momentum=args.momentum, train_subset=args.train_subset, **settings)
+        return Config(**settings)
     except ValueError as error:
         raise UserError(str(error)) from None
 
@@ -90,19 +79,18 @@ def cmd_fetch_data(args) -> int:
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
-    from .bench import results
-    from .bench import run as experiment
+    from .bench import results, run
+    from .bench.process import prepare_process
 
-    check_batch_size(args.batch_size, N_TRAIN)
     config = training_config(args, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
     chosen = variants.get(args.framework, args.variant)
-    experiment.prepare_process(args.framework, args.device)
-    device = experiment.resolve_device(args.framework, args.device)  # before anything is created
+    prepare_process(args.framework, args.device)
+    device = devices.resolve(args.device, (args.framework,), in_this_process=True)  # before anything is created
     variants.check_runs_on(chosen, device)
     check_precision(args.precision, device)
     check_writable(args.results_dir)
     check_data_dir(data_dir_of(args))
-    check_compilation_cache(args.compilation_cache)
+    check_not_a_file(args.compilation_cache, "--compilation-cache")
     destination = args.results_dir / results.run_filename(args.framework, chosen.name, config.batch_size, config.seed,
                                                           device, results.config_fingerprint(config),
                                                           bool(args.compilation_cache))
@@ -118,7 +106,7 @@ def cmd_run(args) -> int:
         bars[0].set_postfix(val_acc=f"{info['val_accuracy']:.4f}", epoch_s=f"{info['epoch_times_s']:.2f}")
 
     try:
-        record = experiment.run_one(args.framework, config, device, args.data_dir, on_epoch,
+        record = run.run_one(args.framework, config, device, args.data_dir, on_epoch,
                                     log=lambda m: say(args, m), variant=chosen.name,
                                     compilation_cache=args.compilation_cache, on_start=on_start)
     finally:
@@ -138,27 +126,24 @@ def cmd_run(args) -> int:
 def cmd_grid(args) -> int:
     from tqdm import tqdm
 
-    from .bench import results
-    from .bench import run as experiment
-    from .bench.evidence import describe_device
+    from .bench import results, session
+    from .bench.evidence.items import describe_device
     from .mnist_files import fetch_mnist
-    from .platform import code_version
+    from .provenance import code_version
 
-    for size in args.batch_sizes:
-        check_batch_size(size, N_TRAIN)
-    device = device_kind(args.device)  # before the results folder is created
+    study = size(args.quick)
+    epochs, seeds = args.epochs or study.epochs, args.seeds or study.seeds
+    batch_sizes = args.batch_sizes or study.batch_sizes
+    base = training_config(args, epochs=epochs, train_subset=args.train_subset or study.train_subset)
+    for batch_size in batch_sizes:  # every batch size fits the training images
+        training_config(args, epochs=epochs, train_subset=base.train_subset, batch_size=batch_size)
+    device = devices.resolve(args.device, args.frameworks)  # before the results folder is created
     check_precision(args.precision, device)
     names = variants.resolve_names(args.variants, args.frameworks, device)
     check_writable(args.results_dir)
     check_data_dir(data_dir_of(args))
-    check_compilation_cache(args.compilation_cache)
-    epochs = args.epochs or (QUICK["epochs"] if args.quick else Config().epochs)
-    seeds = args.seeds or (QUICK["seeds"] if args.quick else GRID_SEEDS)
-    base = training_config(args, epochs=epochs)
-    try:
-        plan = experiment.grid_configs(base, args.frameworks, args.batch_sizes, seeds, names)
-    except ValueError as error:
-        raise UserError(str(error)) from None
+    check_not_a_file(args.compilation_cache, "--compilation-cache")
+    plan = session.grid_configs(base, args.frameworks, batch_sizes, seeds, names)
     fetch_mnist(args.data_dir, log=lambda m: say(args, m))  # once, before the children start
     version = code_version()
     software = results.software_fingerprint(describe_device(device))  # a run from another machine is redone
@@ -174,7 +159,7 @@ def cmd_grid(args) -> int:
         for number, (framework, name, config) in enumerate(todo, start=1):
             bar.set_description(f"run {number}/{len(todo)} {framework} {name} bs{config.batch_size} "
                                 f"seed{config.seed}")
-            experiment.run_in_fresh_process(
+            session.run_in_fresh_process(
                 framework, config, device, args.results_dir, variant=name, data_dir=args.data_dir,
                 compilation_cache=args.compilation_cache,
                 on_epoch=lambda epoch, acc: (bar.update(1), bar.set_postfix(val_acc=f"{acc:.4f}")))
@@ -189,7 +174,7 @@ def summary_of(results_dir: Path, show_all: bool) -> str:
     from .bench.results import load_records, select_study
     from .report.tables import summary_text
 
-    check_results_dir_to_read(results_dir)
+    check_not_a_file(results_dir, "results folder")
     records = load_records(results_dir) if results_dir.exists() else []
     if not records:
         raise UserError(f"no result records in {results_dir}; run "
@@ -203,47 +188,25 @@ def cmd_summary(args) -> int:
 
 
 def cmd_evidence(args) -> int:
-    from .bench import evidence
+    from .bench.evidence import items as evidence
     from .mnist_files import fetch_mnist
 
-    device = device_kind(args.device)
+    device = devices.resolve(args.device, variants.FRAMEWORKS)
     check_writable(args.results_dir)
     names = list(evidence.NAMES) if "all" in args.names else list(dict.fromkeys(args.names))
-    if any(name in evidence.DERIVED for name in names):
-        evidence.study_of(args.runs_dir)  # fail before measuring anything
     fetch_mnist(log=lambda m: say(args, m))
     failures = 0
     for name in names:
         started = time.perf_counter()
-        where = f"derived from {args.runs_dir}" if name in evidence.DERIVED else f"on {device}"
-        say(args, f"evidence {name} {where}")
+        say(args, f"evidence {name} on {device}")
         try:
-            path = evidence.run_evidence(name, device, args.quick, args.results_dir, args.runs_dir,
-                                         log=lambda m: say(args, f"  {m}"))
+            path = evidence.run_evidence(name, device, args.quick, args.results_dir, log=lambda m: say(args, f"  {m}"))
         except Error as error:
             failures += 1
             print(f"evidence {name}: {error}", file=sys.stderr)
             continue
         print(f"{name}: {path} ({time.perf_counter() - started:.0f} s)")
     return 1 if failures else 0
-
-
-def cmd_session(args) -> int:
-    """Train the runs of a JSON spec in this process, one record each, reporting progress
-    lines (``@epoch i - acc``, ``@record path``) to the parent."""
-    import json
-
-    from .bench import run as experiment
-
-    spec = json.loads(args.spec)
-    cache, data_dir = spec.get("compilation_cache"), spec.get("data_dir")
-    experiment.run_session([experiment.Run.from_dict(run) for run in spec["runs"]], spec["device"],
-                           Path(spec["results_dir"]), Path(data_dir) if data_dir else None,
-                           Path(cache) if cache else None,
-                           on_epoch=lambda epoch, info: print(f"@epoch {epoch} - {info['val_accuracy']:.6f}",
-                                                              flush=True),
-                           on_record=lambda path: print(f"@record {path}", flush=True))
-    return 0
 
 
 def continue_command(args, max_seconds: float | None = None) -> str:
@@ -257,13 +220,13 @@ def continue_command(args, max_seconds: float | None = None) -> str:
 def cmd_campaign(args) -> int:
     from .bench import campaign
     from .mnist_files import DATA_DIR_ENV, fetch_mnist
-    from .platform import device_name
+    from .provenance import device_name
 
-    visible = gpu_visible() if args.device == "gpu" else True
+    visible = args.device == "cpu" or devices.resolve("auto", variants.FRAMEWORKS) == "gpu"
     if not args.dry_run and not visible:  # a dry run prints a GPU plan anywhere
-        raise UserError("--device gpu: no GPU is visible on this machine (--dry-run prints the plan)")
-    check_results_dir_to_read(args.results_dir)  # a dry run too: the same folder check, nothing created
-    check_compilation_cache(args.compilation_cache)
+        raise UserError("--device gpu: JAX and PyTorch see no GPU on this machine (--dry-run prints the plan)")
+    check_not_a_file(args.results_dir, "results folder")  # a dry run too: the same folder check, nothing created
+    check_not_a_file(args.compilation_cache, "--compilation-cache")
     if not args.dry_run:
         check_writable(args.results_dir)
         check_data_dir(data_dir_of(args))
@@ -273,6 +236,11 @@ def cmd_campaign(args) -> int:
     steps = campaign.plan(args.device, args.quick, args.results_dir)
     planned = campaign.assess(steps, args.device, args.quick, args.results_dir, cached=bool(args.compilation_cache),
                               visible=visible)
+    if args.json and not args.dry_run:
+        raise UserError("--json describes the plan: use it with --dry-run")
+    if args.dry_run and args.json:
+        print(json.dumps(campaign.plan_json(planned)))
+        return 0
     if args.dry_run:
         if not visible:
             print("no GPU on this machine: the plan as a GPU would run it (a step recorded in the folder is done)")
@@ -287,7 +255,7 @@ def cmd_campaign(args) -> int:
 
 
 COMMANDS = {"fetch-data": cmd_fetch_data, "run": cmd_run, "grid": cmd_grid, "summary": cmd_summary,
-            "evidence": cmd_evidence, "campaign": cmd_campaign, "session": cmd_session,
+            "evidence": cmd_evidence, "campaign": cmd_campaign,
             "cluster": cluster_cli.cmd_cluster}
 
 

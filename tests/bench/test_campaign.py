@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from mnistbench.bench import campaign, estimates, results, variants
-from mnistbench.bench.run import Run
+from mnistbench.bench.session import FULL, Run
 from mnistbench.networks.config import Config
 from tests.factories import run_record
 
@@ -22,7 +22,7 @@ def all_runs(steps):
 def test_the_cpu_quick_plan_exercises_every_kind_of_step(tmp_path):
     steps = campaign.plan("cpu", True, tmp_path)
     names = kinds(steps)
-    for kind in ("equality", "session", "compile", "updates", "amortization", "efficiency"):
+    for kind in ("equality", "session", "compile", "updates", "paired"):
         assert kind in names, kind
     assert not [r for r in all_runs(steps) if r.variant in ("cudagraph", "cudagraph-epoch")]
     assert not [r for r in all_runs(steps) if r.config.matmul_precision == "tf32"]
@@ -45,7 +45,7 @@ def test_the_gpu_plan_puts_what_the_report_needs_first():
     assert {(r.variant, r.config.batch_size) for r in later} == {
         (v, b) for v in ("eager", "scan", "jit-no-donation", "compile", "cudagraph", "cudagraph-epoch")
         for b in (64, 1024)}
-    assert all(r.profile and r.config.epochs == campaign.FULL["variant_epochs"] for r in later)
+    assert all(r.profile and r.config.epochs == FULL.variant_epochs for r in later)
     second = [s for s in steps if s.tier == 2]
     assert {(s.evidence, s.part) for s in second if s.kind == "evidence"} >= {("compile", "jax-jit bs64")}
     assert not [s for s in steps if s.evidence == "compile" and s.part.startswith("torch")]  # the session's
@@ -68,7 +68,7 @@ def test_the_cpu_plan_runs_the_grid_as_pairs_of_processes_and_the_variants_in_th
 
 
 def test_a_session_is_done_run_by_run_and_blocked_variants_are_said(tmp_path):
-    from mnistbench.platform import code_version
+    from mnistbench.provenance import code_version
 
     steps = campaign.plan("gpu", False, tmp_path)
     session = next(s for s in steps if s.kind == "session" and len(s.runs) > 2
@@ -97,42 +97,49 @@ def test_a_session_is_done_run_by_run_and_blocked_variants_are_said(tmp_path):
     assert campaign.blocked_by_equality(compiled, None, running=True) is None
 
 
-def history(runs=(), evidence=(), device="gpu", name="Test GPU"):
-    return estimates.History(list(runs), list(evidence), device, name, False, "v1")
+def history(runs=(), evidence=(), device="gpu", name="Test GPU", quick=False):
+    return estimates.History(list(runs), list(evidence), device, name, quick)
 
 
-def test_estimates_come_from_this_device_else_another_of_its_kind_else_defaults():
-    config = Config(batch_size=64)
-    cold = Run("jax", "jit", config)
-    record = {**run_record("jax", 64, epoch_times=[1.0] * 10), "run_wall_s": 40.0}
-    mine = estimates.cold_run(cold, history([record]))
-    assert mine.seconds == 40.0 + estimates.STARTUP_S["gpu"] and mine.source == "Test GPU records + defaults"
-    other = estimates.cold_run(cold, history([record], name="Another GPU"))
-    assert other.seconds == mine.seconds  # read from the other GPU's records, and named
-    assert "Test GPU records" in other.source
-    alone = estimates.cold_run(cold, history())
-    assert alone.source == "defaults" and alone.seconds > estimates.STARTUP_S["gpu"]
-    assert estimates.cold_run(cold, history([record], device="cpu")).source == "defaults"  # no CPU record
+def test_a_run_takes_its_records_wall_time_scaled_to_its_epochs_from_this_device_else_another_of_its_kind():
+    record = {**run_record("jax", 64, epoch_times=[10.0] + [1.0] * 9, val_times=[3.0] + [0.5] * 9),
+              "wall_s": 40.0}  # 10 epochs of 1 s + 0.5 s steady: 15 s, so 25 s are the process's own
+    ten, three = Run("jax", "jit", Config(batch_size=64)), Run("jax", "jit", Config(batch_size=64, epochs=3))
+    mine = estimates.cold_run(ten, history([record]))
+    assert mine.seconds == pytest.approx(40.0) and mine.source == "Test GPU records"
+    assert estimates.cold_run(three, history([record])).seconds == pytest.approx(25.0 + 3 * 1.5)
+    other = estimates.cold_run(ten, history([record], name="Another GPU"))
+    assert other.seconds == mine.seconds and other.source == "Test GPU records"  # another GPU's, and named
+    alone = estimates.cold_run(ten, history([record], device="cpu"))  # no CPU record: the one stated number
+    assert alone.seconds == estimates.UNMEASURED_S and alone.source == "no record"
+    scan = estimates.cold_run(Run("jax", "scan", Config(batch_size=64)), history([record]))
+    assert scan.seconds == mine.seconds  # no scan record: the framework's default stands in
 
 
-def test_a_later_run_of_a_session_pays_for_a_program_only_once():
-    records = [run_record("jax", 64, epoch_times=[10.0] + [1.0] * 9, compile_s=8.0)]
-    h = history(records)
+def test_a_later_run_of_a_session_pays_for_its_program_only_once():
+    records = [{**run_record("jax", 64, epoch_times=[10.0] + [1.0] * 9), "wall_s": 30.0}]
     first = Run("jax", "jit", Config(batch_size=64, seed=1))
     again = Run("jax", "jit", Config(batch_size=64, seed=2))
-    compiled = {("jax", "jit", 64, "float32", None)}
-    assert estimates.later_run(again, h, compiled).seconds < estimates.later_run(first, h, set()).seconds - 7
-    whole = estimates.session([first, again], h)
-    assert whole.seconds == pytest.approx(estimates.cold_run(first, h).seconds
-                                          + estimates.later_run(again, h, set(compiled)).seconds)
+    eager = Run("jax", "eager", Config(batch_size=64, seed=2))
+    whole = estimates.session([first, again, eager], history(records))
+    # the second seed finds its program compiled: its epochs only; the eager run compiles nothing either
+    assert whole.seconds == pytest.approx(30.0 + 10 * 1.0 + 10 * 1.0)
+    other_batch = estimates.session([first, Run("jax", "jit", Config(batch_size=256))], history(records))
+    # a new program: its compile; no record of batch 256, so the nearest's steps stand in: 195 steps an epoch
+    assert other_batch.seconds == pytest.approx(30.0 + (10.0 - 1.0) + 10 * 195 / 781)
 
 
-def test_evidence_parts_are_estimated_from_their_own_measured_seconds():
-    record = {"kind": "evidence", "name": "compile", "device": {"kind": "gpu", "name": "Test GPU"},
-              "platform": {"code_version": "v1"}, "data": {"quick": False, "seconds": {"jax-jit bs64": 77.0}}}
-    assert estimates.evidence_part("compile", "jax-jit bs64", history(evidence=[record])).seconds == 77.0
-    older = {**record, "platform": {"code_version": "v0"}}  # measured by other evidence code: not comparable
-    assert estimates.evidence_part("compile", "jax-jit bs64", history(evidence=[older])).seconds != 77.0
+def test_evidence_parts_take_their_recorded_seconds_scaled_by_their_processes():
+    part = {"rounds": [{"jax-jit": {}, "torch-eager": {}}]}  # one round of two processes, then
+    record = {"kind": "evidence", "name": "paired", "device": {"kind": "cpu", "name": "Test CPU"},
+              "timestamp": "2026-01-01", "data": {"quick": True, "seconds": {"bs64": 30.0}, "parts": {"bs64": part}}}
+    from mnistbench.bench.evidence import measure
+
+    now = measure.process_count("paired", "bs64", "cpu", True)
+    assert estimates.evidence_part("paired", "bs64", history(evidence=[record], device="cpu", name="Test CPU",
+                                                             quick=True)).seconds == pytest.approx(15.0 * now)
+    full_only = estimates.evidence_part("paired", "bs64", history(evidence=[record], device="cpu", quick=False))
+    assert full_only.source == "no record"  # a record of the other size is not this part
 
 
 def planned(labels_and_estimates, state="to do"):
@@ -162,12 +169,12 @@ def test_a_session_that_does_not_fit_runs_as_many_of_its_runs_as_do():
 
     outcome = campaign.execute([session] + planned([("after", 1)]), "cpu", True, None, max_seconds=25,
                                log=lambda _: None, run_step=run,
-                               estimator=lambda step, todo: estimates.default(10.0 * len(todo)))
+                               estimator=lambda step, todo: estimates.unmeasured(10.0 * len(todo)))
     assert given == [runs[:2]]  # two runs of 10 s fit into 25 s
     assert [p.step.label for p in outcome.left] == ["s", "after"]
 
 
-def test_execute_goes_on_after_a_failure_and_derives_only_from_a_whole_main_grid():
+def test_execute_goes_on_after_a_failure_and_says_what_was_blocked():
     from mnistbench.errors import Error
 
     def run(step, *rest):
@@ -176,22 +183,18 @@ def test_execute_goes_on_after_a_failure_and_derives_only_from_a_whole_main_grid
         if step.label.startswith("g"):
             raise campaign.Blocked("blocked: no equality check")
 
-    def steps(failing_variant):
-        main = (Run("jax", failing_variant, Config()),)
+    def steps():
+        main = (Run("jax", "jit", Config()),)
         graph = (Run("torch", "cudagraph", Config()),)
         return (planned([("a", 1)], "done")
                 + [campaign.Planned(campaign.Step("b main", "session", runs=main), "to do", 1, "defaults", main)]
                 + planned([("c", 1)])
-                + [campaign.Planned(campaign.Step("g graph", "session", runs=graph), "to do", 1, "defaults", graph),
-                   campaign.Planned(campaign.Step("derive", "derived"), "to do", 1, "defaults")])
+                + [campaign.Planned(campaign.Step("g graph", "session", runs=graph), "to do", 1, "defaults", graph)])
 
-    outcome = campaign.execute(steps("jit"), "cpu", True, None, None, log=lambda _: None, run_step=run)
+    outcome = campaign.execute(steps(), "cpu", True, None, None, log=lambda _: None, run_step=run)
     assert [p.step.label for p in outcome.done] == ["c"]
     assert [(p.step.label, error) for p, error in outcome.failed] == [("b main", "b broke")]
-    assert [p.step.label for p, _ in outcome.blocked] == ["g graph"]
-    assert [p.step.label for p in outcome.left] == ["derive"]  # a main-grid run failed: nothing to derive from
-    outcome = campaign.execute(steps("scan"), "cpu", True, None, None, log=lambda _: None, run_step=run)
-    assert "derive" in [p.step.label for p in outcome.done]  # a variant's failure does not hold the derived back
+    assert [p.step.label for p, _ in outcome.blocked] == ["g graph"] and outcome.left == []
 
 
 def test_plan_text_shows_tiers_states_estimates_and_totals():

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from mnistbench.bench import compare
+from mnistbench.bench import compare, timing
 
 DRAWS = 400
 
@@ -21,7 +21,7 @@ def simulate_round(rng, ratio: float, blocks: int = 5, between: float = 0.04, wi
     def process(true_mean):
         offset = rng.normal(0, between)
         walk, times = 0.0, []
-        for _ in range(blocks + compare.WARMUP_BLOCKS):
+        for _ in range(blocks + timing.WARMUP_EPOCHS):
             walk = hump * walk + rng.normal(0, within)
             times.append(true_mean * math.exp(machine + offset + walk))
         times[0] += 3 * true_mean  # the first block compiles
@@ -52,8 +52,8 @@ def test_blocks_taken_as_independent_would_have_been_overconfident():
 
     covered = []
     for _, pairs in intervals(1.1):
-        logs = [math.log(b / a) for p in pairs for a, b in zip(p[0][compare.WARMUP_BLOCKS:],
-                                                                p[1][compare.WARMUP_BLOCKS:])]
+        logs = [math.log(b / a) for p in pairs for a, b in zip(p[0][timing.WARMUP_EPOCHS:],
+                                                                p[1][timing.WARMUP_EPOCHS:])]
         low, high = stats.ttest_1samp(logs, 0.0).confidence_interval(0.95)
         covered.append(low <= math.log(1.1) <= high)
     assert np.mean(covered) < 0.8
@@ -158,7 +158,7 @@ def test_a_process_below_the_physical_floor_is_left_out_of_every_interval():
 def test_the_grid_pairs_runs_by_seed_and_leaves_out_invalid_runs_and_later_runs_of_a_process():
     def run(framework, variant, batch, seed, epoch_s, **extra):
         return {"framework": framework, "variant": variant, "batch_size": batch, "seed": seed, "cold_start": True,
-                "valid": True, "epoch_times_s": [epoch_s * 2] + [epoch_s] * 9, **extra}
+                "valid": True, "first_epoch_s": epoch_s * 2, "steady_epoch_s": epoch_s, **extra}
 
     rng = np.random.default_rng(0)
     runs = []
@@ -173,3 +173,14 @@ def test_the_grid_pairs_runs_by_seed_and_leaves_out_invalid_runs_and_later_runs_
     assert pairs[64].n == 3 and pairs[64].ratio == pytest.approx(0.8)
     first = compare.grid_pairs(runs, ("torch", "eager"), ("jax", "jit"), key="first")
     assert first[64].ratio == pytest.approx(0.8)
+
+
+def test_runs_of_one_epoch_have_no_steady_pair_and_no_interval_of_nan():
+    """``grid --epochs 1``: no steady epoch, so no steady pair (it printed ``nan× [nan, nan]``), and an
+    interval of numbers that are not numbers is none (its p-value read as 0, a claimed difference)."""
+    runs = [{"framework": fw, "variant": v, "batch_size": 64, "seed": seed, "cold_start": True, "valid": True,
+             "first_epoch_s": 1.0 + seed, "steady_epoch_s": None} for seed in range(3)
+            for fw, v in (("torch", "eager"), ("jax", "jit"))]
+    assert compare.grid_pairs(runs, ("torch", "eager"), ("jax", "jit")) == {}
+    assert compare.grid_pairs(runs, ("torch", "eager"), ("jax", "jit"), key="first")[64].ratio == pytest.approx(1.0)
+    assert compare.log_ratio_interval([0.1, float("nan"), 0.2]) is None

@@ -3,6 +3,8 @@ import json
 import pytest
 
 from mnistbench.bench import results
+from mnistbench.networks.config import Config
+from tests.factories import run_record
 
 
 def make_record(**changes):
@@ -128,3 +130,19 @@ def test_a_configs_fingerprint_names_every_setting():
     config = Config(batch_size=256, seed=2)
     assert config_fingerprint(config) == config_fingerprint(Config(batch_size=256, seed=2))
     assert config_fingerprint(config) != config_fingerprint(config.replace(seed=3))
+
+
+def test_a_record_of_older_code_is_read_in_the_current_layout(tmp_path):
+    """The one place older records are read differently (``results.upgrade``): before the variants a
+    run was its framework's default in a process of its own, its total compile time was ``compile_s``,
+    and its config named the activation."""
+    old = run_record("jax", 64)
+    for key in ("variant", "kind", "compile_total_s"):
+        del old[key]
+    old.update(compile_s=9.0, config={**old["config"], "activation": "relu"})
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    record = results.read_record(path)
+    assert record["variant"] == "jit" and record["kind"] == "run" and record["compile_total_s"] == 9.0
+    assert record["runs_before_in_process"] == 0 and record["cold_start"] and "compile_s" not in record
+    assert Config.from_dict(record["config"]) == Config(batch_size=64, epochs=3)

@@ -4,8 +4,10 @@ import time
 
 import pytest
 
-from mnistbench.bench import results
-from mnistbench.bench import run as experiment
+from mnistbench import devices
+from mnistbench.bench import results, run, session
+from mnistbench.bench.process import RunError
+from mnistbench.errors import UserError
 from mnistbench.networks.config import Config
 
 TINY = Config(layer_sizes=(784, 64, 10), batch_size=128, epochs=2, train_subset=2048)
@@ -13,7 +15,7 @@ TINY = Config(layer_sizes=(784, 64, 10), batch_size=128, epochs=2, train_subset=
 
 @pytest.mark.parametrize("framework", ["jax", "torch"])
 def test_a_tiny_run_gives_a_complete_record(framework, tmp_path):
-    record = experiment.run_one(framework, TINY, device="cpu", log=lambda _: None)
+    record = run.run_one(framework, TINY, device="cpu", log=lambda _: None)
     path = results.save_record(record, tmp_path)
     [loaded] = results.load_records(tmp_path)
     assert loaded["framework"] == framework and loaded["device"]["kind"] == "cpu"
@@ -27,28 +29,29 @@ def test_a_tiny_run_gives_a_complete_record(framework, tmp_path):
     if framework == "jax":
         # one compilation, in the first epoch: the partial batch is dropped, nothing recompiles
         assert loaded["compile_count_per_epoch"] == [1, 0]
-        assert loaded["compile_s"] == pytest.approx(sum(loaded["compile_split"].values()))
-        assert loaded["compile_s"] < loaded["first_epoch_s"]
+        assert loaded["compile_total_s"] == pytest.approx(sum(loaded["compile_split"].values()))
+        assert loaded["compile_total_s"] < loaded["first_epoch_s"]
     else:
-        assert loaded["compile_s"] is None and loaded["compile_count"] is None
+        assert loaded["compile_total_s"] is None and loaded["compile_count"] is None
     json.dumps(loaded)  # plain JSON all the way down
     assert path.exists()
 
 
 def test_diverging_run_stops_with_a_clear_error():
-    with pytest.raises(experiment.RunError, match="diverged"):
-        experiment.run_one("jax", TINY.replace(learning_rate=1e6, epochs=1), device="cpu", log=lambda _: None)
+    with pytest.raises(RunError, match="diverged"):
+        run.run_one("jax", TINY.replace(learning_rate=1e6, epochs=1), device="cpu", log=lambda _: None)
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
 def test_gpu_request_without_gpu_is_refused():
-    with pytest.raises(experiment.RunError, match="no GPU"):
-        experiment.resolve_device("torch", "gpu")
+    with pytest.raises(UserError, match="--device gpu: jax and torch see no GPU"):
+        devices.resolve("gpu", ("jax", "torch"))
+    assert devices.resolve("auto", ("jax", "torch")) == "cpu"
 
 
 def test_each_run_is_a_fresh_process(tmp_path):
     seen_epochs = []
-    paths = [experiment.run_in_fresh_process("jax", TINY.replace(seed=seed), "cpu", tmp_path,
+    paths = [session.run_in_fresh_process("jax", TINY.replace(seed=seed), "cpu", tmp_path,
                                              on_epoch=lambda e, acc: seen_epochs.append(e))
              for seed in (0, 1)]
     pids = {results.read_record(p)["process_id"] for p in paths}
@@ -59,10 +62,10 @@ def test_each_run_is_a_fresh_process(tmp_path):
 
 
 def test_a_session_trains_several_runs_in_one_process_and_only_the_first_is_a_cold_start(tmp_path):
-    runs = [experiment.Run("jax", "jit", TINY, profile=True), experiment.Run("jax", "scan", TINY),
-            experiment.Run("jax", "jit", TINY.replace(seed=1))]
+    runs = [session.Run("jax", "jit", TINY, profile=True), session.Run("jax", "scan", TINY),
+            session.Run("jax", "jit", TINY.replace(seed=1))]
     seen = []
-    paths = experiment.run_session_in_fresh_process(runs, "cpu", tmp_path, on_record=seen.append)
+    paths = session.run_session_in_fresh_process(runs, "cpu", tmp_path, on_record=seen.append)
     records = [results.read_record(p) for p in paths]
     assert seen == paths and len({r["process_id"] for r in records}) == 1
     assert [r["cold_start"] for r in records] == [True, False, False]
@@ -75,18 +78,18 @@ def test_a_session_trains_several_runs_in_one_process_and_only_the_first_is_a_co
 
 
 def test_a_failing_session_names_its_run_and_keeps_the_runs_before_it(tmp_path):
-    runs = [experiment.Run("jax", "jit", TINY), experiment.Run("jax", "jit", TINY.replace(learning_rate=1e6, seed=1))]
-    with pytest.raises(experiment.RunError, match="jax jit batch 128 seed 1 failed: .*diverged"):
-        experiment.run_session_in_fresh_process(runs, "cpu", tmp_path)
+    runs = [session.Run("jax", "jit", TINY), session.Run("jax", "jit", TINY.replace(learning_rate=1e6, seed=1))]
+    with pytest.raises(RunError, match="jax jit batch 128 seed 1 failed: .*diverged"):
+        session.run_session_in_fresh_process(runs, "cpu", tmp_path)
     assert [r["seed"] for r in results.load_records(tmp_path)] == [0]
 
 
 def test_grid_order_is_balanced():
-    plan = experiment.grid_configs(Config(), ["jax", "torch"], [64, 256], [0, 1])
+    plan = session.grid_configs(Config(), ["jax", "torch"], [64, 256], [0, 1])
     assert [(fw, v, c.batch_size, c.seed) for fw, v, c in plan[:4]] == [
         ("jax", "jit", 64, 0), ("torch", "eager", 64, 0), ("jax", "jit", 256, 0), ("torch", "eager", 256, 0)]
     assert len(plan) == 8
-    variants = experiment.grid_configs(Config(), ["jax", "torch"], [64], [0], ["eager", "scan"])
+    variants = session.grid_configs(Config(), ["jax", "torch"], [64], [0], ["eager", "scan"])
     assert [(fw, v) for fw, v, _ in variants] == [("jax", "eager"), ("jax", "scan"), ("torch", "eager")]
 
 
@@ -101,7 +104,7 @@ class AsyncTrainer:
     def start_epoch(self, order):
         self.order = order
 
-    def run_epoch(self):
+    def run_epoch(self, max_steps=None):
         pass  # dispatch only: returns at once
 
     def sync(self):
@@ -117,7 +120,7 @@ class AsyncTrainer:
 
 def test_each_epoch_clock_includes_the_wait_for_the_queued_work():
     trainer = AsyncTrainer(seconds_per_epoch=0.05)
-    history = experiment.train_and_time(trainer, Config(epochs=3))
+    history = run.train_and_time(trainer, Config(epochs=3))
     assert len(trainer.synced) == 3
     assert all(t >= 0.05 for t in history["epoch_times_s"])
     assert history["test_accuracy"] == 0.5 and len(history["val_times_s"]) == 3

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from mnistbench.networks.config import Config, parameter_count, training_flops_per_sample
@@ -16,19 +18,25 @@ def test_training_flops_count_forward_and_both_backward_products():
     assert training_flops_per_sample(sizes) == forward + weight_grads + input_grads
 
 
-@pytest.mark.parametrize("bad", [{"batch_size": 0}, {"epochs": 0}, {"matmul_precision": "fp16"},
-                                 {"batch_size": 64, "train_subset": 10}])
-def test_bad_settings_are_refused(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, message", [
+    ({"batch_size": 0}, "batch size"), ({"epochs": 0}, "epochs"), ({"matmul_precision": "fp16"}, "precision"),
+    ({"batch_size": 64, "train_subset": 10}, "batch size 64 is larger than the 10 training images"),
+    # what only the command line used to check: momentum, a rate, a subset larger than the data
+    ({"momentum": 1.0}, "momentum 1.0 must be in [0, 1)"), ({"momentum": -0.1}, "momentum"),
+    ({"learning_rate": -0.03}, "learning rate"), ({"learning_rate": float("nan")}, "learning rate"),
+    ({"learning_rate": 1e39}, "learning rate"), ({"train_subset": 50_001}, "more than the 50,000 training images"),
+    ({"batch_size": 50_001}, "larger than the 50,000 training images"), ({"layer_sizes": (10, 10)}, "layer sizes"),
+])
+def test_bad_settings_are_refused_with_the_setting_named(bad, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         Config(**bad)
+
+
+def test_the_training_images_are_derived_from_the_files_and_the_split():
+    assert Config().n_train == 60_000 - 10_000 and Config(validation_size=5_000).n_train == 55_000
+    assert Config(train_subset=4096).n_train == 4096
 
 
 def test_round_trip():
     config = Config(batch_size=256, seed=2)
     assert Config.from_dict(config.to_dict()) == config
-
-
-def test_records_from_before_the_activation_setting_was_dropped_still_read():
-    assert Config.from_dict({**Config().to_dict(), "activation": "relu"}) == Config()
-    with pytest.raises(ValueError):
-        Config.from_dict({**Config().to_dict(), "activation": "tanh"})

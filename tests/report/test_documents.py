@@ -247,7 +247,7 @@ def test_the_fair_comparison_sets_variants_beside_the_main_grid_of_their_setup()
 
 def test_every_committed_time_is_above_its_physical_floor():
     """A time below the floor means the clock missed work: no committed record may hold one."""
-    from mnistbench.bench.evidence import analyze
+    from mnistbench.report import analysis as analyze
     from mnistbench.bench.results import load_records
 
     records = load_records(ROOT / "results", kind=None)

@@ -70,7 +70,7 @@ def test_summary_text_has_one_table_per_study(runs):
 
 
 def test_each_study_names_the_code_that_measured_it(runs):
-    from mnistbench.platform import code_version
+    from mnistbench.provenance import code_version
 
     current = [run_record("jax", 64, device_kind="cpu")]
     current[0]["platform"]["code_version"] = code_version()

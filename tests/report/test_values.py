@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mnistbench.bench import compare
-from mnistbench.bench import run as experiment
+from mnistbench.bench import compare, timing
 from mnistbench.bench.results import select_study, summarize
-from mnistbench.platform import code_version
+from mnistbench.provenance import code_version
 from mnistbench.report import values
 from mnistbench.report.studies import Study
 from tests.factories import run_record
@@ -32,9 +31,9 @@ def current(record, **changes):
 
 def test_first_epoch_is_epoch_one_and_steady_is_the_median_of_the_rest():
     first, later = 3.0, [9.0, 1.0, 2.0]  # max 9, mean of the rest 4, median of all 2.5
-    steady, bounds = experiment.steady_state([first, *later])
+    steady, bounds = timing.steady_epoch([first, *later])
     assert steady == 2.0 and bounds == [1.0, 9.0]
-    assert experiment.steady_state([first]) == (None, None)
+    assert timing.steady_epoch([first]) == (None, None)
     [row] = summarize([run_record("jax", 64, epoch_times=(first, *later))])
     assert row["first_epoch_s"] == 3.0 and row["steady_epoch_s"] == 2.0
 
@@ -45,7 +44,7 @@ def test_first_epochs_come_from_runs_that_started_their_process_only():
     shared["runs_before_in_process"] = 3
     [row] = summarize(cold + [shared])
     assert row["first_epoch_s"] == 15.0 and row["first_epoch_range_s"] == [10.0, 20.0]
-    assert row["compile_s"] == 9.0 and row["repeats"] == 3  # steady and accuracy from all three
+    assert row["compile_total_s"] == 9.0 and row["repeats"] == 3  # steady and accuracy from all three
 
 
 def test_a_run_below_its_physical_floor_is_invalid():

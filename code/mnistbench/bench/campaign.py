@@ -12,8 +12,8 @@ Each thing is measured once, in the cheapest honest way. A step is a
 *session* (runs in one new process: the first is a cold start, the later
 ones share the process and are used only for steady epochs, accuracy and
 profiles, never for a first epoch; variants that only feed the steady state
-train fewer epochs, and every record says so), one part of an evidence item
-(its own child processes), or an item derived from the runs. Kernel counts
+train fewer epochs, and every record says so), or one part of an evidence item
+(its own child processes). Kernel counts
 and host and device time per step come from a few profiled steps of the runs
 themselves.
 
@@ -35,20 +35,18 @@ from pathlib import Path
 from ..errors import Error
 from ..networks.config import Config
 from . import estimates, variants
-from .run import FRAMEWORKS, GRID_BATCH_SIZES, GRID_SEEDS, Run
+from .session import Run, size
+from .variants import FRAMEWORKS
 
-FULL = {"epochs": Config().epochs, "train_subset": None, "batch_sizes": GRID_BATCH_SIZES, "seeds": GRID_SEEDS,
-        "variant_epochs": 3}
-QUICK = {"epochs": 2, "train_subset": 4096, "batch_sizes": (64, 256), "seeds": (0, 1), "variant_epochs": 2}
 TIERS = {1: "what the two-page report needs", 2: "the other seeds, then everything else the supplement shows"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """One thing to measure: a session of runs, one part of an evidence item, or a derived item."""
+    """One thing to measure: a session of runs, or one part of an evidence item."""
 
     label: str
-    kind: str  # "session", "evidence" or "derived"
+    kind: str  # "session" or "evidence"
     tier: int = 1
     runs: tuple[Run, ...] = ()
     folder: Path | None = None  # where its records go
@@ -88,9 +86,9 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
 
     results_dir = Path(results_dir)
     evidence_dir = results_dir / "evidence"
-    size = QUICK if quick else FULL
-    base = Config(epochs=size["epochs"], train_subset=size["train_subset"])
-    sizes, seeds, short = size["batch_sizes"], size["seeds"], size["variant_epochs"]
+    study = size(quick)
+    base = Config(epochs=study.epochs, train_subset=study.train_subset)
+    sizes, seeds, short = study.batch_sizes, study.seeds, study.variant_epochs
     ends = (sizes[0], sizes[-1])
 
     def run(framework, variant, batch_size, seed, epochs=None, precision="float32", profile=False):
@@ -131,8 +129,6 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     if device == "cpu":  # accuracy does not depend on the device: the twins are tested equal
         steps += [evidence_step("updates", part, 2, evidence_dir) for part in updates_parts(device, quick)]
         steps += [evidence_step("paired", part, 2, evidence_dir) for part in paired.parts(device, quick)]
-    steps += [Step(f"derive    {name}", "derived", 2, folder=evidence_dir, evidence=name)
-              for name in ("amortization", "efficiency")]
     return steps
 
 
@@ -177,29 +173,23 @@ def state_of(step: Step, todo: tuple[Run, ...], evidence_data: Callable) -> str:
             return "done"
         reasons = {blocked_by_equality(run, evidence_data("equality")) for run in todo}
         return reasons.pop() if len(reasons) == 1 and None not in reasons else "to do"
-    if step.kind == "evidence":
-        data = evidence_data(step.evidence)
-        return "done" if data and step.part in data["parts"] else "to do"
-    return "to do"  # derived items are recomputed at the end of every complete campaign
+    data = evidence_data(step.evidence)
+    return "done" if data and step.part in data["parts"] else "to do"
 
 
 def load_history(results_dir: Path, device: str, device_name: str, quick: bool) -> estimates.History:
     """Every record in ``results_dir`` and in the committed results/ folder: the source of
     estimates (a plan for a device without records of its own reads another's)."""
-    from ..platform import evidence_code_version
     from .results import load_records, results_folder
 
     records = []
     for folder in dict.fromkeys([Path(results_dir), results_folder()]):
         records += load_records(folder, kind=None) if folder.exists() else []
-    return estimates.History([r for r in records if r.get("kind", "run") == "run"],
-                             [r for r in records if r.get("kind") == "evidence"], device, device_name, quick,
-                             evidence_code_version())
+    runs, evidence = [r for r in records if r["kind"] == "run"], [r for r in records if r["kind"] == "evidence"]
+    return estimates.History(runs, evidence, device, device_name, quick)
 
 
 def estimate(step: Step, todo: tuple[Run, ...], history: estimates.History) -> estimates.Estimate:
-    if step.kind == "derived":
-        return estimates.default(estimates.DERIVED_S)
     if step.kind == "session":
         return estimates.session(list(todo or step.runs), history)
     return estimates.evidence_part(step.evidence, step.part, history)
@@ -210,8 +200,8 @@ def assess(steps: list[Step], device: str, quick: bool, results_dir: Path, cache
     """Each step with its state, the runs it has left and its estimate. ``visible``: the
     device is on this machine (a GPU plan made elsewhere cannot tell which records were
     made with this machine's software, and takes every current record as done)."""
-    from ..platform import code_version, device_name
-    from .evidence import current_data, describe_device
+    from ..provenance import code_version, device_name
+    from .evidence.items import current_data, describe_device
     from .results import software_fingerprint
 
     version = code_version()
@@ -252,8 +242,8 @@ class Blocked(Error):
 def execute_step(step: Step, todo: tuple[Run, ...], device: str, quick: bool, results_dir: Path,
                  compilation_cache: Path | None, log: Callable[[str], None]) -> list[str]:
     """Run one step (a session: the runs ``todo``); returns why runs were left out, if any."""
-    from .evidence import current_data, describe_device, run_evidence
-    from .run import run_session_in_fresh_process
+    from .evidence.items import current_data, describe_device, run_evidence
+    from .session import run_session_in_fresh_process
 
     if step.kind == "session":
         equality = current_data("equality", device, quick, Path(results_dir) / "evidence", describe_device(device))
@@ -264,10 +254,7 @@ def execute_step(step: Step, todo: tuple[Run, ...], device: str, quick: bool, re
         run_session_in_fresh_process(allowed, device, step.folder, compilation_cache=compilation_cache,
                                      on_record=lambda path: log(f"    saved {Path(path).name}"))
         return sorted({f"{reason}: {run.name}" for run, reason in reasons.items() if reason})
-    if step.kind == "evidence":
-        run_evidence(step.evidence, device, quick, step.folder, only_parts=[step.part], log=log)
-    else:
-        run_evidence(step.evidence, device, quick, step.folder, runs_dir=results_dir)
+    run_evidence(step.evidence, device, quick, step.folder, only_parts=[step.part], log=log)
     return []
 
 
@@ -301,9 +288,6 @@ def execute(planned: list[Planned], device: str, quick: bool, results_dir: Path,
                 break
             outcome.left += todo[number:]  # the rest of this session, and everything after it
             item, last = part, True
-        if item.step.kind == "derived" and main_grid_incomplete(planned, outcome):
-            outcome.left.append(item)  # the derived items read the main grid: derive only from all of it
-            continue
         budget = f" of {format_seconds(max_seconds)}" if max_seconds else ""
         runs = f", {len(item.todo)} runs" if item.step.kind == "session" else ""
         log(f"[{number + 1}/{len(todo)}] tier {item.step.tier}: {item.step.label} (about "
@@ -323,17 +307,6 @@ def execute(planned: list[Planned], device: str, quick: bool, results_dir: Path,
             break
     outcome.seconds = clock() - started
     return outcome
-
-
-def main_grid_incomplete(planned: list[Planned], outcome: Outcome) -> bool:
-    """Whether a run of the main grid (a default variant) failed, was blocked or was not run."""
-    def has_main_runs(item: Planned) -> bool:
-        return any(variants.get(run.framework, run.variant).is_default and run.config.matmul_precision == "float32"
-                   for run in (item.todo or item.step.runs))
-
-    unfinished = [p for p, _ in outcome.failed] + [p for p, _ in outcome.blocked] + outcome.left
-    return any(has_main_runs(p) for p in unfinished) or any(has_main_runs(p) and p.state.startswith("blocked")
-                                                            for p in planned)
 
 
 def format_seconds(seconds: float) -> str:
@@ -387,6 +360,16 @@ def plan_text(planned: list[Planned], recorded: tuple[float, int] | None = None)
     if recorded:
         lines.append(f"recorded so far: {format_seconds(recorded[0])} in {recorded[1]} records (their own walls)")
     return "\n".join(lines)
+
+
+def plan_json(planned: list[Planned]) -> dict:
+    """The plan as plain data, for programs (the cluster job): every step's label, tier, state and
+    estimate, and how many steps are done, to do and blocked."""
+    states = [p.state for p in planned]
+    return {"steps": [{"label": p.step.label, "tier": p.step.tier, "state": p.state, "estimate_s": p.estimate_s}
+                      for p in planned],
+            "done": states.count("done"), "to_do": states.count("to do"),
+            "blocked": sum(state.startswith("blocked") for state in states)}
 
 
 def recorded_seconds(results_dir: Path) -> tuple[float, int]:

@@ -7,7 +7,7 @@ The method, declared before measuring (the supplement prints it, ``DESIGN``):
   one framework per process. A *round* runs one process of every side in a shuffled order, so
   the two sides of a comparison are measured in nearby processes, minutes apart at most.
 - **Blocks of equal work** inside a process (one epoch over the same images); the first
-  ``WARMUP_BLOCKS`` are left out (the first holds the compilation), the rest are averaged:
+  ``WARMUP_EPOCHS`` are left out (the first holds the compilation), the rest are averaged:
   one number per process, its mean block time. The estimand is the ratio of mean steady block
   times, B over A: what a user waits, in proportion.
 - **The interval comes from the rounds**: per round, log(B / A); a t interval over rounds
@@ -28,8 +28,9 @@ import math
 import numpy as np
 from scipy import stats
 
+from .timing import WARMUP_EPOCHS
+
 CONFIDENCE = 0.95
-WARMUP_BLOCKS = 1  # from the committed records: a compiled variant's first epoch holds its compile; later ones do not
 VERDICTS = ("faster", "slower", "no difference beyond δ", "not resolved")
 
 
@@ -54,7 +55,7 @@ class Interval:
         return dataclasses.asdict(self)
 
 
-def process_mean(block_times: list[float], warmup: int = WARMUP_BLOCKS) -> float:
+def process_mean(block_times: list[float], warmup: int = WARMUP_EPOCHS) -> float:
     """One number per process: the mean time of its blocks after the warm-up."""
     steady = block_times[warmup:]
     if not steady:
@@ -63,10 +64,11 @@ def process_mean(block_times: list[float], warmup: int = WARMUP_BLOCKS) -> float
 
 
 def log_ratio_interval(log_ratios: list[float], confidence: float = CONFIDENCE) -> Interval | None:
-    """The t interval of the mean log ratio, as a ratio; None with fewer than two rounds."""
+    """The t interval of the mean log ratio, as a ratio; None with fewer than two rounds or a
+    value that is not a number (an interval of NaN would print, and its p-value read as 0)."""
     x = np.asarray(log_ratios, dtype=float)
     n = len(x)
-    if n < 2:
+    if n < 2 or not np.isfinite(x).all():
         return None
     mean, spread = float(x.mean()), float(x.std(ddof=1))
     half = stats.t.ppf(0.5 + confidence / 2, n - 1) * spread / math.sqrt(n)
@@ -125,7 +127,7 @@ def lag1_autocorrelation(values: list[float]) -> float | None:
 
 def usable(process: dict | None) -> bool:
     """A process that finished, whose clock never read below the physical floor."""
-    return bool(process) and not process.get("floor_violations") and len(process["blocks_s"]) > WARMUP_BLOCKS
+    return bool(process) and not process.get("floor_violations") and len(process["blocks_s"]) > WARMUP_EPOCHS
 
 
 def side_means(part: dict, key: str) -> list[float | None]:
@@ -145,7 +147,7 @@ def blocks_aa(part: dict, key: str) -> Interval | None:
     logs = []
     for r in part["rounds"]:
         if usable(r.get(key)):
-            steady = r[key]["blocks_s"][WARMUP_BLOCKS:]
+            steady = r[key]["blocks_s"][WARMUP_EPOCHS:]
             if len(steady) >= 2:
                 logs.append(math.log(np.mean(steady[1::2]) / np.mean(steady[0::2])))
     return log_ratio_interval(logs)
@@ -172,8 +174,8 @@ def analysis(parts: dict[str, dict], family, aa) -> dict:
     processes = [p for part in parts.values() for r in part["rounds"] for p in r.values()]
     # the machine around every steady block of training (a dispatch block lasts a few of /proc/stat's ticks)
     blocks = [state for part in parts.values() if part.get("calls_per_block") is None for r in part["rounds"]
-              for p in r.values() for state in p.get("machine", [])[WARMUP_BLOCKS:]]
-    correlations = [c for p in processes if (c := lag1_autocorrelation(p["blocks_s"][WARMUP_BLOCKS:])) is not None]
+              for p in r.values() for state in p.get("machine", [])[WARMUP_EPOCHS:]]
+    correlations = [c for p in processes if (c := lag1_autocorrelation(p["blocks_s"][WARMUP_EPOCHS:])) is not None]
     return {"delta": delta, "aa": aa_rows, "rows": rows, "processes": len(processes),
             "invalid_processes": sum(not usable(p) for p in processes),
             "blocks": len(blocks), "interfered_blocks": sum(bool(s.get("interference")) for s in blocks),
@@ -208,15 +210,13 @@ def spread(values: list[float]) -> dict | None:
 def grid_pairs(runs: list[dict], a: tuple[str, str], b: tuple[str, str], key: str = "steady") -> dict:
     """Per batch size, B's runs against A's (``(framework, variant)``), paired by seed: each run
     a cold start in its own process, the two of a seed adjacent. ``key``: "steady" compares the
-    mean of epochs after the first (what a user waits per epoch), "first" the first epochs.
-    Invalid runs are left out with their pair."""
-    def value(run: dict) -> float:
-        times = run["epoch_times_s"]
-        return times[0] if key == "first" else float(np.mean(times[WARMUP_BLOCKS:]))
+    steady epochs (``timing.steady_epoch``), "first" the first epochs. Invalid runs, and runs
+    without the value (a run of one epoch has no steady epoch), are left out with their pair."""
+    field = "first_epoch_s" if key == "first" else "steady_epoch_s"
 
     def cell(side: tuple[str, str], batch: int) -> dict[int, float]:
-        return {r["seed"]: value(r) for r in runs if (r["framework"], r["variant"]) == side
-                and r["batch_size"] == batch and r.get("valid", True) and r.get("cold_start")}
+        return {r["seed"]: r[field] for r in runs if (r["framework"], r["variant"]) == side
+                and r["batch_size"] == batch and r["valid"] and r["cold_start"] and r[field] is not None}
 
     out = {}
     for batch in sorted({r["batch_size"] for r in runs}):

@@ -10,8 +10,10 @@ from ..networks.data import epoch_permutation, first_training_images
 from ..networks.equivalence import LOSS_SUM_RTOL, PARAMS_TOL, STEPS
 from .variants import REGISTRY, get
 
+BATCH_SIZE = 128  # the batches both sides of a check train on
 
-def compare_with_default(variant_key: str, device: str, data, steps: int = STEPS, batch_size: int = 128) -> dict:
+
+def compare_with_default(variant_key: str, device: str, data, steps: int = STEPS, batch_size: int = BATCH_SIZE) -> dict:
     """Train ``variant_key`` and its framework's default variant for ``steps`` steps
     from the same weights on the same batches, and compare the parameters."""
     variant = REGISTRY[variant_key]

@@ -107,14 +107,22 @@ class JaxTrainer:
         self.n_train = len(data.x_train)
         self.n_batches = self.n_train // config.batch_size
         self.steps_taken = 0
-        self.compiled_program = self.build_program(donate) if jit else None  # what compile_split and memory describe
-        self.step_fn = self.compiled_program or functools.partial(gathered_step, **hyper_parameters(config))
+        self.jit, self.donate = jit, donate
         self.compile_split: dict[str, float] | None = None
+        self.use_learning_rate(config.learning_rate)
         jax.block_until_ready((self.x_train, self.y_train_onehot, self.state))
 
-    def build_program(self, donate: bool):
+    def use_learning_rate(self, learning_rate: float) -> None:
+        """Train the next steps with ``learning_rate`` (a warm-up changes it between epochs): the
+        step compiled for it (the rate is static: another rate is another program)."""
+        self.learning_rate = learning_rate
+        hyper = {**hyper_parameters(self.config), "learning_rate": learning_rate}
+        self.compiled_program = self.build_program(hyper) if self.jit else None  # what compile_split describes
+        self.step_fn = self.compiled_program or functools.partial(gathered_step, **hyper)
+
+    def build_program(self, hyper: dict):
         """The jitted step this trainer calls (the scan trainer: its jitted epoch)."""
-        return jitted_step(**hyper_parameters(self.config), donate=donate)
+        return jitted_step(**hyper, donate=self.donate)
 
     def start_epoch(self, order: np.ndarray) -> None:
         self.order = jax.device_put(order, self.device)
@@ -172,11 +180,11 @@ class JaxTrainer:
 class JaxScanTrainer(JaxTrainer):
     """A JaxTrainer whose epoch is one call of a jitted ``scan_epoch``: always the whole epoch."""
 
-    def build_program(self, donate: bool):  # the scanned epoch always donates its state
-        return jitted_epoch(self.n_batches, **hyper_parameters(self.config))
+    def build_program(self, hyper: dict):  # the scanned epoch always donates its state
+        return jitted_epoch(self.n_batches, **hyper)
 
     def run_epoch(self, max_steps: int | None = None) -> None:
-        steps_to_run(self.steps_taken, self.n_batches)  # an epoch already run is an error here too
+        steps_to_run(self.steps_taken, self.n_batches, max_steps)  # the same errors; the scan is always whole
         self.compile_once()
         self.state = self.compiled_program(*self.program_args())
         self.steps_taken = self.n_batches

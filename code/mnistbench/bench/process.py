@@ -21,30 +21,6 @@ class RunError(Error):
     """A run that cannot go on (no such device, a diverging loss, a failed child, ...)."""
 
 
-def gpu_available(framework: str) -> bool:
-    """Whether ``framework`` can see a GPU, without claiming its memory."""
-    if framework == "torch":
-        import torch
-
-        return torch.cuda.is_available()
-    import jax
-
-    try:
-        return bool(jax.devices("gpu"))
-    except RuntimeError:
-        return False
-
-
-def resolve_device(framework: str, requested: str) -> str:
-    """'auto' -> 'gpu' when the framework sees one, else 'cpu'."""
-    if requested == "cpu":
-        return "cpu"
-    has_gpu = gpu_available(framework)
-    if requested == "gpu" and not has_gpu:
-        raise RunError(f"--device gpu: {framework} sees no GPU on this machine")
-    return "gpu" if has_gpu else "cpu"
-
-
 def prepare_process(framework: str, device: str) -> None:
     """Keep JAX on the CPU where it is not the framework on the GPU.
 

@@ -12,24 +12,11 @@ from __future__ import annotations
 import glob
 import re
 import tempfile
-import time
+
+from . import timing
 
 PROFILED_STEPS = 50  # steps profiled for a variant that calls once per step or per operation
 TRIVIAL_HLO_OPS = {"parameter", "constant", "tuple", "get-tuple-element", "bitcast"}
-
-
-def timed_epoch(trainer, seed: int, epoch: int, max_steps: int | None = None) -> tuple[float, float]:
-    """(seconds until the loop returned, seconds until the device finished) of one epoch
-    (or of its first ``max_steps`` steps, for a trainer that calls once per step)."""
-    from ..networks.data import epoch_permutation
-
-    order = epoch_permutation(seed, epoch, trainer.n_train)
-    start = time.perf_counter()
-    trainer.start_epoch(order)
-    trainer.run_epoch(max_steps) if max_steps else trainer.run_epoch()
-    issued = time.perf_counter() - start
-    trainer.sync()
-    return issued, time.perf_counter() - start
 
 
 def profile_steps(trainer, framework: str, granularity: str, device: str, seed: int = 0) -> dict:
@@ -71,7 +58,7 @@ def _torch_profile(trainer, device: str, seed: int, max_steps: int | None, steps
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "gpu" else [])
     with profile(activities=activities) as prof:
-        timed_epoch(trainer, seed, 99, max_steps)
+        timing.timed_epoch(trainer, seed, 99, max_steps)
     events = list(prof.events())
     aten = [e for e in events if e.name.startswith("aten::")]
     top_level = [e for e in aten if not (e.cpu_parent and e.cpu_parent.name.startswith("aten::"))]
@@ -90,7 +77,7 @@ def _jax_gpu_profile(trainer, seed: int, max_steps: int | None, steps: int) -> d
 
     with tempfile.TemporaryDirectory() as folder:
         with jax.profiler.trace(folder):
-            timed_epoch(trainer, seed, 99, max_steps)
+            timing.timed_epoch(trainer, seed, 99, max_steps)
         [path] = glob.glob(f"{folder}/**/*.xplane.pb", recursive=True)
         profile_data = ProfileData.from_file(path)
         lines = [line for plane in profile_data.planes if plane.name.startswith("/device:GPU")

@@ -1,6 +1,6 @@
 """Result records: one JSON file per run, written atomically, read strictly.
 
-A record is a plain dictionary (see ``experiment.run_one``). Files are
+A record is a plain dictionary (see ``run.train_run``). Files are
 written to a temporary name and renamed, so an interrupted run leaves either
 the old file or the new one, never half of one. Reading checks the type and
 range of every field the code uses; a file that fails, or that holds another
@@ -74,7 +74,7 @@ def _kind(*types):
 
 RUN_SCHEMA = {  # field: (check, what it must be)
     "framework": (lambda v: v in ("jax", "torch"), "'jax' or 'torch'"),
-    "variant": (_optional(_kind(str)), "a variant name"),
+    "variant": (_kind(str), "a variant name"),
     "batch_size": (_whole(1), "a whole number of at least 1"),
     "seed": (_whole(0), "a whole number of at least 0"),
     "epochs": (_whole(1), "a whole number of at least 1"),
@@ -89,7 +89,7 @@ RUN_SCHEMA = {  # field: (check, what it must be)
     "val_loss": (_list_of(_between(0)), "a list of losses"),
     "val_accuracy": (_list_of(_between(0, 1)), "a list of fractions between 0 and 1"),
     "test_accuracy": (_between(0, 1), "a fraction between 0 and 1"),
-    "compile_s": (_optional(_between(0)), "seconds or null"),
+    "compile_total_s": (_optional(_between(0)), "seconds or null"),
     "compile_split": (_optional(lambda v: isinstance(v, dict) and all(_between(0)(x) for x in v.values())),
                       "an object of seconds or null"),
     "compile_count": (_optional(_whole(0)), "a whole number or null"),
@@ -112,7 +112,25 @@ EVIDENCE_SCHEMA = {
     "platform": (_kind(dict), "an object"),
     "timestamp": (_kind(str), "a date string"),
 }
-OPTIONAL_RUN_FIELDS = ("variant",)  # records from before the variants read as the default
+
+
+def upgrade(record: dict) -> dict:
+    """A record written by older code, in the current layout: the one place where older records
+    are read differently. Before the variants every run was its framework's default, in a process
+    of its own (a cold start); the total compile time was called ``compile_s`` (now only XLA's
+    phase of it is); configurations named their (ReLU) activation."""
+    from .variants import DEFAULT_VARIANT
+
+    if not isinstance(record, dict) or record.get("kind", "run") != "run":
+        return {"kind": "evidence", **record} if isinstance(record, dict) else record
+    record = {"kind": "run", "runs_before_in_process": 0, **record}
+    record.setdefault("variant", DEFAULT_VARIANT.get(record.get("framework")))
+    record.setdefault("cold_start", record["runs_before_in_process"] == 0 and not uses_compilation_cache(record))
+    if "compile_s" in record:
+        record["compile_total_s"] = record.pop("compile_s")
+    if isinstance(record.get("config"), dict) and record["config"].get("activation", "relu") == "relu":
+        record["config"] = {k: v for k, v in record["config"].items() if k != "activation"}
+    return record
 
 
 def check_record(record: dict, source: Path | str) -> dict:
@@ -125,11 +143,11 @@ def check_record(record: dict, source: Path | str) -> dict:
         newer = isinstance(version, int) and version > SCHEMA_VERSION
         hint = "update mnistbench to read it" if newer else "move the file away or re-run with a matching version"
         raise ResultsError(f"{source}: schema version {version!r}, this code reads {SCHEMA_VERSION}; {hint}")
-    kind = record.get("kind", "run")
+    kind = record.get("kind")
     if kind not in ("run", "evidence"):
         raise ResultsError(f"{source}: unknown record kind {kind!r}")
     schema = RUN_SCHEMA if kind == "run" else EVIDENCE_SCHEMA
-    missing = [key for key in schema if key not in record and key not in OPTIONAL_RUN_FIELDS]
+    missing = [key for key in schema if key not in record]
     if missing:
         raise ResultsError(f"{source}: incomplete record, missing {', '.join(missing)}; move the file away")
     for key, (check, expected) in schema.items():
@@ -160,10 +178,8 @@ def run_filename(framework: str, variant: str, batch_size: int, seed: int, devic
 
 def record_filename(record: dict) -> str:
     """Where a record lives inside its results folder."""
-    if record.get("kind", "run") == "run":
-        from .variants import of_record
-
-        return run_filename(record["framework"], of_record(record).name, record["batch_size"], record["seed"],
+    if record["kind"] == "run":
+        return run_filename(record["framework"], record["variant"], record["batch_size"], record["seed"],
                             record["device"]["kind"], record["config_fingerprint"], uses_compilation_cache(record))
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", record["name"])
     return f"evidence-{slug}-{record['device']['kind']}.json"
@@ -175,7 +191,7 @@ def read_record(path: Path) -> dict:
         record = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ResultsError(f"{path}: unreadable result file ({error}); move the file away") from None
-    return check_record(record, path)
+    return check_record(upgrade(record), path)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -226,7 +242,7 @@ def load_records(results_dir: Path, kind: str | None = "run") -> list[dict]:
     for path in sorted(Path(results_dir).rglob("*.json")):
         record = read_record(path)
         record["_path"] = str(path)
-        if kind is None or record.get("kind", "run") == kind:
+        if kind is None or record["kind"] == kind:
             records.append(record)
     return records
 
@@ -274,16 +290,15 @@ def uses_compilation_cache(record: dict) -> bool:
 def started_process(record: dict) -> bool:
     """Whether the run was the first of its process: its first epoch paid for starting the
     framework and compiling (a cold start, or a warm one with a compilation cache). A later
-    run of a session is not, and its first epoch is never quoted. Records from before
-    sessions were each a process of their own."""
-    return record.get("runs_before_in_process", 0) == 0
+    run of a session is not, and its first epoch is never quoted."""
+    return record["runs_before_in_process"] == 0
 
 
 def study_key(record: dict) -> tuple:
     """Records with the same key belong to one study: same device, precision, length,
     other settings, measuring code, software and compilation-cache use; only
     framework, variant, batch size and seed vary."""
-    return (record["device"]["kind"], record["device"]["name"], record.get("precision", "float32"),
+    return (record["device"]["kind"], record["device"]["name"], record["precision"],
             record["epochs"], settings_fingerprint(record), record.get("platform", {}).get("code_version"),
             software_fingerprint(record), uses_compilation_cache(record))
 
@@ -318,12 +333,10 @@ def select_study(records: list[dict], device_kind: str | None = None) -> list[di
     GPU study if there is one (or the study of ``device_kind``), one made by the current
     measuring code before an older one even when smaller, then the one with most runs, then
     the longest, then the newest."""
-    from ..platform import code_version
-    from .variants import of_record
-
+    from ..provenance import code_version
     current = code_version()
     chosen = [r for r in records if r["valid"] and device_kind in (None, r["device"]["kind"])
-              and of_record(r).is_default]
+              and is_default(r)]
     groups = group_by(chosen, study_key)
     if not groups:
         return []
@@ -332,27 +345,26 @@ def select_study(records: list[dict], device_kind: str | None = None) -> list[di
     return groups[best]
 
 
-def variant_name(record: dict) -> str:
-    from .variants import of_record
+def is_default(record: dict) -> bool:
+    """Whether a run record is of its framework's default variant (the main comparison)."""
+    from .variants import DEFAULT_VARIANT
 
-    return of_record(record).name
+    return record["variant"] == DEFAULT_VARIANT[record["framework"]]
 
 
 def default_variant_runs(records: list[dict]) -> list[dict]:
     """The main comparison: each framework's default variant."""
-    from .variants import of_record
-
-    return [r for r in records if of_record(r).is_default]
+    return [r for r in records if is_default(r)]
 
 
 def summarize(records: list[dict]) -> list[dict]:
     """One row per (study, framework, variant, batch size): medians and spreads over repeats."""
     rows = []
-    groups = group_by(records, lambda r: (study_key(r), r["framework"], variant_name(r), r["batch_size"]))
+    groups = group_by(records, lambda r: (study_key(r), r["framework"], r["variant"], r["batch_size"]))
     for (study, framework, variant, batch_size), runs in groups.items():
         steady = [r["steady_epoch_s"] for r in runs if r["steady_epoch_s"] is not None]
         starts = [r for r in runs if started_process(r)]  # first epochs and compile times: these runs only
-        compiles = [r["compile_s"] for r in starts if r["compile_s"] is not None]
+        compiles = [r["compile_total_s"] for r in starts if r["compile_total_s"] is not None]
         firsts = [r["first_epoch_s"] for r in starts]
         accuracy = np.array([r["test_accuracy"] for r in runs])
         rows.append({
@@ -367,7 +379,7 @@ def summarize(records: list[dict]) -> list[dict]:
             "steady_epoch_s": float(np.median(steady)) if steady else None,
             "steady_epoch_range_s": [min(steady), max(steady)] if steady else None,
             "steps_per_epoch": runs[0]["steps_per_epoch"],
-            "compile_s": float(np.median(compiles)) if compiles else None,
+            "compile_total_s": float(np.median(compiles)) if compiles else None,
             "compile_count": max((r["compile_count"] for r in runs if r["compile_count"] is not None), default=None),
             "test_accuracy": float(accuracy.mean()),
             "test_accuracy_std": float(accuracy.std(ddof=1)) if len(runs) > 1 else 0.0,

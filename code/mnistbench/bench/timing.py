@@ -10,8 +10,12 @@ below that floor means the clock missed work, and the run is marked invalid.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
+
+from ..devices import torch_device_type
+from ..networks.data import epoch_permutation
 
 # A measured large-matmul rate is close to, not exactly, the device's best.
 # Allow this much headroom before calling a time physically impossible.
@@ -34,6 +38,30 @@ def timed(work: Callable[[], object], sync: Callable[[object], None]) -> tuple[o
     result = work()
     sync(result)
     return result, time.perf_counter() - start
+
+
+def timed_epoch(trainer, seed: int, epoch: int, max_steps: int | None = None) -> tuple[float, float]:
+    """(seconds until the loop returned, seconds until the device finished) of one epoch
+    (or of its first ``max_steps`` steps, for a trainer that calls once per step)."""
+    order = epoch_permutation(seed, epoch, trainer.n_train)
+    start = time.perf_counter()
+    trainer.start_epoch(order)
+    trainer.run_epoch(max_steps)
+    issued = time.perf_counter() - start
+    trainer.sync()
+    return issued, time.perf_counter() - start
+
+
+WARMUP_EPOCHS = 1  # left out of the steady state: a compiled variant's first epoch holds its compile, later ones do not
+
+
+def steady_epoch(epoch_times_s: list[float]) -> tuple[float | None, list[float] | None]:
+    """The steady epoch, the one definition every table and comparison uses: the median of
+    the epochs after the warm-up, with their [min, max]; None without such an epoch."""
+    later = epoch_times_s[WARMUP_EPOCHS:]
+    if not later:
+        return None, None
+    return statistics.median(later), [min(later), max(later)]
 
 
 def aot_compile(jitted, *args) -> tuple[object, dict[str, float]]:
@@ -111,7 +139,7 @@ def torch_matmul_peak(device: str, n: int, repeats: int = 10) -> float:
     """Best float32 FLOP/s of an n x n matmul under the current PyTorch precision."""
     import torch
 
-    dev = torch.device("cuda" if device == "gpu" else "cpu")
+    dev = torch.device(torch_device_type(device))
     a = torch.ones((n, n), device=dev)
     b = torch.full((n, n), 0.5, device=dev)
     sync = (lambda _: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda _: None)

@@ -20,15 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..devices import torch_device_type
 from ..networks import torch_mlp
 from ..networks.config import Config
 from ..networks.weights import initial_weights
 from .trainer import steps_to_run
-
-
-def torch_device(device: str) -> torch.device:
-    """The project's device name ('cpu' or 'gpu') as PyTorch's."""
-    return torch.device("cuda" if device == "gpu" else "cpu")
 
 
 class _TorchRun:
@@ -40,7 +36,7 @@ class _TorchRun:
     def __init__(self, config: Config, data, device: str = "cpu"):
         torch_mlp.set_matmul_precision(config)
         self.config = config
-        self.device = torch_device(device)
+        self.device = torch.device(torch_device_type(device))
         put = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
         self.x_train, self.y_train_onehot = put(data.x_train), put(data.y_train_onehot)
         self.eval_sets = {"val": (put(data.x_val), put(data.y_val_onehot)),
@@ -201,7 +197,7 @@ class TorchCudaGraphTrainer(_StepCounterTrainer):
     WARMUP_STEPS = 3
 
     def __init__(self, config: Config, data, device: str = "gpu", whole_epoch: bool = False):
-        if torch_device(device).type != "cuda":
+        if device != "gpu":
             raise ValueError("CUDA graphs need a GPU")
         super().__init__(config, data, device)
         self.optimizer = torch_mlp.make_optimizer(self.model, config)
@@ -241,10 +237,11 @@ class TorchCudaGraphTrainer(_StepCounterTrainer):
         self.compile_split = {"warmup_s": warmed - start, "capture_s": time.perf_counter() - warmed}
 
     def run_epoch(self, max_steps: int | None = None) -> None:
+        steps = steps_to_run(self.steps_taken, self.n_batches, max_steps)
+        if self.steps_per_replay > 1:  # one replay is the whole epoch: max_steps cannot cut it
+            steps = self.n_batches
         if self.graph is None:
             self._capture()
-        whole_epoch = self.steps_per_replay > 1  # one replay is the whole epoch: max_steps cannot cut it
-        steps = steps_to_run(self.steps_taken, self.n_batches, None if whole_epoch else max_steps)
         for _ in range(steps // self.steps_per_replay):
             self.graph.replay()
         self.steps_taken += steps

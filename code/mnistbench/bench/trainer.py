@@ -25,8 +25,10 @@ class EpochOver(Error):
 
 def steps_to_run(steps_taken: int, n_batches: int, max_steps: int | None = None) -> int:
     """How many of the epoch's batches the next ``run_epoch`` trains: the rest of the
-    epoch, or the next ``max_steps`` of it. An epoch never wraps round to its first
-    batch or repeats its last: a call with no batch left is an error."""
+    epoch, or the next ``max_steps`` of it (at least one). An epoch never wraps round to
+    its first batch or repeats its last: a call with no batch left is an error."""
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1 (None: the rest of the epoch), got {max_steps}")
     left = n_batches - steps_taken
     if left <= 0:
         raise EpochOver(f"the epoch's {n_batches} batches are done; start the next epoch first")

@@ -24,6 +24,7 @@ from ..errors import UserError
 
 GRANULARITIES = ("operation", "step", "epoch")  # Python dispatches: one per operation, step or epoch
 DEFAULT_VARIANT = {"jax": "jit", "torch": "eager"}
+FRAMEWORKS = tuple(DEFAULT_VARIANT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,11 +99,6 @@ def all_names() -> list[str]:
 def for_device(device: str, frameworks=("jax", "torch")) -> list[Variant]:
     """The variants that run on ``device`` ('cpu' or 'gpu')."""
     return [v for v in REGISTRY.values() if v.framework in frameworks and (device == "gpu" or not v.needs_gpu)]
-
-
-def of_record(record: dict) -> Variant:
-    """The variant a run record was made with (records from before variants: the default)."""
-    return get(record["framework"], record.get("variant"))
 
 
 def check_runs_on(variant: Variant, device: str) -> None:

@@ -1,6 +1,6 @@
 """The ``cluster`` command: submit a campaign to SLURM, and see how it goes.
 
-Argument parsing and printing only (as in cli.py); the work is in cluster.py.
+Argument parsing and printing only (as in the package's cli.py); the work is in submit.py and job.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..errors import UserError, positive_int, positive_seconds
+from ..checks import positive_int, positive_seconds
+from ..errors import UserError
 
 
 def sbatch_option(text: str) -> tuple[str, str]:

@@ -16,6 +16,7 @@ progress is done again at the next start.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -36,10 +37,6 @@ REPORT_DIR = "report"  # the rendered PDFs, inside the results folder
 SIGNAL_DELAY_S = 30  # submitit's requeue signal comes this long before the limit (the net under an overrun)
 SIGNAL_EARLY_S = 60  # "the signal may be sent up to 60 seconds earlier than specified" (man sbatch)
 DOCUMENTS = ("report.qmd", "supplement.qmd", "_quarto.yml", "references.bib", "scripts/render.sh")
-DONE_LINE = re.compile(r"^\s*\d+\.\s+\[done\]")
-LEFT_LINE = "continue with:"  # the campaign printed it: steps are left
-START_LINE = "cluster: job "  # the job's first line at each start
-PLAN_DONE = "cluster: the plan is done"
 
 
 class JobError(Error):
@@ -73,13 +70,14 @@ def campaign_command(device: str, quick: bool, results_dir: str, *extra: str) ->
             *(["--quick"] if quick else []), *extra]
 
 
-def done_steps(device: str, quick: bool, results_dir: str) -> int:
-    """How many steps of the plan are done, as the campaign's dry run says."""
-    done = subprocess.run(campaign_command(device, quick, results_dir, "--dry-run"), capture_output=True,
+def plan_status(device: str, quick: bool, results_dir: str) -> dict:
+    """The plan's state as the campaign says it (``campaign --dry-run --json``): how many steps
+    are done, to do and blocked."""
+    done = subprocess.run(campaign_command(device, quick, results_dir, "--dry-run", "--json"), capture_output=True,
                           text=True)
     if done.returncode != 0:
         raise JobError(f"the campaign's dry run failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    return sum(bool(DONE_LINE.match(line)) for line in done.stdout.splitlines())
+    return json.loads(done.stdout)
 
 
 def ignore_requeue_signal() -> None:
@@ -92,15 +90,13 @@ def requeue_signal() -> signal.Signals:
     return getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"))
 
 
-def run_campaign(command: list[str], log: Callable[[str], None]) -> tuple[int, bool]:
-    """Run the campaign, its output into the job's log; its exit status, and whether steps are left."""
-    left = False
+def run_campaign(command: list[str], log: Callable[[str], None]) -> int:
+    """Run the campaign, its output into the job's log; its exit status."""
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=ignore_requeue_signal)
     for line in child.stdout:
         log(line.rstrip("\n"))
-        left = left or line.startswith(LEFT_LINE)
-    return child.wait(), left
+    return child.wait()
 
 
 def project_dir() -> Path | None:
@@ -175,10 +171,10 @@ def run_job(job: CampaignJob, log: Callable[[str], None], requeue: Callable[[], 
     run = int(os.environ.get("SLURM_RESTART_COUNT", "0")) + 1
     left, source = seconds_left(job_id, job.time_min, started)
     budget = left - job.margin_s
-    log(f"{START_LINE}{job_id}, start {run}, on {socket.gethostname()}: {left:.0f} s left ({source}), "
+    log(f"cluster: job {job_id}, start {run}, on {socket.gethostname()}: {left:.0f} s left ({source}), "
         f"campaign budget {budget:.0f} s (margin {job.margin_s:.0f} s)")
-    before = done_steps(job.device, job.quick, job.results_dir)
-    status, steps_left = run_campaign(
+    before = plan_status(job.device, job.quick, job.results_dir)["done"]
+    status = run_campaign(
         campaign_command(job.device, job.quick, job.results_dir, "--max-seconds", f"{max(budget, 1):.0f}"), log)
     if status == 130:
         log("cluster: the campaign was stopped (scancel or the time limit); its finished steps are kept. "
@@ -187,8 +183,9 @@ def run_job(job: CampaignJob, log: Callable[[str], None], requeue: Callable[[], 
     if status not in (0, 1):
         log(f"cluster: the campaign failed (exit status {status}); see the lines above")
         return "failed"
-    if steps_left:
-        after = done_steps(job.device, job.quick, job.results_dir)
+    plan = plan_status(job.device, job.quick, job.results_dir)
+    if plan["to_do"]:
+        after = plan["done"]
         if after <= before:
             log(f"cluster: no step was done in {budget:.0f} s; the next one needs a longer job: submit again "
                 "with a larger --time")
@@ -197,7 +194,7 @@ def run_job(job: CampaignJob, log: Callable[[str], None], requeue: Callable[[], 
         (requeue or (lambda: signal.raise_signal(requeue_signal())))()
         log("cluster: the job was not requeued (not running under submitit?); submit again to continue")
         return "stalled"
-    log(PLAN_DONE + ("" if status == 0 else ", with failed steps (see above)"))
+    log("cluster: the plan is done" + ("" if status == 0 else ", with failed steps (see above)"))
     render_report(Path(job.results_dir), log, timeout_s=seconds_left(job_id, job.time_min, started)[0]
                   - SIGNAL_DELAY_S - SIGNAL_EARLY_S)
     return "done" if status == 0 else "failed"

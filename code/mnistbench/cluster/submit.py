@@ -3,7 +3,7 @@
 submitit does the SLURM work: it writes the sbatch script and submits it, and, when
 the job gets its signal (USR2, ``SIGNAL_DELAY_S`` before the time limit, or on
 preemption), checkpoints the job and requeues it under the same id. What runs in the
-job is ``cluster_job.CampaignJob``: the campaign within the time left, requeued until
+job is ``job.CampaignJob``: the campaign within the time left, requeued until
 its plan is done, then the report.
 
 One job runs one campaign, its steps one after another on one GPU of a node the
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import re
 import shutil
 import subprocess
@@ -24,10 +25,10 @@ from pathlib import Path
 import submitit
 
 from ..errors import Error, UserError
-from .job import PLAN_DONE, REPORT_DIR, SIGNAL_DELAY_S, SIGNAL_EARLY_S, START_LINE, CampaignJob
+from .job import REPORT_DIR, SIGNAL_DELAY_S, SIGNAL_EARLY_S, CampaignJob, plan_status
 
 LOG_DIR = "slurm"  # inside the results folder: the job's log, its sbatch script, submitit's files
-JOBS_FILE = "jobs.tsv"  # every submission into the folder: job id, time, command
+JOBS_FILE = "jobs.jsonl"  # every submission into the folder: job id, time, command, device, size
 MIN_MARGIN_S = SIGNAL_DELAY_S + SIGNAL_EARLY_S  # a clean stop must come before the signal can
 JOB_START_S = 20  # in a job, before the campaign's clock starts: Python, imports, a dry run of the plan
 STATES_STILL_QUEUED = ("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING",
@@ -92,7 +93,7 @@ def longest_step(device: str, quick: bool, results_dir: Path) -> tuple[str, floa
     campaign's stated defaults). Read without a GPU: the login node has none."""
     from ..bench import campaign
     from ..bench import estimates as model
-    from ..platform import device_name
+    from ..provenance import device_name
 
     history = campaign.load_history(results_dir, device, device_name(device), quick)
     estimates = []
@@ -108,7 +109,7 @@ def longest_step(device: str, quick: bool, results_dir: Path) -> tuple[str, floa
 
 def check_request(request: Request) -> None:
     """A request that could not work is a one-line error before anything is submitted."""
-    from ..errors import check_writable
+    from ..checks import check_writable
 
     check_writable(request.results_dir)
     if request.margin < MIN_MARGIN_S:
@@ -182,8 +183,10 @@ def submit(request: Request, command: str) -> Submitted:
     except FailedJobError as error:
         lines = [line for line in str(error).splitlines() if line.strip()]
         raise ClusterError(f"sbatch refused the job: {lines[-1] if lines else error}") from None
+    entry = {"job": job.job_id, "time": datetime.datetime.now().isoformat(timespec="seconds"), "command": command,
+             "device": request.device, "quick": request.quick}
     with (folder / JOBS_FILE).open("a") as jobs:
-        jobs.write(f"{job.job_id}\t{datetime.datetime.now().isoformat(timespec='seconds')}\t{command}\n")
+        jobs.write(json.dumps(entry) + "\n")
     return Submitted(job.job_id, request.results_dir, log_path(request.results_dir, job.job_id))
 
 
@@ -191,12 +194,10 @@ def log_path(results_dir: Path, job_id: str) -> Path:
     return Path(results_dir) / LOG_DIR / f"{job_id}_0_log.out"
 
 
-def submissions(results_dir: Path) -> list[tuple[str, str, str]]:
-    """(job id, time, command) of every submission into ``results_dir``, oldest first."""
+def submissions(results_dir: Path) -> list[dict]:
+    """Every submission into ``results_dir`` (job, time, command, device, quick), oldest first."""
     path = Path(results_dir) / LOG_DIR / JOBS_FILE
-    if not path.exists():
-        return []
-    return [tuple(line.split("\t", 2)) for line in path.read_text().splitlines() if line.count("\t") >= 2]
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def job_states(job_ids: list[str]) -> dict[str, str]:
@@ -218,7 +219,7 @@ def job_states(job_ids: list[str]) -> dict[str, str]:
 
 def queued_jobs(results_dir: Path) -> list[str]:
     """Jobs of this folder that are still pending or running."""
-    ids = [job_id for job_id, _, _ in submissions(results_dir)]
+    ids = [entry["job"] for entry in submissions(results_dir)]
     return [job_id for job_id, state in job_states(ids).items() if state.split(",")[0] in STATES_STILL_QUEUED]
 
 
@@ -241,17 +242,17 @@ def instructions(submitted: Submitted) -> str:
 
 def status_text(results_dir: Path, tail: int = 8) -> str:
     """The folder's jobs, their states, the end of the newest log, and the report."""
-    from ..errors import check_results_dir_to_read
+    from ..checks import check_not_a_file
 
-    check_results_dir_to_read(results_dir)
+    check_not_a_file(results_dir, "results folder")
     jobs = submissions(results_dir)
     if not jobs:
         raise UserError(f"no job was submitted into {results_dir} (python -m mnistbench cluster submit ...)")
-    states = job_states([job_id for job_id, _, _ in jobs])
+    states = job_states([entry["job"] for entry in jobs])
     lines = [f"results: {results_dir}"]
-    lines += [f"  job {job_id} ({when}): {states.get(job_id, 'no longer known to SLURM')}"
-              for job_id, when, _ in jobs]
-    newest = log_path(results_dir, jobs[-1][0])
+    lines += [f"  job {entry['job']} ({entry['time']}): {states.get(entry['job'], 'no longer known to SLURM')}"
+              for entry in jobs]
+    newest = log_path(results_dir, jobs[-1]["job"])
     text = newest.read_text(errors="replace") if newest.exists() else ""
     if newest.exists():
         lines.append(f"log: {newest}, its last lines:")
@@ -260,11 +261,10 @@ def status_text(results_dir: Path, tail: int = 8) -> str:
         lines.append(f"log: {newest} (not there yet: the job has not started)")
     report = Path(results_dir) / REPORT_DIR / "report.pdf"
     lines.append(f"report: {report}" if report.exists() else "report: not rendered yet")
-    done = PLAN_DONE in text.split(START_LINE)[-1]  # said by the newest job's last start
-    if done:
+    if plan_status(jobs[-1]["device"], jobs[-1]["quick"], str(results_dir))["to_do"] == 0:
         lines.append("the plan is done")
-    elif not any(states.get(job_id, "").split(",")[0] in STATES_STILL_QUEUED for job_id, _, _ in jobs):
-        lines.append(f"no job is queued and the plan is not done; to continue: {jobs[-1][2]}")
+    elif not any(states.get(entry["job"], "").split(",")[0] in STATES_STILL_QUEUED for entry in jobs):
+        lines.append(f"no job is queued and the plan is not done; to continue: {jobs[-1]['command']}")
     return "\n".join(lines)
 
 

@@ -22,8 +22,9 @@ Defaults, and why:
 - ``matmul_precision`` "float32": full single precision in both frameworks.
   On NVIDIA GPUs JAX would otherwise use TF32 for float32 matmuls while
   PyTorch does not; "tf32" enables it in both.
-- ``train_subset`` trains on the first N training images only; it exists
-  for smoke tests and is None in every reported run.
+- ``train_subset`` trains on the first N training images only (None: all
+  ``n_train``): smoke tests, and the paired comparisons' blocks, which are
+  epochs over the first 5,000 or 10,240 images (``bench.evidence.paired``).
 - ``split_seed`` fixes the train/validation split for every run; ``seed``
   drives the initial weights and the batch order, and changes per repeat.
 """
@@ -31,8 +32,14 @@ Defaults, and why:
 from __future__ import annotations
 
 import dataclasses
+import math
+
+from ..mnist_files import EXPECTED_SHAPES, N_CLASSES
 
 PRECISIONS = ("float32", "tf32")
+FLOAT32_MAX = 3.4028234663852886e38  # both frameworks compute in float32
+IMAGE_PIXELS = EXPECTED_SHAPES["train_images"][1] * EXPECTED_SHAPES["train_images"][2]
+TRAINING_FILE_IMAGES = EXPECTED_SHAPES["train_images"][0]  # the official training file, before the split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,19 +56,38 @@ class Config:
     split_seed: int = 0
     validation_size: int = 10_000
     matmul_precision: str = "float32"
-    train_subset: int | None = None  # train on the first N training images only (smoke tests)
+    train_subset: int | None = None  # train on the first N training images only (None: all n_train)
 
     def __post_init__(self):
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be a positive integer, got {self.batch_size}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {self.epochs}")
-        if self.matmul_precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.matmul_precision!r}")
-        if self.train_subset is not None and self.train_subset < self.batch_size:
-            raise ValueError(f"train subset {self.train_subset} is smaller than one batch of {self.batch_size}")
-        if len(self.layer_sizes) < 2:
-            raise ValueError("layer_sizes needs an input and an output size")
+        """Every setting checked once, here: the command line's options and the code alike."""
+        problems = [
+            (self.batch_size >= 1, f"batch size must be a positive integer, got {self.batch_size}"),
+            (self.epochs >= 1, f"epochs must be a positive integer, got {self.epochs}"),
+            (math.isfinite(self.learning_rate) and 0 < self.learning_rate < FLOAT32_MAX,
+             f"learning rate {self.learning_rate} must be a positive float32 number"),
+            (0 <= self.momentum < 1, f"momentum {self.momentum} must be in [0, 1)"),
+            (self.seed >= 0 and self.split_seed >= 0, "seeds must not be negative"),
+            (self.matmul_precision in PRECISIONS,
+             f"precision must be one of {PRECISIONS}, got {self.matmul_precision!r}"),
+            (0 < self.validation_size < TRAINING_FILE_IMAGES,
+             f"validation size must be between 1 and {TRAINING_FILE_IMAGES - 1}, got {self.validation_size}"),
+            (len(self.layer_sizes) >= 2 and self.layer_sizes[0] == IMAGE_PIXELS and self.layer_sizes[-1] == N_CLASSES,
+             f"layer sizes must run from {IMAGE_PIXELS} pixels to {N_CLASSES} classes, got {self.layer_sizes}"),
+        ]
+        available = TRAINING_FILE_IMAGES - self.validation_size
+        if self.train_subset is not None:
+            problems.append((1 <= self.train_subset <= available, f"train subset {self.train_subset} is more than "
+                             f"the {available:,} training images (leave it out to train on all of them)"))
+        problems.append((self.batch_size <= self.n_train,
+                         f"batch size {self.batch_size} is larger than the {self.n_train:,} training images"))
+        for holds, message in problems:
+            if not holds:
+                raise ValueError(message)
+
+    @property
+    def n_train(self) -> int:
+        """The images an epoch trains on: the training file less the validation split, or ``train_subset``."""
+        return self.train_subset or TRAINING_FILE_IMAGES - self.validation_size
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dictionary (tuples become lists)."""
@@ -70,11 +96,7 @@ class Config:
     @classmethod
     def from_dict(cls, values: dict) -> Config:
         """Inverse of :meth:`to_dict`."""
-        values = dict(values)
-        if values.pop("activation", "relu") != "relu":  # records before the setting was dropped: always ReLU
-            raise ValueError("only ReLU networks are implemented")
-        values["layer_sizes"] = tuple(values["layer_sizes"])
-        return cls(**values)
+        return cls(**{**values, "layer_sizes": tuple(values["layer_sizes"])})
 
     def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)

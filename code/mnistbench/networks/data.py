@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..mnist_files import FILES, default_data_dir, fetch_mnist, load_raw
+from ..mnist_files import FILES, N_CLASSES, default_data_dir, fetch_mnist, load_raw
+from .config import Config
 
-N_CLASSES = 10
+DEFAULTS = Config()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,12 +61,13 @@ def one_hot(labels: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
     return np.eye(n_classes, dtype=np.float32)[labels]
 
 
-def prepare(raw: dict[str, np.ndarray], validation_size: int = 10_000, split_seed: int = 0) -> MNIST:
+def prepare(raw: dict[str, np.ndarray], validation_size: int = DEFAULTS.validation_size,
+            split_seed: int = DEFAULTS.split_seed) -> MNIST:
     """Split the official training set, flatten, scale to [0, 1] and
     standardize every split with the training split's pixel mean and std."""
     train_idx, val_idx = split_indices(len(raw["train_labels"]), validation_size, split_seed)
-    pixels = raw["train_images"].reshape(-1, 28 * 28).astype(np.float32) / 255.0
-    test_pixels = raw["test_images"].reshape(-1, 28 * 28).astype(np.float32) / 255.0
+    pixels = raw["train_images"].reshape(len(raw["train_images"]), -1).astype(np.float32) / 255.0
+    test_pixels = raw["test_images"].reshape(len(raw["test_images"]), -1).astype(np.float32) / 255.0
     mean = float(pixels[train_idx].mean(dtype=np.float64))
     std = float(pixels[train_idx].std(dtype=np.float64))
 
@@ -81,8 +83,8 @@ def prepare(raw: dict[str, np.ndarray], validation_size: int = 10_000, split_see
     )
 
 
-def load_mnist(data_dir: Path | None = None, validation_size: int = 10_000, split_seed: int = 0,
-               log=print) -> MNIST:
+def load_mnist(data_dir: Path | None = None, validation_size: int = DEFAULTS.validation_size,
+               split_seed: int = DEFAULTS.split_seed, log=print) -> MNIST:
     """Fetch if needed, verify, split and normalize."""
     data_dir = Path(data_dir or default_data_dir())
     if not all((data_dir / f).exists() for f in FILES.values()):

@@ -54,10 +54,9 @@ def short_label_of(gpu_name: str) -> str:
 def code_note(record: dict) -> str:
     """', measured by older code (commit e0102aa)' for a record of another code version, else ''
     (a measured evidence record names the version of the evidence code too)."""
-    from ..platform import code_version, evidence_code_version
+    from ..provenance import code_version, evidence_code_version
 
-    measured_evidence = record.get("kind") == "evidence" and "derived_from" not in record
-    current = evidence_code_version() if measured_evidence else code_version()
+    current = evidence_code_version() if record["kind"] == "evidence" else code_version()
     if record["platform"].get("code_version") == current:
         return ""
     return f", measured by older code (commit {commit_of(record)})"

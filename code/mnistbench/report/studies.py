@@ -19,6 +19,7 @@ from pathlib import Path
 from ..bench.results import (
     default_variant_runs,
     group_by,
+    is_default,
     load_records,
     results_folder,
     select_study,
@@ -26,7 +27,6 @@ from ..bench.results import (
     software_fingerprint,
     uses_compilation_cache,
 )
-from ..bench.variants import of_record
 
 RERUN_ENV = "MNISTBENCH_RERUN"
 
@@ -64,7 +64,7 @@ class Study:
         (device, software, code, settings; any length): the main study's when it has
         variants, else the setup with the most variant runs, GPU first, then the newest."""
         def variants(runs):
-            return sum(not of_record(r).is_default for r in runs)
+            return sum(not is_default(r) for r in runs)
 
         groups = group_by([r for r in self.all_runs if r["valid"]], setup_key)
         own = setup_key(self.first)

@@ -9,7 +9,8 @@ when that is older than the current measuring code).
 from __future__ import annotations
 
 from ..bench import compare
-from ..bench.evidence import analyze, paired
+from ..bench.evidence import paired
+from . import analysis as analyze
 from . import tables
 from .formatting import code_note, device_label
 from .studies import Study, is_full_current, runs_of_setup

@@ -1,6 +1,6 @@
 """Tables of results for the terminal (tabulate) and for the report and supplement.
 
-Every function takes records or rows from ``results``/``evidence.analyze`` and
+Every function takes records or rows from ``bench.results`` or ``analysis`` and
 returns text; nothing here computes a result.
 """
 
@@ -39,7 +39,7 @@ def display_row(row: dict, with_variant: bool = False) -> dict:
         "Batch": row["batch_size"],
         "First epoch": seconds_range(row["first_epoch_s"], row["first_epoch_range_s"]),
         "Steady epoch": seconds_range(row["steady_epoch_s"], row["steady_epoch_range_s"]),
-        "Compile": seconds(row["compile_s"]),
+        "Compile": seconds(row["compile_total_s"]),
         "Test accuracy": accuracy(row["test_accuracy"], row["test_accuracy_std"]),
         "Share of peak": f"{100 * share:.1f} %" if row["steady_epoch_s"] is not None else "-",  # steady epochs only
         "Runs": row["repeats"] if row["valid_runs"] == row["repeats"]
@@ -140,7 +140,7 @@ def granularity_markdown(rows: list[dict]) -> str:
 
 
 def breakdown_markdown(rows: list[dict]) -> str:
-    """evidence.first_epoch_breakdown rows: where the first epoch's extra time goes."""
+    """``analyze.first_epoch_breakdown`` rows: where the first epoch's extra time goes."""
     def part(row: dict, key: str) -> str:  # PyTorch eager compiles nothing: no parts to show
         return seconds(row[key]) if row["framework"] == "jax" else "none"
 
@@ -233,7 +233,8 @@ def precision_markdown(rows: list[dict]) -> str:
         "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": r["batch_size"],
         "Steady, float32": seconds(r["steady_s"]["float32"]), "Steady, TF32": seconds(r["steady_s"]["tf32"]),
         "Speed-up": f"{r['speedup']:.2f}×",
-        "Compile, float32": seconds(r["compile_s"]["float32"]), "Compile, TF32": seconds(r["compile_s"]["tf32"]),
+        "Compile, float32": seconds(r["compile_total_s"]["float32"]),
+        "Compile, TF32": seconds(r["compile_total_s"]["tf32"]),
         "Seeds": ", ".join(str(seed) for seed in r["seeds"]),
         "Accuracy, float32": f"{100 * r['test_accuracy']['float32']:.2f} %",
         "Accuracy, TF32": f"{100 * r['test_accuracy']['tf32']:.2f} %",

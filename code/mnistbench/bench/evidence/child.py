@@ -40,12 +40,13 @@ def run_child(task: str, env: dict | None = None, timeout: float = 1800, **kwarg
 
 def setup_child(framework: str, device: str, cache_dir: str | None = None):
     """What a child does first: its framework's device, its compilation cache, and MNIST."""
+    from ... import devices
     from ...networks import data as mnist
-    from ..process import prepare_process, resolve_device, use_compilation_cache
+    from ..process import prepare_process, use_compilation_cache
 
     prepare_process(framework, device)
     use_compilation_cache(Path(cache_dir) if cache_dir else None)
-    return resolve_device(framework, device), mnist.load_mnist(log=lambda _: None)
+    return devices.resolve(device, (framework,), in_this_process=True), mnist.load_mnist(log=lambda _: None)
 
 
 def build_trainer(variant_key: str, device: str, config: Config, data):

@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from ...networks.config import Config
-from ..profiling import timed_epoch
+from ...networks.equivalence import STEPS
+from .. import timing
+from ..equality import BATCH_SIZE
+from ..session import Run, size
+from ..timing import timed_epoch
+from ..variants import DEFAULT_VARIANT, REGISTRY
 from . import paired
 from .child import CHILD_PREFIX, build_trainer, run_child, setup_child
 
@@ -88,14 +93,11 @@ def task_compile_cell(variant: str, device: str, batch_size: int, train_subset: 
     return [{**row, "variant": variant.split("-", 1)[1], "batch_size": batch_size, "cache": cache} for row in rows]
 
 
-COMPILE_BATCH_SIZES = {False: (64, 1024), True: (64, 256)}  # (smallest, largest) of the full and quick grids
-
-
 def compile_parts(device: str, quick: bool) -> list[str]:
     """The compiled programs at the smallest batch size, the report's: JAX's step, then
     torch.compile's; on the CPU also the scanned epoch and the partial batch (a GPU
     session records the scanned epoch's compile in a shared process)."""
-    small = COMPILE_BATCH_SIZES[quick][0]
+    small = size(quick).batch_sizes[0]
     parts = [f"jax-jit bs{small}", f"torch-compile bs{small}"]
     return parts + ([f"jax-scan bs{small}", "partial-batch"] if device == "cpu" else [])
 
@@ -106,7 +108,7 @@ def measure_compile_part(part: str, device: str, quick: bool, log=lambda _: None
     if part == "partial-batch":
         return run_child("partial_batch_compiles", device=device, batch_size=64, n_train=1000)
     variant, batch = part.split(" bs")
-    common = {"variant": variant, "device": device, "batch_size": int(batch), "train_subset": 8192 if quick else None}
+    common = {"variant": variant, "device": device, "batch_size": int(batch), "train_subset": size(quick).train_subset}
     cells = []
     with tempfile.TemporaryDirectory(prefix="mnistbench-compile-cache-") as cache:
         for setting in ("cold", "warm"):  # the same cache folder: the second process finds the first's programs
@@ -141,24 +143,20 @@ def task_updates_seed(device: str, seed: int, quick: bool) -> list[dict]:
     accuracy (so overfitting shows), and the final test accuracy. The larger batch's arm of
     equal epochs is the first epochs of its equal-updates arm where that runs (the same
     arithmetic), read on the way."""
-    from ..jax_trainers import jitted_step
-
     device, data = setup_child("jax", device)
-    subset = UPDATES_QUICK_SUBSET if quick else None
-    reference = Config(epochs=2 if quick else 10, seed=seed, train_subset=subset)
-    n_train = subset or len(data.x_train)
-    plan = updates_plan(reference, UPDATES_LARGE_BATCH[quick], n_train, long=seed in UPDATES_LONG_SEEDS)
+    study = size(quick)
+    reference = Config(epochs=study.epochs, seed=seed, train_subset=study.train_subset)
+    plan = updates_plan(reference, study.batch_sizes[-1], long=seed in UPDATES_LONG_SEEDS)
     rows = []
     for arm in plan:
         config = reference.replace(batch_size=arm["batch_size"], learning_rate=arm["learning_rate"],
                                    epochs=arm["epochs"])
         trainer = build_trainer("jax-jit", device, config, data)
-        curves = {"train_loss": [], "val_loss": [], "val_accuracy": []}
+        curves = {"learning_rates": [], "train_loss": [], "val_loss": [], "val_accuracy": []}
         for epoch in range(1, config.epochs + 1):
-            rate = warmed_up_rate(arm, epoch)
-            if rate != config.learning_rate:  # a warm-up epoch: the step with this epoch's rate
-                trainer.step_fn = jitted_step(config.batch_size, rate, config.momentum)
+            trainer.use_learning_rate(warmed_up_rate(arm, epoch))
             timed_epoch(trainer, seed, epoch)
+            curves["learning_rates"].append(trainer.learning_rate)  # the rate the epoch's steps were compiled with
             _add_epoch(curves, trainer)
             if arm["arm"] == "equal updates" and epoch == reference.epochs:
                 rows.append({**arm, "arm": "equal epochs", "epochs": epoch, "updates": epoch * trainer.n_batches,
@@ -183,26 +181,25 @@ def _final(trainer) -> dict:
             "test_accuracy": trainer.evaluate("test")[1]}
 
 
-UPDATES_QUICK_SUBSET = 4096
-UPDATES_LARGE_BATCH = {False: 1024, True: 256}
 UPDATES_LONG_SEEDS = (0,)  # the 16x-epochs arm (about 8 minutes on a 2-core CPU) for one seed only
-WARMUP_EPOCHS = 5  # Goyal et al. (2017): the scaled rate reached over the first 5 epochs
+LR_WARMUP_EPOCHS = 5  # Goyal et al. (2017): the scaled rate reached over the first 5 epochs
 
 
 def warmed_up_rate(arm: dict, epoch: int) -> float:
     """The learning rate of ``epoch`` (1-based): an arm with a warm-up starts at the reference
-    rate and rises by equal steps, epoch by epoch, to its own from epoch WARMUP_EPOCHS + 1."""
+    rate and rises by equal steps, epoch by epoch, to its own from epoch LR_WARMUP_EPOCHS + 1."""
     start = arm.get("warmup_from")
-    if start is None or epoch > WARMUP_EPOCHS:
+    if start is None or epoch > LR_WARMUP_EPOCHS:
         return arm["learning_rate"]
-    return start + (arm["learning_rate"] - start) * (epoch - 1) / WARMUP_EPOCHS
+    return start + (arm["learning_rate"] - start) * (epoch - 1) / LR_WARMUP_EPOCHS
 
 
-def updates_plan(reference: Config, batch_size: int, n_train: int, long: bool = True) -> list[dict]:
+def updates_plan(reference: Config, batch_size: int, long: bool = True) -> list[dict]:
     """The arms, in the order they train: the reference batch at its epochs; the larger batch
     with as many updates (``long`` only; as many epochs on the way) or, without it, with as
     many epochs; and at as many epochs with the learning rate scaled linearly (without and
     with a warm-up) and by the square root of the batch ratio."""
+    n_train = reference.n_train
     ref_updates = reference.epochs * (n_train // reference.batch_size)
     ratio = batch_size / reference.batch_size
     linear = reference.learning_rate * ratio
@@ -233,8 +230,7 @@ def measure_updates_part(part: str, device: str, quick: bool, log=lambda _: None
     seed = int(part.split()[1])
     log(f"updates: seed {seed}")
     rows = run_child("updates_seed", device=device, seed=seed, quick=quick, timeout=7200)
-    return {"framework": "jax", "variant": "jit", "train_subset": UPDATES_QUICK_SUBSET if quick else None,
-            "rows": rows}
+    return {"framework": "jax", "variant": "jit", "train_subset": size(quick).train_subset, "rows": rows}
 
 
 # --- 3. every variant computes what its framework's default computes -------------------------
@@ -271,6 +267,53 @@ def equality_parts(device: str, quick: bool) -> list[str]:
 def measure_equality_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
     log(f"equality: {part}")
     return run_child("equality", part=part, device=device)
+
+
+# --- how many processes a part starts, and the runs like them (the campaign's estimates) ----------
+
+
+def process_count(name: str, part: str, device: str, quick: bool) -> int:
+    """The fresh processes one part starts."""
+    if name == "paired":
+        return paired.rounds(part, quick) * len(paired.part_sides(part, device, quick))
+    if name == "compile" and part != "partial-batch":
+        return 3 if device == "gpu" and part.startswith("jax") else 2  # cold, warm (and autotuning off)
+    return 1
+
+
+def recorded_process_count(name: str, part_data: dict) -> int:
+    """The processes a recorded part started."""
+    if name == "paired":
+        return sum(len(processes) for processes in part_data["rounds"])
+    if name == "compile" and "cells" in part_data:
+        return len({cell["setting"] for cell in part_data["cells"] if cell["applies"]})
+    return 1
+
+
+def part_runs(name: str, part: str, device: str, quick: bool) -> list[Run]:
+    """Runs like the processes a part starts, one per kind (a paired part: one per side): a part
+    no record has measured is estimated as their cold starts."""
+    study = size(quick)
+    one_epoch = Config(epochs=1, train_subset=study.train_subset or study.batch_sizes[-1] * STEPS)
+    if name == "paired" and part != "dispatch":
+        batch = int(part.removeprefix("bs"))
+        config = Config(batch_size=batch, epochs=timing.WARMUP_EPOCHS + paired.BLOCKS,
+                        train_subset=paired.train_subset(device, batch, quick))
+        return [Run(*paired.side_variant(side).split("-", 1), config)
+                for side in paired.part_sides(part, device, quick)]
+    if name == "paired":  # the dispatch sides: a process that starts its framework and calls a tiny function
+        return [Run(side.split("-")[0], DEFAULT_VARIANT[side.split("-")[0]], one_epoch)
+                for side in paired.part_sides(part, device, quick)]
+    if name == "compile" and part != "partial-batch":
+        variant_key, batch = part.split(" bs")
+        return [Run(*variant_key.split("-", 1), one_epoch.replace(batch_size=int(batch)))]
+    if name == "equality":
+        framework = REGISTRY[equality_variants(part, device)[0]].framework
+        config = Config(batch_size=BATCH_SIZE, epochs=1, train_subset=STEPS * BATCH_SIZE)
+        return [Run(framework, DEFAULT_VARIANT[framework], config)]
+    if name == "updates":  # its arms, as long as the study's runs
+        return [Run("jax", "jit", Config(epochs=study.epochs, train_subset=study.train_subset))]
+    return [Run("jax", "jit", one_epoch)]  # the partial batch: JAX's step compiled twice in one process
 
 
 CHILD_TASKS = {"partial_batch_compiles": task_partial_batch_compiles, "compile_cell": task_compile_cell,

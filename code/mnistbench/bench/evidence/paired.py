@@ -1,7 +1,7 @@
 """The paired item: every side of the declared comparisons, in rounds of fresh processes.
 
 One part per batch size. A round runs one child process of every side of the part, in an order
-shuffled by a seeded generator; a side trains ``WARMUP_BLOCKS + BLOCKS`` blocks of equal work
+shuffled by a seeded generator; a side trains ``timing.WARMUP_EPOCHS + BLOCKS`` blocks of equal work
 (an epoch over the same ``train_subset`` images, the same batches for every side) and returns
 every block's time, the machine's state around it, its compile time and the matmul peak of its
 own process. The statistics are ``compare``'s; which comparisons the documents claim is
@@ -16,16 +16,16 @@ import time
 import numpy as np
 
 from ...networks.config import Config
-from .. import compare
+from .. import timing
+from ..session import QUICK, size
 
-BLOCKS = 4  # measured blocks per process, after compare.WARMUP_BLOCKS
+BLOCKS = 4  # measured blocks per process, after timing.WARMUP_EPOCHS
 # Rounds (processes per side) and a block's images, chosen from the pilot (results/cpu, code of commit
 # 59e349e): between processes the s.d. of a side's log time was 11-12% and a process's fixed cost
 # (imports, data, compiles) 8-30 s against 1-5 s of blocks, so more and shorter processes, not more blocks.
 ROUNDS = {"bs64": 5, "bs1024": 3, "dispatch": 5}  # full; a quick study: QUICK_ROUNDS
 QUICK_ROUNDS = 2
-TRAIN_SUBSET = {"cpu": {64: 5_000, 1024: 10_240}, "gpu": {}}  # a block: an epoch over these images (else 50,000)
-QUICK_SUBSET = 2048
+TRAIN_SUBSET = {"cpu": {64: 5_000, 1024: 10_240}, "gpu": {}}  # a block: an epoch over these images (else all)
 
 
 def rounds(part: str, quick: bool) -> int:
@@ -33,9 +33,15 @@ def rounds(part: str, quick: bool) -> int:
 
 
 def train_subset(device: str, batch_size: int, quick: bool) -> int | None:
-    """The images a block trains on (None: all 50,000)."""
-    return QUICK_SUBSET if quick else TRAIN_SUBSET[device].get(batch_size)
-BATCH_SIZES = {False: (64, 1024), True: (64, 256)}
+    """The images a block trains on (None: all the training images)."""
+    return QUICK.train_subset if quick else TRAIN_SUBSET[device].get(batch_size)
+
+
+def batch_sizes(quick: bool) -> tuple[int, int]:
+    """The smallest and the largest batch size of the study's grid."""
+    return size(quick).batch_sizes[0], size(quick).batch_sizes[-1]
+
+
 AA_COPY = "torch-eager again"  # the A/A side: PyTorch eager, the noisiest cell, twice in a round
 FLUSHED = "torch-eager flushing subnormals"  # PyTorch eager with torch.set_flush_denormal(True)
 EXTRA_SIDES = {AA_COPY: "torch-eager", FLUSHED: "torch-eager"}  # side -> the variant it runs
@@ -68,7 +74,7 @@ AA = (("A/A: processes", "torch-eager", AA_COPY, "the same side in two processes
 
 
 def parts(device: str, quick: bool) -> list[str]:
-    return [f"bs{b}" for b in BATCH_SIZES[quick]] + ["dispatch"]
+    return [f"bs{b}" for b in batch_sizes(quick)] + ["dispatch"]
 
 
 # The dispatch part: what one call from Python costs, timed directly instead of divided out of an
@@ -89,29 +95,40 @@ def round_order(part: str, round_number: int, keys: list[str]) -> list[str]:
     return [keys[i] for i in rng.permutation(len(keys))]
 
 
+def part_sides(part: str, device: str, quick: bool) -> list[str]:
+    """The sides of one part: a process of each per round."""
+    if part == "dispatch":
+        return [s for s in DISPATCH_SIDES if not (quick and "call" in s)]
+    return sides(device, int(part.removeprefix("bs")), batch_sizes(quick)[0], quick)
+
+
+def side_variant(side: str) -> str:
+    """The variant a training side runs (the A/A copy and the flushed side run PyTorch eager)."""
+    return EXTRA_SIDES.get(side, side)
+
+
 def measure_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
     """Every round of one batch size; each side's process result kept whole."""
     from .child import run_child
 
     dispatch = part == "dispatch"
     batch_size = None if dispatch else int(part.removeprefix("bs"))
-    keys = [s for s in DISPATCH_SIDES if not (quick and "call" in s)] if dispatch else sides(
-        device, batch_size, BATCH_SIZES[quick][0], quick)
+    keys = part_sides(part, device, quick)
     subset = None if dispatch else train_subset(device, batch_size, quick)
     done = []
     for number in range(rounds(part, quick)):
         processes = {}
         for position, key in enumerate(round_order(part, number, keys)):
             log(f"paired: {part} round {number + 1}/{rounds(part, quick)}: {key}")
-            blocks = compare.WARMUP_BLOCKS + BLOCKS
+            blocks = timing.WARMUP_EPOCHS + BLOCKS
             result = (run_child("dispatch", side=key, device=device, blocks=blocks) if dispatch else run_child(
-                "blocks", variant=EXTRA_SIDES.get(key, key), device=device, batch_size=batch_size,
+                "blocks", variant=side_variant(key), device=device, batch_size=batch_size,
                 train_subset=subset, blocks=blocks, seed=number, flush_denormal=key == FLUSHED))
             processes[key] = {"position": position, **result}
         done.append(processes)
     return {"batch_size": batch_size, "train_subset": subset,
             "calls_per_block": CALLS_PER_BLOCK if dispatch else None,
-            "warmup_blocks": compare.WARMUP_BLOCKS, "blocks": BLOCKS, "rounds": done}
+            "warmup_blocks": timing.WARMUP_EPOCHS, "blocks": BLOCKS, "rounds": done}
 
 
 def task_blocks(variant: str, device: str, batch_size: int, train_subset: int | None, blocks: int,
@@ -120,8 +137,7 @@ def task_blocks(variant: str, device: str, batch_size: int, train_subset: int | 
     between synchronized points with the machine's state around it; then this process's
     matmul peak (after the blocks: a probe before them would warm the first)."""
     from ...networks.config import training_flops_per_sample
-    from .. import machine, timing
-    from ..profiling import timed_epoch
+    from .. import machine
     from ..variants import REGISTRY
     from .child import build_trainer, setup_child
 
@@ -137,7 +153,7 @@ def task_blocks(variant: str, device: str, batch_size: int, train_subset: int | 
     times, host_times, states = [], [], []
     for block in range(1, blocks + 1):
         before = machine.snapshot()
-        issued_s, block_s = timed_epoch(trainer, seed, block)
+        issued_s, block_s = timing.timed_epoch(trainer, seed, block)
         states.append(machine.between(before, machine.snapshot()))
         times.append(block_s)
         host_times.append(issued_s)
@@ -152,20 +168,21 @@ def task_blocks(variant: str, device: str, batch_size: int, train_subset: int | 
             "compile_split": trainer.compile_split, "evaluate_compile_split": evaluate_split,
             "record_fields": trainer.record_fields(), "steps_per_block": trainer.n_batches,
             "flops_per_block": flops, "matmul_peak_flops": peak,
-            "floor_violations": timing.floor_violations(times[compare.WARMUP_BLOCKS:], flops, peak),
+            "floor_violations": timing.floor_violations(times[timing.WARMUP_EPOCHS:], flops, peak),
             "final_loss": trainer.epoch_loss(), "pid": os.getpid(), "wall_s": time.perf_counter() - started}
 
 
 def task_dispatch(side: str, device: str, blocks: int) -> dict:
     """In a fresh process: ``blocks`` blocks of CALLS_PER_BLOCK calls of x + 1 on a one-element
     array, the device synchronized once a block; the compiled sides compile before the first."""
+    from ... import devices
     from .. import machine
-    from ..process import prepare_process, resolve_device
+    from ..process import prepare_process
 
     started = time.perf_counter()
     framework = side.split("-")[0]
     prepare_process(framework, device)
-    device = resolve_device(framework, device)
+    device = devices.resolve(device, (framework,), in_this_process=True)
     call, sync = _dispatch_call(side, device)
     times, states = [], []
     for _ in range(blocks):
@@ -192,7 +209,9 @@ def _dispatch_call(side: str, device: str):
         return (lambda: add(x)), jax.block_until_ready
     import torch
 
-    x = torch.ones(1, device="cuda" if device == "gpu" else "cpu")
+    from ... import devices
+
+    x = torch.ones(1, device=devices.torch_device_type(device))
     add = torch.compile(lambda v: v + 1, fullgraph=True, dynamic=False) if side == "torch-compile-call" else (
         lambda v: v + 1)
     add(x)

@@ -12,32 +12,38 @@ import subprocess
 from pathlib import Path
 
 PACKAGES = ("jax", "jaxlib", "torch", "torchvision", "numpy")
-# The modules whose code decides what a training run measures; a change to any of
-# them changes the code version, and grid and campaign measure the runs again.
-MEASURING_MODULES = ("mnist_files.py", "networks/config.py", "networks/data.py", "networks/weights.py",
-                     "networks/jax_mlp.py", "networks/torch_mlp.py", "bench/trainer.py", "bench/jax_trainers.py",
-                     "bench/torch_trainers.py", "bench/variants.py", "bench/timing.py", "bench/profiling.py",
-                     "bench/machine.py", "bench/process.py", "bench/run.py")
-# An evidence item is measured by those and by these: a change here re-measures evidence only.
-EVIDENCE_MODULES = ("networks/equivalence.py", "bench/equality.py", "bench/compare.py", "bench/evidence/child.py",
-                    "bench/evidence/measure.py", "bench/evidence/paired.py")
 PACKAGE_DIR = Path(__file__).resolve().parent
+# The modules whose code decides what a measurement measures are every module of the networks'
+# and the bench's folders (and the MNIST files' reader), less these, which plan, store or analyse
+# and never run inside a timed process. A new module is a measuring one unless it is named here.
+NOT_MEASURING = ("bench/campaign.py", "bench/estimates.py", "bench/results.py", "bench/compare.py",
+                 "bench/evidence/items.py")
 # Settings that change what a framework does; kept with every record.
 RECORDED_ENVIRONMENT = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES",
                         "OMP_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL")
 
 
-def code_version(modules: tuple[str, ...] = MEASURING_MODULES) -> str:
-    """Hash of the measuring modules' source (what a run record names)."""
+def measuring_modules(evidence: bool = False) -> list[str]:
+    """The measuring modules (paths inside the package): those of a training run, and with
+    ``evidence`` those of the evidence items (``bench/evidence/``) too."""
+    paths = [PACKAGE_DIR / "mnist_files.py", *(PACKAGE_DIR / "networks").glob("*.py"),
+             *(PACKAGE_DIR / "bench").glob("*.py"), *((PACKAGE_DIR / "bench" / "evidence").glob("*.py")
+                                                     if evidence else ())]
+    names = sorted(path.relative_to(PACKAGE_DIR).as_posix() for path in paths)
+    return [name for name in names if name not in NOT_MEASURING and not name.endswith("__init__.py")]
+
+
+def code_version(evidence: bool = False) -> str:
+    """Hash of the measuring modules' source: what a run record names (``evidence``: what an
+    evidence record names, its own modules included)."""
     digest = hashlib.sha256()
-    for name in modules:
+    for name in measuring_modules(evidence):
         digest.update((PACKAGE_DIR / name).read_bytes())
     return digest.hexdigest()[:12]
 
 
 def evidence_code_version() -> str:
-    """Hash of the modules that measure an evidence item (what an evidence record names)."""
-    return code_version(MEASURING_MODULES + EVIDENCE_MODULES)
+    return code_version(evidence=True)
 
 
 def package_versions() -> dict[str, str | None]:

@@ -1,7 +1,7 @@
 """Pure functions over records: what the measurements say.
 
 Nothing here measures, starts a process or reads a file; every function takes
-run records (dictionaries, see ``experiment.run_one``) or the ``data`` of an
+run records (dictionaries, see ``run.train_run``) or the ``data`` of an
 evidence record and returns plain rows for tables, figures and the report.
 """
 
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..results import default_variant_runs, group_by, started_process, variant_name
+from ..bench.results import default_variant_runs, group_by, started_process
 
 
 def fragments(data: dict | None) -> list[dict]:
@@ -68,7 +68,7 @@ def first_epoch_breakdown(records: list[dict]) -> list[dict]:
 
 def evaluation_compile_s(run: dict) -> float:
     """How much longer the first validation took than the later ones (JAX compiles
-    ``evaluate`` there)."""
+    ``evaluate`` there): the one formula of the evaluate compile from a run's record."""
     return run["val_times_s"][0] - float(np.median(run["val_times_s"][1:]))
 
 
@@ -79,9 +79,9 @@ def granularity_table(runs: list[dict], batch_sizes=(64, 1024)) -> list[dict]:
     """One row per (framework, variant) of a study: its granularity, the calls, host
     operators and kernels per step from the profile of its run at the smallest batch
     size (seed 0 first), and the median steady epoch at each of ``batch_sizes``."""
-    from ..variants import GRANULARITIES, REGISTRY
+    from ..bench.variants import GRANULARITIES, REGISTRY
 
-    groups = group_by(runs, lambda r: (r["framework"], variant_name(r)))
+    groups = group_by(runs, lambda r: (r["framework"], r["variant"]))
     rows = []
     for (framework, name), group in groups.items():
         variant = REGISTRY[f"{framework}-{name}"]
@@ -208,7 +208,7 @@ def overhead_rows(runs: list[dict]) -> list[dict]:
     measured step), the measured step, and the physical floor of the step's matrix products."""
     timed = [r for r in runs if r.get("host_epoch_times_s") and r["steady_epoch_s"] is not None]
     rows = []
-    for (key, batch_size), group in group_by(timed, lambda r: (f"{r['framework']}-{variant_name(r)}",
+    for (key, batch_size), group in group_by(timed, lambda r: (f"{r['framework']}-{r['variant']}",
                                                                r["batch_size"])).items():
         steps = group[0]["steps_per_epoch"]
         step_s = float(np.median([r["steady_epoch_s"] for r in group])) / steps
@@ -267,10 +267,11 @@ def precision_comparison(records: list[dict], device_name: str | None = None) ->
         if not seeds:
             continue
         median = {p: float(np.median([r["steady_epoch_s"] for r in rs])) for p, rs in paired.items()}
-        compile_s = {p: float(np.median([r["compile_s"] for r in rs])) if rs[0]["compile_s"] is not None else None
+        compile_total = {p: float(np.median([r["compile_total_s"] for r in rs])) if rs[0]["compile_total_s"] is not None
+                         else None
                      for p, rs in paired.items()}
         rows.append({"framework": framework, "batch_size": batch_size, "seeds": sorted(seeds),
-                     "steady_s": median, "compile_s": compile_s,
+                     "steady_s": median, "compile_total_s": compile_total,
                      "test_accuracy": {p: float(np.mean([r["test_accuracy"] for r in rs])) for p, rs in paired.items()},
                      "speedup": median["float32"] / median["tf32"]})
     return rows
@@ -287,11 +288,11 @@ def efficiency(records: list[dict]) -> list[dict]:
 def donation_effect(runs: list[dict]) -> list[dict]:
     """Per batch size: the donated JAX step (``jit``) against ``jit-no-donation``,
     paired by seed: steady epochs, their spreads, and XLA's memory analysis."""
-    jax_runs = [r for r in runs if r["framework"] == "jax" and variant_name(r) in ("jit", "jit-no-donation")
+    jax_runs = [r for r in runs if r["framework"] == "jax" and r["variant"] in ("jit", "jit-no-donation")
                 and r["steady_epoch_s"] is not None]
     rows = []
     for batch_size, group in group_by(jax_runs, lambda r: r["batch_size"]).items():
-        by_variant = group_by(group, variant_name)
+        by_variant = group_by(group, lambda r: r["variant"])
         if set(by_variant) != {"jit", "jit-no-donation"}:
             continue
         seeds = sorted({r["seed"] for r in by_variant["jit"]} & {r["seed"] for r in by_variant["jit-no-donation"]})
