@@ -12,7 +12,7 @@ from mnistbench.bench import results
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def gpu_study(results_dir, data_dir, max_seconds="45", **env):
+def gpu_study(results_dir, data_dir, max_seconds="15", **env):
     return subprocess.run(["bash", "scripts/gpu-study.sh"], cwd=ROOT, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "PYTHON": sys.executable, "DEVICE": "cpu", "QUICK": "1",
                                "RESULTS": str(results_dir), "DATA": str(data_dir), "MAX_SECONDS": max_seconds,

@@ -22,7 +22,7 @@ def test_notebook_runs_the_campaign_in_cpu_mode(tmp_path, monkeypatch):
     parameters = next(cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", []))
     results = tmp_path / "results"
     parameters.source += (f"\nCPU_MODE = True\nPROJECT_DIR = {str(ROOT)!r}\nRESULTS_DIR = {str(results)!r}\n"
-                          "MAX_SECONDS = 45\n")
+                          "MAX_SECONDS = 15\n")
     no_quarto = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
                                 if not (Path(p) / "quarto").exists())
     monkeypatch.setenv("PATH", no_quarto)  # the render cell must skip cleanly without Quarto

@@ -223,12 +223,12 @@ def test_the_gpu_plan_fits_a_short_loan_in_its_own_estimate(tmp_path):
 def test_a_quick_campaign_stops_within_its_budget_and_continues(tmp_path):
     command = [sys.executable, "-m", "mnistbench", "campaign", "--device", "cpu", "--quick", "--results-dir",
                str(tmp_path), "--quiet"]
-    first = subprocess.run([*command, "--max-seconds", "40"], capture_output=True, text=True, timeout=600)
+    first = subprocess.run([*command, "--max-seconds", "12"], capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     assert "continue with: python -m mnistbench campaign --device cpu" in first.stdout
     done_first = len(results.load_records(tmp_path, kind=None))
     assert done_first >= 1
-    second = subprocess.run([*command, "--max-seconds", "40"], capture_output=True, text=True, timeout=600)
+    second = subprocess.run([*command, "--max-seconds", "12"], capture_output=True, text=True, timeout=600)
     assert second.returncode == 0
     assert len(results.load_records(tmp_path, kind=None)) > done_first  # it went on where it stopped
     plan = subprocess.run([*command, "--dry-run"], capture_output=True, text=True, timeout=300)

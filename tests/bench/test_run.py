@@ -124,3 +124,21 @@ def test_each_epoch_clock_includes_the_wait_for_the_queued_work():
     assert len(trainer.synced) == 3
     assert all(t >= 0.05 for t in history["epoch_times_s"])
     assert history["test_accuracy"] == 0.5 and len(history["val_times_s"]) == 3
+
+
+def test_auto_is_the_gpu_only_where_every_framework_of_the_command_sees_one(monkeypatch, tmp_path):
+    """PyTorch with CUDA beside a CPU-only JAX: 'auto' meant the GPU to `grid` (it asked PyTorch) and
+    its JAX child failed; now the grid trains both on the CPU, and `--device gpu` names JAX."""
+    import torch
+
+    from mnistbench import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # JAX's probe still answers: no GPU
+    assert devices.resolve("auto", ("torch",)) == "gpu"
+    assert devices.resolve("auto", ("jax", "torch")) == "cpu"
+    with pytest.raises(UserError, match="jax sees no GPU"):
+        devices.resolve("gpu", ("jax", "torch"))
+    asked = []
+    monkeypatch.setattr(session, "run_in_fresh_process", lambda fw, config, device, *a, **k: asked.append(device))
+    cli.main(["grid", "--results-dir", str(tmp_path), "--quick", "--seeds", "0", "--batch-sizes", "64", "--quiet"])
+    assert asked == ["cpu", "cpu"]

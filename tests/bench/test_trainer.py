@@ -57,6 +57,20 @@ def test_the_epoch_loss_is_the_mean_over_the_steps_run(key, mnist_data):
     assert trainer.epoch_loss() == pytest.approx(math.log(10), rel=0.15)
 
 
+@pytest.mark.parametrize("key", CPU_VARIANTS)
+def test_zero_steps_is_an_error_in_every_trainer_and_in_the_epoch_clock(key, mnist_data):
+    """``max_steps=0`` ran a step in the compiled PyTorch trainer and none in the others, and
+    ``timed_epoch`` turned it into a whole epoch: now it is refused everywhere, before any step."""
+    from mnistbench.bench import timing
+
+    trainer = trainer_of(key, mnist_data)
+    with pytest.raises(ValueError, match="max_steps must be at least 1"):
+        trainer.run_epoch(max_steps=0)
+    assert trainer.steps_taken == 0
+    with pytest.raises(ValueError, match="max_steps must be at least 1"):
+        timing.timed_epoch(trainer, 0, 1, max_steps=0)
+
+
 def test_a_scanned_epoch_runs_once(mnist_data):
     trainer = trainer_of("jax-scan", mnist_data)
     trainer.run_epoch()
