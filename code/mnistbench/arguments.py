@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .bench import variants
+from .bench.evidence import items as evidence
 from .bench.session import FULL, QUICK
 from .checks import number, positive_int, positive_seconds, seed_int
 from .cluster import cli as cluster_cli
@@ -69,8 +70,6 @@ def add_cache(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> Parser:
-    from .bench.evidence import items as evidence
-
     parser = Parser(prog="mnistbench", description="Train the same MLP on MNIST in JAX and in PyTorch, "
                     "time both honestly, and measure why they differ.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)

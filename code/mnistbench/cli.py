@@ -14,15 +14,24 @@ import sys
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 from . import devices
 from .arguments import build_parser
-from .bench import variants
+from .bench import campaign, results, run, session, variants
+from .bench.evidence import items as evidence
+from .bench.evidence.items import describe_device
+from .bench.process import prepare_process
+from .bench.results import load_records, select_study
 from .bench.session import size
 from .checks import check_data_dir, check_not_a_file, check_precision, check_writable
 from .cluster import cli as cluster_cli
 from .errors import Error, UserError
+from .mnist_files import DATA_DIR_ENV, default_data_dir, fetch_mnist, load_raw
 from .networks.config import Config
+from .provenance import code_version, device_name
 from .report.formatting import plural
+from .report.tables import summary_text
 
 NO_RATE = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"  # the rate would count start-up
 INTERRUPTED = {
@@ -49,8 +58,6 @@ def training_config(args, **settings) -> Config:
 
 
 def data_dir_of(args) -> Path:
-    from .mnist_files import default_data_dir
-
     return Path(args.data_dir or default_data_dir())
 
 
@@ -63,8 +70,6 @@ def say(args, message: str) -> None:
 
 
 def cmd_fetch_data(args) -> int:
-    from .mnist_files import fetch_mnist, load_raw
-
     check_data_dir(data_dir_of(args))
     if args.check:
         if args.force:
@@ -77,10 +82,6 @@ def cmd_fetch_data(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from tqdm import tqdm
-
-    from .bench import results, run
-    from .bench.process import prepare_process
 
     config = training_config(args, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
     chosen = variants.get(args.framework, args.variant)
@@ -114,7 +115,6 @@ def cmd_run(args) -> int:
             bar.close()
     replaces = (Path(args.results_dir) / results.record_filename(record)).exists()
     path = results.save_record(record, args.results_dir)
-    from .report.tables import summary_text
 
     print(summary_text([record]))
     print(f"record: {path}" + (" (it replaced the earlier run of these settings)" if replaces else ""))
@@ -124,12 +124,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_grid(args) -> int:
-    from tqdm import tqdm
-
-    from .bench import results, session
-    from .bench.evidence.items import describe_device
-    from .mnist_files import fetch_mnist
-    from .provenance import code_version
 
     study = size(args.quick)
     epochs, seeds = args.epochs or study.epochs, args.seeds or study.seeds
@@ -164,16 +158,12 @@ def cmd_grid(args) -> int:
                 compilation_cache=args.compilation_cache,
                 on_epoch=lambda epoch, acc: (bar.update(1), bar.set_postfix(val_acc=f"{acc:.4f}")))
     say(args, f"grid done in {time.perf_counter() - started:.0f} s")
-    from .report.tables import summary_text
 
     print(summary_text([results.read_record(path) for path in paths if path.exists()]))  # this grid's runs only
     return 0
 
 
 def summary_of(results_dir: Path, show_all: bool) -> str:
-    from .bench.results import load_records, select_study
-    from .report.tables import summary_text
-
     check_not_a_file(results_dir, "results folder")
     records = load_records(results_dir) if results_dir.exists() else []
     if not records:
@@ -188,9 +178,6 @@ def cmd_summary(args) -> int:
 
 
 def cmd_evidence(args) -> int:
-    from .bench.evidence import items as evidence
-    from .mnist_files import fetch_mnist
-
     device = devices.resolve(args.device, variants.FRAMEWORKS)
     check_writable(args.results_dir)
     names = list(evidence.NAMES) if "all" in args.names else list(dict.fromkeys(args.names))
@@ -218,10 +205,6 @@ def continue_command(args, max_seconds: float | None = None) -> str:
 
 
 def cmd_campaign(args) -> int:
-    from .bench import campaign
-    from .mnist_files import DATA_DIR_ENV, fetch_mnist
-    from .provenance import device_name
-
     visible = args.device == "cpu" or devices.resolve("auto", variants.FRAMEWORKS) == "gpu"
     if not args.dry_run and not visible:  # a dry run prints a GPU plan anywhere
         raise UserError("--device gpu: JAX and PyTorch see no GPU on this machine (--dry-run prints the plan)")

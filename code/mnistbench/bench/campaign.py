@@ -34,8 +34,13 @@ from pathlib import Path
 
 from ..errors import Error
 from ..networks.config import Config
+from ..provenance import code_version, device_name
 from . import estimates, variants
-from .session import Run, size
+from .evidence import paired
+from .evidence.items import current_data, describe_device, run_evidence
+from .evidence.measure import compile_parts, equality_parts, updates_parts
+from .results import config_fingerprint, is_current, load_records, results_folder, run_filename, software_fingerprint
+from .session import Run, run_session_in_fresh_process, size
 from .variants import FRAMEWORKS
 
 TIERS = {1: "what the two-page report needs", 2: "the other seeds, then everything else the supplement shows"}
@@ -81,8 +86,6 @@ def evidence_step(name: str, part: str, tier: int, folder: Path) -> Step:
 
 def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     """Every step, tier 1 first."""
-    from .evidence import paired
-    from .evidence.measure import compile_parts, equality_parts, updates_parts
 
     results_dir = Path(results_dir)
     evidence_dir = results_dir / "evidence"
@@ -136,8 +139,6 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
 
 
 def run_path(run: Run, folder: Path, device: str, cached: bool = False) -> Path:
-    from .results import config_fingerprint, run_filename
-
     c = run.config
     name = run_filename(run.framework, run.variant, c.batch_size, c.seed, device, config_fingerprint(c), cached)
     return Path(folder) / name
@@ -146,7 +147,6 @@ def run_path(run: Run, folder: Path, device: str, cached: bool = False) -> Path:
 def runs_to_do(step: Step, device: str, code_version: str, software: str | None = None,
                cached: bool = False) -> tuple[Run, ...]:
     """A session's runs without a current record (this code, configuration, machine)."""
-    from .results import config_fingerprint, is_current
 
     return tuple(run for run in step.runs if not is_current(run_path(run, step.folder, device, cached),
                                                             config_fingerprint(run.config), code_version, software,
@@ -180,7 +180,6 @@ def state_of(step: Step, todo: tuple[Run, ...], evidence_data: Callable) -> str:
 def load_history(results_dir: Path, device: str, device_name: str, quick: bool) -> estimates.History:
     """Every record in ``results_dir`` and in the committed results/ folder: the source of
     estimates (a plan for a device without records of its own reads another's)."""
-    from .results import load_records, results_folder
 
     records = []
     for folder in dict.fromkeys([Path(results_dir), results_folder()]):
@@ -200,9 +199,6 @@ def assess(steps: list[Step], device: str, quick: bool, results_dir: Path, cache
     """Each step with its state, the runs it has left and its estimate. ``visible``: the
     device is on this machine (a GPU plan made elsewhere cannot tell which records were
     made with this machine's software, and takes every current record as done)."""
-    from ..provenance import code_version, device_name
-    from .evidence.items import current_data, describe_device
-    from .results import software_fingerprint
 
     version = code_version()
     described = describe_device(device) if visible else None
@@ -242,8 +238,6 @@ class Blocked(Error):
 def execute_step(step: Step, todo: tuple[Run, ...], device: str, quick: bool, results_dir: Path,
                  compilation_cache: Path | None, log: Callable[[str], None]) -> list[str]:
     """Run one step (a session: the runs ``todo``); returns why runs were left out, if any."""
-    from .evidence.items import current_data, describe_device, run_evidence
-    from .session import run_session_in_fresh_process
 
     if step.kind == "session":
         equality = current_data("equality", device, quick, Path(results_dir) / "evidence", describe_device(device))
@@ -375,7 +369,6 @@ def plan_json(planned: list[Planned]) -> dict:
 def recorded_seconds(results_dir: Path) -> tuple[float, int]:
     """The time the records in ``results_dir`` say they took: each run's share of its
     process (imports included for the first) and each evidence part's measured seconds."""
-    from .results import load_records
 
     records = load_records(results_dir, kind=None) if Path(results_dir).exists() else []
     runs = [r["wall_s"] for r in records if r.get("kind", "run") == "run" and "wall_s" in r]

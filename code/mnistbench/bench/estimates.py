@@ -18,6 +18,7 @@ import dataclasses
 import statistics
 
 from . import variants
+from .evidence import measure
 from .results import started_process
 
 UNMEASURED_S = 60.0  # a step no record resembles (the only number here that no record measured)
@@ -117,7 +118,6 @@ def session(runs: list, history: History) -> Estimate:
 def evidence_part(name: str, part: str, history: History) -> Estimate:
     """An evidence part's recorded seconds (the newest record's), scaled by its processes now
     against then; unrecorded, the cold runs it starts."""
-    from .evidence import measure
 
     records, source = history.ranked([r for r in history.evidence if r["name"] == name
                                       and part in r["data"]["seconds"]])

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Error
+from ..provenance import code_version
+from .variants import DEFAULT_VARIANT
 
 SCHEMA_VERSION = 1
 RESULTS_ENV = "MNISTBENCH_RESULTS"  # the folder the documents (and a campaign's reminders) read; default results/
@@ -119,7 +121,6 @@ def upgrade(record: dict) -> dict:
     are read differently. Before the variants every run was its framework's default, in a process
     of its own (a cold start); the total compile time was called ``compile_s`` (now only XLA's
     phase of it is); configurations named their (ReLU) activation."""
-    from .variants import DEFAULT_VARIANT
 
     if not isinstance(record, dict) or record.get("kind", "run") != "run":
         return {"kind": "evidence", **record} if isinstance(record, dict) else record
@@ -333,7 +334,6 @@ def select_study(records: list[dict], device_kind: str | None = None) -> list[di
     GPU study if there is one (or the study of ``device_kind``), one made by the current
     measuring code before an older one even when smaller, then the one with most runs, then
     the longest, then the newest."""
-    from ..provenance import code_version
     current = code_version()
     chosen = [r for r in records if r["valid"] and device_kind in (None, r["device"]["kind"])
               and is_default(r)]
@@ -347,7 +347,6 @@ def select_study(records: list[dict], device_kind: str | None = None) -> list[di
 
 def is_default(record: dict) -> bool:
     """Whether a run record is of its framework's default variant (the main comparison)."""
-    from .variants import DEFAULT_VARIANT
 
     return record["variant"] == DEFAULT_VARIANT[record["framework"]]
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import PROCESS_STARTED, devices
+from .. import PROCESS_STARTED, devices, provenance
 from ..networks import data as mnist
 from ..networks.config import Config, training_flops_per_sample
-from . import machine, timing, variants
+from . import machine, profiling, timing, variants
 from .process import RunError, compilation_cache_counts, compilation_cache_use, prepare_process, use_compilation_cache
+from .results import SCHEMA_VERSION, config_fingerprint
 
 
 def train_and_time(trainer, config: Config, on_epoch: Callable[[int, dict], None] | None = None,
@@ -92,7 +93,6 @@ def add_profile(record: dict, trainer) -> dict:
     """A few more steps of a trained run under the profiler (``profiling``), into its record.
     No run may be timed after a profile in the same process: a profiler can stay attached
     (PyTorch's keeps CUPTI after a trace of CUDA graphs), so a session profiles at its end."""
-    from . import profiling
 
     started = time.perf_counter()
     record["profile"] = profiling.profile_steps(trainer, record["framework"], record["granularity"],
@@ -107,8 +107,6 @@ def train_run(framework: str, config: Config, device: str = "auto", data_dir: Pa
               on_epoch=None, log=print, variant: str | None = None, compilation_cache: Path | None = None,
               on_start: Callable[[], None] = lambda: None) -> tuple[dict, object]:
     """``run_one`` without the profile: the record (its ``profile`` None) and the trained trainer."""
-    from .. import provenance
-    from .results import SCHEMA_VERSION, config_fingerprint
 
     chosen = variants.get(framework, variant)
     first_run = _PROCESS["runs"] == 0

@@ -18,9 +18,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..checks import check_writable
+from ..errors import Error
 from ..networks.config import Config
 from . import variants
 from .process import RunError
+from .results import check_destination, config_fingerprint, run_filename, save_record
 from .run import add_profile, train_run
 
 
@@ -74,8 +77,6 @@ def run_session(runs: list[Run], device: str, results_dir: Path, data_dir: Path 
     its run is done (a failed or interrupted session keeps the runs before it). The runs
     to profile are profiled after the last run's timed epochs, and their records saved
     again with the profile: nothing is timed after a profiler ran."""
-    from ..checks import check_writable
-    from .results import check_destination, config_fingerprint, run_filename, save_record
 
     if len({run.framework for run in runs}) > 1:
         raise RunError("a session trains one framework (a JAX GPU client would take the GPU from PyTorch)")
@@ -113,7 +114,6 @@ def session_command(runs: list[Run], device: str, results_dir: Path, compilation
 def main(spec_text: str) -> int:
     """The child: train the runs of a JSON spec, one record each, with its lines to the parent; an
     error is one line on stderr (the parent quotes it), exit status 2."""
-    from ..errors import Error
 
     spec = json.loads(spec_text)
     cache, data_dir = spec["compilation_cache"], spec["data_dir"]

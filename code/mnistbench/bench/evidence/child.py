@@ -13,8 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ... import devices
 from ...errors import Error
+from ...networks import data as mnist
 from ...networks.config import Config
+from ...networks.data import first_training_images
+from ..process import prepare_process, use_compilation_cache
+from ..variants import REGISTRY
 
 CHILD_PREFIX = "@result "
 
@@ -40,9 +45,6 @@ def run_child(task: str, env: dict | None = None, timeout: float = 1800, **kwarg
 
 def setup_child(framework: str, device: str, cache_dir: str | None = None):
     """What a child does first: its framework's device, its compilation cache, and MNIST."""
-    from ... import devices
-    from ...networks import data as mnist
-    from ..process import prepare_process, use_compilation_cache
 
     prepare_process(framework, device)
     use_compilation_cache(Path(cache_dir) if cache_dir else None)
@@ -51,7 +53,5 @@ def setup_child(framework: str, device: str, cache_dir: str | None = None):
 
 def build_trainer(variant_key: str, device: str, config: Config, data):
     """The variant's trainer on the configuration's training images."""
-    from ...networks.data import first_training_images
-    from ..variants import REGISTRY
 
     return REGISTRY[variant_key].build(config, first_training_images(data, config.train_subset), device)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ... import provenance
 from ...errors import Error
+from ...provenance import evidence_code_version
+from ..results import SCHEMA_VERSION, read_record, save_record, software_fingerprint
 from . import measure
 
 NAMES = ("equality", "compile", "updates", "paired")
@@ -20,7 +23,6 @@ NAMES = ("equality", "compile", "updates", "paired")
 def describe_device(device: str) -> dict:
     """The ``device``, ``platform`` and ``timestamp`` of an evidence record measured here; its
     code version covers the evidence modules too."""
-    from ... import provenance
 
     described = provenance.describe("torch" if device == "gpu" else "jax", device)  # no JAX client on the GPU
     described["platform"]["code_version"] = provenance.evidence_code_version()
@@ -29,7 +31,6 @@ def describe_device(device: str) -> dict:
 
 def evidence_record(name: str, described: dict, data: dict) -> dict:
     """A measured item's record: it describes the device it ran on."""
-    from ..results import SCHEMA_VERSION
 
     return {"schema_version": SCHEMA_VERSION, "kind": "evidence", "name": name, "data": data,
             "measure_wall_s": sum(data.get("seconds", {}).values()), **described}
@@ -43,8 +44,6 @@ def current_data(name: str, device: str, quick: bool, results_dir: Path, describ
     """The data of the item's record in ``results_dir`` when it was measured by this
     code, with this size (quick or not), on this device with this software; else None.
     ``described`` None (the device is not on this machine): by this code and size only."""
-    from ...provenance import evidence_code_version
-    from ..results import read_record, software_fingerprint
 
     path = record_path(name, device, results_dir)
     if not path.exists():
@@ -69,7 +68,6 @@ def run_evidence(name: str, device: str, quick: bool, results_dir: Path, only_pa
     Without ``only_parts`` every part is measured afresh; with them, those parts
     are measured and added to the item's current record (one of this code, size
     and device), so a campaign can build a record step by step."""
-    from ..results import save_record
 
     if name not in NAMES:
         raise Error(f"unknown evidence item {name!r}; choose from {', '.join(NAMES)}")

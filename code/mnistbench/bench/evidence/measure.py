@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from ...networks.config import Config
+from ...networks.data import first_training_images
 from ...networks.equivalence import STEPS
 from .. import timing
-from ..equality import BATCH_SIZE
+from ..equality import BATCH_SIZE, compare_with_default
+from ..process import compilation_cache_use
 from ..session import Run, size
 from ..timing import timed_epoch
-from ..variants import DEFAULT_VARIANT, REGISTRY
+from ..variants import DEFAULT_VARIANT, REGISTRY, for_device
 from . import paired
 from .child import CHILD_PREFIX, build_trainer, run_child, setup_child
 
@@ -42,10 +44,9 @@ COMPILE_SETTINGS = {  # TF32 compile times come from the TF32 runs, each a cold 
 def task_partial_batch_compiles(device: str, batch_size: int, n_train: int) -> dict:
     """Compiled programs after one epoch of a step that takes batch arrays, when
     the last partial batch is dropped and when it is kept."""
-    import jax
+    import jax  # here, not at the top: the parent (the campaign) never imports JAX
 
     from ...networks import jax_mlp
-    from ...networks.data import first_training_images
     from ..jax_trainers import JaxTrainer
 
     device, data = setup_child("jax", device)
@@ -72,8 +73,6 @@ def task_compile_cell(variant: str, device: str, batch_size: int, train_subset: 
                       cache_dir: str | None) -> list[dict]:
     """The first epoch of one compiled variant in a fresh process, its program's
     compile time apart, and (JAX) the evaluation program's compile split."""
-    from .. import timing
-    from ..process import compilation_cache_use
 
     framework = variant.split("-")[0]
     device, data = setup_child(framework, device, cache_dir)
@@ -85,7 +84,7 @@ def task_compile_cell(variant: str, device: str, batch_size: int, train_subset: 
     rows = [{"program": COMPILE_PROGRAMS[variant], "split": split, "total_s": sum(split.values()),
              "first_epoch_s": first_epoch_s}]
     if variant == "jax-jit":  # the evaluation program is the same for every JAX variant: measured once
-        from ...networks.jax_mlp import evaluate
+        from ...networks.jax_mlp import evaluate  # JAX: not in the parent, nor in a PyTorch child's imports
 
         _, evaluate_split = timing.aot_compile(evaluate, trainer.state.params, *trainer.eval_sets["val"])
         rows.append({"program": "jax evaluate", "split": evaluate_split, "total_s": sum(evaluate_split.values())})
@@ -239,7 +238,6 @@ def measure_updates_part(part: str, device: str, quick: bool, log=lambda _: None
 def equality_variants(part: str, device: str) -> list[str]:
     """The variants one equality part checks: the GPU-only ones (CUDA graphs, which no CPU
     test covers), or a framework's others."""
-    from ..variants import for_device
 
     return [v.key for v in for_device(device) if not v.is_default
             and (v.needs_gpu if part == "gpu-only" else v.framework == part and not v.needs_gpu)]
@@ -248,8 +246,6 @@ def equality_variants(part: str, device: str) -> list[str]:
 def task_equality(part: str, device: str) -> dict:
     """Every variant of the part against its framework's default, in one process (the
     default's compiled step is reused: one jitted function per settings and process)."""
-    from ..equality import compare_with_default
-    from ..variants import REGISTRY
 
     keys = equality_variants(part, device)
     device, data = setup_child(REGISTRY[keys[0]].framework, device)

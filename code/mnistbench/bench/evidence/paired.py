@@ -15,9 +15,13 @@ import time
 
 import numpy as np
 
-from ...networks.config import Config
-from .. import timing
+from ... import devices
+from ...networks.config import Config, training_flops_per_sample
+from .. import machine, timing
+from ..process import prepare_process
 from ..session import QUICK, size
+from ..variants import REGISTRY, for_device
+from .child import build_trainer, run_child, setup_child
 
 BLOCKS = 4  # measured blocks per process, after timing.WARMUP_EPOCHS
 # Rounds (processes per side) and a block's images, chosen from the pilot (results/cpu, code of commit
@@ -50,7 +54,6 @@ EXTRA_SIDES = {AA_COPY: "torch-eager", FLUSHED: "torch-eager"}  # side -> the va
 def sides(device: str, batch_size: int, smallest: int, quick: bool = False) -> list[str]:
     """Every variant the device runs (a quick study: the defaults), and at the smallest batch
     size the A/A copy and PyTorch eager with subnormals flushed to zero (is a hump theirs?)."""
-    from ..variants import for_device
 
     keys = [v.key for v in for_device(device) if v.is_default or not quick]
     return keys + ([AA_COPY] + ([FLUSHED] if not quick else []) if batch_size == smallest else [])
@@ -109,7 +112,6 @@ def side_variant(side: str) -> str:
 
 def measure_part(part: str, device: str, quick: bool, log=lambda _: None) -> dict:
     """Every round of one batch size; each side's process result kept whole."""
-    from .child import run_child
 
     dispatch = part == "dispatch"
     batch_size = None if dispatch else int(part.removeprefix("bs"))
@@ -136,10 +138,6 @@ def task_blocks(variant: str, device: str, batch_size: int, train_subset: int | 
     """In a fresh process: ``blocks`` epochs of one variant over the same images, each timed
     between synchronized points with the machine's state around it; then this process's
     matmul peak (after the blocks: a probe before them would warm the first)."""
-    from ...networks.config import training_flops_per_sample
-    from .. import machine
-    from ..variants import REGISTRY
-    from .child import build_trainer, setup_child
 
     started = time.perf_counter()
     framework = REGISTRY[variant].framework
@@ -160,7 +158,7 @@ def task_blocks(variant: str, device: str, batch_size: int, train_subset: int | 
     flops = training_flops_per_sample(config.layer_sizes) * batch_size * trainer.n_batches
     evaluate_split = None
     if framework == "jax":  # evaluate's own program, compiled after the blocks, outside every clock
-        from ...networks.jax_mlp import evaluate
+        from ...networks.jax_mlp import evaluate  # JAX: not in the parent, nor in a PyTorch child's imports
 
         _, evaluate_split = timing.aot_compile(evaluate, trainer.state.params, *trainer.eval_sets["val"])
     peak = timing.matmul_peak(framework, device, config.matmul_precision)
@@ -175,9 +173,6 @@ def task_blocks(variant: str, device: str, batch_size: int, train_subset: int | 
 def task_dispatch(side: str, device: str, blocks: int) -> dict:
     """In a fresh process: ``blocks`` blocks of CALLS_PER_BLOCK calls of x + 1 on a one-element
     array, the device synchronized once a block; the compiled sides compile before the first."""
-    from ... import devices
-    from .. import machine
-    from ..process import prepare_process
 
     started = time.perf_counter()
     framework = side.split("-")[0]
@@ -209,7 +204,6 @@ def _dispatch_call(side: str, device: str):
         return (lambda: add(x)), jax.block_until_ready
     import torch
 
-    from ... import devices
 
     x = torch.ones(1, device=devices.torch_device_type(device))
     add = torch.compile(lambda v: v + 1, fullgraph=True, dynamic=False) if side == "torch-compile-call" else (
