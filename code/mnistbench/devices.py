@@ -27,12 +27,12 @@ def torch_device_type(device: str) -> str:
 def sees_gpu(framework: str, in_this_process: bool = False) -> bool:
     """Whether ``framework`` sees a GPU. PyTorch is asked first in either case: its CUDA build asks
     the driver without taking memory, and without a driver no framework sees a GPU."""
-    import torch
+    import torch  # in a parent too: its CUDA query takes no GPU memory
 
     if not torch.cuda.is_available() or framework == "torch":
         return torch.cuda.is_available()
     if in_this_process:
-        import jax
+        import jax  # a process about to use JAX on this device
 
         try:
             return bool(jax.devices("gpu"))

@@ -108,7 +108,7 @@ def git_state(root: Path | None = None) -> dict:
 
 
 def jax_device_info(device: str) -> dict:
-    import jax
+    import jax  # describes a JAX run, in its own process
 
     devices = jax.devices(device)
     info = {"kind": device, "name": devices[0].device_kind, "count": len(devices)}
@@ -123,7 +123,7 @@ def jax_device_info(device: str) -> dict:
 
 
 def torch_device_info(device: str) -> dict:
-    import torch
+    import torch  # describes a PyTorch run, in its own process
 
     if device == "cpu":
         return {"kind": "cpu", "name": cpu_model(), "count": 1, "threads": torch.get_num_threads()}

@@ -31,7 +31,7 @@ def prepare_process(framework: str, device: str) -> None:
     if framework == "torch" or device == "cpu":
         os.environ["JAX_PLATFORMS"] = "cpu"
     if "jax" in sys.modules:
-        import jax
+        import jax  # loaded already in this process: only its platforms are set
 
         jax.config.update("jax_platforms", os.environ.get("JAX_PLATFORMS"))
 
@@ -41,7 +41,7 @@ def use_compilation_cache(folder: Path | None) -> None:
     one, at a fresh empty folder for PyTorch (its default cache in the temporary
     folder would otherwise make a "cold" torch.compile warm) and none for JAX.
     Must run before the first compilation of the process."""
-    import jax
+    import jax  # a measuring process: it is about to train
 
     if folder is None:
         cold = tempfile.mkdtemp(prefix="mnistbench-cold-inductor-")

@@ -53,7 +53,7 @@ def loop_calls_per_step(trainer, framework: str, granularity: str, row: dict) ->
 
 
 def _torch_profile(trainer, device: str, seed: int, max_steps: int | None, steps: int) -> dict:
-    import torch
+    import torch  # a PyTorch run only
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "gpu" else [])
@@ -72,7 +72,7 @@ def _torch_profile(trainer, device: str, seed: int, max_steps: int | None, steps
 
 
 def _jax_gpu_profile(trainer, seed: int, max_steps: int | None, steps: int) -> dict:
-    import jax
+    import jax  # a JAX run only
     from jax.profiler import ProfileData
 
     with tempfile.TemporaryDirectory() as folder:
@@ -113,7 +113,7 @@ def jax_program_ops(trainer) -> dict:
 def jax_eager_calls(trainer) -> int:
     """Operations JAX dispatches one by one in an eager step: the top-level
     equations of the step's jaxpr (forward, backward and update)."""
-    import jax
+    import jax  # a JAX run only
 
     return len(jax.make_jaxpr(trainer.step_fn)(*trainer.program_args()).jaxpr.eqns)
 

@@ -91,7 +91,7 @@ class JaxCompileCounter:
     _instance: JaxCompileCounter | None = None
 
     def __init__(self):
-        import jax.monitoring
+        import jax.monitoring  # a JAX process only
 
         self.count = 0
         self.seconds = dict.fromkeys(JAX_COMPILE_EVENTS.values(), 0.0)
@@ -123,7 +123,7 @@ class JaxCompileCounter:
 
 def jax_matmul_peak(device: str, n: int, repeats: int = 10) -> float:
     """Best float32 FLOP/s of an n x n matmul under the current JAX precision."""
-    import jax
+    import jax  # a JAX process only
     import jax.numpy as jnp
 
     dev = jax.devices(device)[0]
@@ -137,7 +137,7 @@ def jax_matmul_peak(device: str, n: int, repeats: int = 10) -> float:
 
 def torch_matmul_peak(device: str, n: int, repeats: int = 10) -> float:
     """Best float32 FLOP/s of an n x n matmul under the current PyTorch precision."""
-    import torch
+    import torch  # a PyTorch process only
 
     dev = torch.device(torch_device_type(device))
     a = torch.ones((n, n), device=dev)

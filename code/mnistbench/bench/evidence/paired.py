@@ -143,7 +143,7 @@ def task_blocks(variant: str, device: str, batch_size: int, train_subset: int | 
     framework = REGISTRY[variant].framework
     device, data = setup_child(framework, device)
     if flush_denormal:
-        import torch
+        import torch  # a PyTorch side only (a JAX process never imports PyTorch)
 
         torch.set_flush_denormal(True)
     config = Config(batch_size=batch_size, seed=seed, epochs=blocks, train_subset=train_subset)
@@ -195,14 +195,14 @@ def task_dispatch(side: str, device: str, blocks: int) -> dict:
 def _dispatch_call(side: str, device: str):
     """The call a dispatch side repeats, and how to wait for its result."""
     if side.startswith("jax"):
-        import jax
+        import jax  # the JAX sides only (a PyTorch process never imports JAX here)
         import jax.numpy as jnp
 
         x = jax.device_put(jnp.ones((1,), jnp.float32), jax.devices(device)[0])
         add = jax.jit(lambda v: v + 1) if side == "jax-jit-call" else (lambda v: v + 1)
         add(x).block_until_ready()  # the first call compiles (jit) or fills the op's cache (eager)
         return (lambda: add(x)), jax.block_until_ready
-    import torch
+    import torch  # the PyTorch sides only
 
 
     x = torch.ones(1, device=devices.torch_device_type(device))
