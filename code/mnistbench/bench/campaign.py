@@ -86,7 +86,6 @@ def evidence_step(name: str, part: str, tier: int, folder: Path) -> Step:
 
 def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     """Every step, tier 1 first."""
-
     results_dir = Path(results_dir)
     evidence_dir = results_dir / "evidence"
     study = size(quick)
@@ -147,7 +146,6 @@ def run_path(run: Run, folder: Path, device: str, cached: bool = False) -> Path:
 def runs_to_do(step: Step, device: str, code_version: str, software: str | None = None,
                cached: bool = False) -> tuple[Run, ...]:
     """A session's runs without a current record (this code, configuration, machine)."""
-
     return tuple(run for run in step.runs if not is_current(run_path(run, step.folder, device, cached),
                                                             config_fingerprint(run.config), code_version, software,
                                                             cached))
@@ -180,7 +178,6 @@ def state_of(step: Step, todo: tuple[Run, ...], evidence_data: Callable) -> str:
 def load_history(results_dir: Path, device: str, device_name: str, quick: bool) -> estimates.History:
     """Every record in ``results_dir`` and in the committed results/ folder: the source of
     estimates (a plan for a device without records of its own reads another's)."""
-
     records = []
     for folder in dict.fromkeys([Path(results_dir), results_folder()]):
         records += load_records(folder, kind=None) if folder.exists() else []
@@ -199,7 +196,6 @@ def assess(steps: list[Step], device: str, quick: bool, results_dir: Path, cache
     """Each step with its state, the runs it has left and its estimate. ``visible``: the
     device is on this machine (a GPU plan made elsewhere cannot tell which records were
     made with this machine's software, and takes every current record as done)."""
-
     version = code_version()
     described = describe_device(device) if visible else None
     software = software_fingerprint(described) if described else None
@@ -238,7 +234,6 @@ class Blocked(Error):
 def execute_step(step: Step, todo: tuple[Run, ...], device: str, quick: bool, results_dir: Path,
                  compilation_cache: Path | None, log: Callable[[str], None]) -> list[str]:
     """Run one step (a session: the runs ``todo``); returns why runs were left out, if any."""
-
     if step.kind == "session":
         equality = current_data("equality", device, quick, Path(results_dir) / "evidence", describe_device(device))
         reasons = {run: blocked_by_equality(run, equality, running=True) for run in todo}  # as measured by now
@@ -369,7 +364,6 @@ def plan_json(planned: list[Planned]) -> dict:
 def recorded_seconds(results_dir: Path) -> tuple[float, int]:
     """The time the records in ``results_dir`` say they took: each run's share of its
     process (imports included for the first) and each evidence part's measured seconds."""
-
     records = load_records(results_dir, kind=None) if Path(results_dir).exists() else []
     runs = [r["wall_s"] for r in records if r.get("kind", "run") == "run" and "wall_s" in r]
     parts = [r["measure_wall_s"] for r in records if r.get("kind") == "evidence" and r.get("measure_wall_s")]

@@ -118,7 +118,6 @@ def session(runs: list, history: History) -> Estimate:
 def evidence_part(name: str, part: str, history: History) -> Estimate:
     """An evidence part's recorded seconds (the newest record's), scaled by its processes now
     against then; unrecorded, the cold runs it starts."""
-
     records, source = history.ranked([r for r in history.evidence if r["name"] == name
                                       and part in r["data"]["seconds"]])
     now = measure.process_count(name, part, history.device, history.quick)

@@ -121,7 +121,6 @@ def upgrade(record: dict) -> dict:
     are read differently. Before the variants every run was its framework's default, in a process
     of its own (a cold start); the total compile time was called ``compile_s`` (now only XLA's
     phase of it is); configurations named their (ReLU) activation."""
-
     if not isinstance(record, dict) or record.get("kind", "run") != "run":
         return {"kind": "evidence", **record} if isinstance(record, dict) else record
     record = {"kind": "run", "runs_before_in_process": 0, **record}
@@ -347,7 +346,6 @@ def select_study(records: list[dict], device_kind: str | None = None) -> list[di
 
 def is_default(record: dict) -> bool:
     """Whether a run record is of its framework's default variant (the main comparison)."""
-
     return record["variant"] == DEFAULT_VARIANT[record["framework"]]
 
 

@@ -23,7 +23,6 @@ NAMES = ("equality", "compile", "updates", "paired")
 def describe_device(device: str) -> dict:
     """The ``device``, ``platform`` and ``timestamp`` of an evidence record measured here; its
     code version covers the evidence modules too."""
-
     described = provenance.describe("torch" if device == "gpu" else "jax", device)  # no JAX client on the GPU
     described["platform"]["code_version"] = provenance.evidence_code_version()
     return described
@@ -31,7 +30,6 @@ def describe_device(device: str) -> dict:
 
 def evidence_record(name: str, described: dict, data: dict) -> dict:
     """A measured item's record: it describes the device it ran on."""
-
     return {"schema_version": SCHEMA_VERSION, "kind": "evidence", "name": name, "data": data,
             "measure_wall_s": sum(data.get("seconds", {}).values()), **described}
 
@@ -44,7 +42,6 @@ def current_data(name: str, device: str, quick: bool, results_dir: Path, describ
     """The data of the item's record in ``results_dir`` when it was measured by this
     code, with this size (quick or not), on this device with this software; else None.
     ``described`` None (the device is not on this machine): by this code and size only."""
-
     path = record_path(name, device, results_dir)
     if not path.exists():
         return None
@@ -68,7 +65,6 @@ def run_evidence(name: str, device: str, quick: bool, results_dir: Path, only_pa
     Without ``only_parts`` every part is measured afresh; with them, those parts
     are measured and added to the item's current record (one of this code, size
     and device), so a campaign can build a record step by step."""
-
     if name not in NAMES:
         raise Error(f"unknown evidence item {name!r}; choose from {', '.join(NAMES)}")
     described = describe_device(device)
