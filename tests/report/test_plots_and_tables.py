@@ -1,5 +1,6 @@
 import pytest
 
+from mnistbench.bench.session import FULL
 from mnistbench.report import plots, tables
 from tests.factories import run_record
 
@@ -41,6 +42,7 @@ def test_the_report_figure_gives_each_framework_its_own_panels_one_colour_per_ba
     assert [ax.get_title(loc="left") for ax in fig.axes] == ["(a) JAX", "(b) PyTorch", "(c) JAX", "(d) PyTorch"]
     colours = [[line.get_color() for line in ax.get_lines()] for ax in fig.axes]
     assert all(len(c) == 3 and c == colours[0] for c in colours)  # batch 64, 256, 1024 in every panel, alike
+    assert len(set(colours[0])) == 3 and set(plots.BATCH_STYLES) == set(FULL.batch_sizes)  # the grid's sizes
     assert fig.get_size_inches()[0] <= 7.1  # printed at its size on the page: no shrinking
     sizes = [t.get_fontsize() for ax in fig.axes for t in (ax.title, ax.xaxis.label, ax.yaxis.label,
                                                           *ax.get_xticklabels(), *ax.get_yticklabels())]
@@ -89,10 +91,9 @@ def test_a_run_without_a_steady_epoch_shows_no_share_of_peak():
 
 def test_the_platforms_table_is_one_table_its_caption_can_follow():
     """A CPU-only folder leaves the GPU columns empty: they stay ("-"), with no note between table and caption."""
-    from pathlib import Path
 
     from mnistbench.report.studies import Study
 
     cpu = [run_record(fw, 64, device_kind="cpu") for fw in ("jax", "torch")]
-    text = tables.platforms_markdown(Study(runs=cpu, all_runs=cpu, all_evidence=[], results_dir=Path(".")))
+    text = tables.platforms_markdown(Study(all_runs=cpu, all_evidence=[]))
     assert all(line.startswith("|") for line in text.splitlines()) and "Test CPU (CPU)" in text

@@ -2,28 +2,17 @@
 where the plausible wrong aggregates give other answers; and ``check``, which flags a claim
 its records contradict."""
 
-import copy
-from pathlib import Path
-
 import pytest
 
 from mnistbench.bench import compare, timing
-from mnistbench.bench.results import select_study, summarize
-from mnistbench.provenance import code_version
+from mnistbench.bench.results import summarize
 from mnistbench.report import values
 from mnistbench.report.studies import Study
 from tests.factories import run_record
 
 
 def study_of(runs, evidence=()):
-    return Study(runs=select_study(runs), all_runs=list(runs), all_evidence=list(evidence), results_dir=Path("."))
-
-
-def current(record, **changes):
-    record = copy.deepcopy(record)
-    record["platform"]["code_version"] = code_version()
-    record.update(changes)
-    return record
+    return Study(all_runs=list(runs), all_evidence=list(evidence))
 
 
 # --- the run's own definitions ---------------------------------------------------------------------

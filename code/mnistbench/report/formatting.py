@@ -1,11 +1,9 @@
-"""Numbers as text: seconds, ratios, shares and sizes, for prose and for tables.
-
-Prose (``fmt_*``) keeps two or three significant digits; tables (``seconds``,
-``seconds_range``, ``accuracy``) keep one more. Missing values read "n/a" in
-prose and "-" in tables.
-"""
+"""Numbers as text. Prose (``fmt_s``) keeps two or three significant digits and reads "n/a" for a
+missing value; tables keep one more and read "-"."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -21,70 +19,54 @@ def fmt_s(seconds: float | None) -> str:
     return f"{seconds:.1f} s"
 
 
-def fmt_pct(fraction: float | None, digits: int = 0) -> str:
-    return "n/a" if fraction is None else f"{100 * fraction:.{digits}f}%"
-
-
 def device_label(record: dict) -> str:
-    """'NVIDIA H100 80GB HBM3 (GPU)'; a CPU with its JAX and PyTorch versions, so that two
-    machines with the same CPU name (a GPU host's and a CPU study's) can be told apart."""
-    device, platform = record["device"], record.get("platform", {})
+    """'NVIDIA H100 80GB HBM3 (GPU)'; a CPU with its JAX and PyTorch versions, so that two machines
+    with the same CPU name (a GPU host's and a CPU study's) can be told apart."""
+    device, platform = record["device"], record["platform"]
     if device["kind"] == "gpu":
         return f"{device['name']} (GPU)"
-    versions = ", ".join(f"{name} {platform[key]}" for name, key in (("JAX", "jax"), ("PyTorch", "torch"))
-                         if platform.get(key))
-    return f"{device['name']} (CPU{'; ' + versions if versions else ''})"
+    return f"{device['name']} (CPU; JAX {platform['jax']}, PyTorch {platform['torch']})"
 
 
 def short_label(runs: list[dict]) -> str:
-    """A device as the prose names it once the full name has been given: 'H100' (the GPU's
-    model), or 'CPU'."""
+    """A device as the prose names it after its full name: the GPU's model ('H100', else its whole name), or 'CPU'."""
     device = runs[0]["device"]
-    return short_label_of(device["name"]) if device["kind"] == "gpu" else "CPU"
-
-
-def short_label_of(gpu_name: str) -> str:
-    """A GPU's model from its name: 'NVIDIA H100 80GB HBM3' -> 'H100' (else the whole name)."""
-    import re
-
-    model = re.search(r"\b((?:RTX|GTX) \d{4}\w*|[A-Z]{1,4}\d{1,4}[A-Za-z]*)\b", gpu_name)
-    return model.group(1) if model else gpu_name
+    if device["kind"] != "gpu":
+        return "CPU"
+    model = re.search(r"\b((?:RTX|GTX) \d{4}\w*|[A-Z]{1,4}\d{1,4}[A-Za-z]*)\b", device["name"])
+    return model.group(1) if model else device["name"]
 
 
 def code_note(record: dict) -> str:
     """', measured by older code (commit e0102aa)' for a record of another code version, else ''
-    (a measured evidence record names the version of the evidence code too)."""
+    (a measured evidence record is set against the version of the evidence code)."""
     from ..provenance import code_version, evidence_code_version
 
     current = evidence_code_version() if record["kind"] == "evidence" else code_version()
-    if record["platform"].get("code_version") == current:
+    if record["platform"]["code_version"] == current:
         return ""
     return f", measured by older code (commit {commit_of(record)})"
 
 
 def commit_of(record: dict) -> str:
-    """The short commit of the code that made a record ('unknown' without one)."""
-    return (record["platform"].get("git", {}).get("commit") or "unknown")[:7]
+    """The short commit of the code that made a record ('unknown': made outside a git checkout)."""
+    return (record["platform"]["git"]["commit"] or "unknown")[:7]
 
 
-def flops_text(flops: float, digits: int = 2) -> str:
-    """'51 TFLOP/s', '195 GFLOP/s', '0.44 TFLOP/s': ``digits`` significant digits at least."""
+def flops_text(flops: float) -> str:
+    """'51.2 TFLOP/s', '195 GFLOP/s', '0.442 TFLOP/s': three significant digits at least."""
     unit, scale = ("TFLOP/s", 1e12) if flops >= 1e12 else ("GFLOP/s", 1e9)
     value = flops / scale
-    return f"{value:.{max(0, digits - len(str(int(value))))}f} {unit}"
+    return f"{value:.{max(0, 3 - len(str(int(value))))}f} {unit}"
 
 
 def break_even_words(row: dict) -> str:
-    """An amortization row's break-even: 'epoch 3', 'epoch 40 (extrapolated)',
-    'not within 1000 epochs' or 'never' (JAX's steady epoch is not the faster)."""
+    """'epoch 3', 'epoch 40 (extrapolated)', 'not within 1000 epochs' or 'never' (JAX's steady epoch is slower)."""
     if row["never"]:
         return "never"
     if row["break_even_epoch"] is None:
         return f"not within {row['horizon']} epochs"
     return f"epoch {row['break_even_epoch']}" + ("" if row["measured"] else " (extrapolated)")
-
-
-# --- tables ---------------------------------------------------------------------------
 
 
 def seconds(value: float | None) -> str:
@@ -102,9 +84,7 @@ def seconds_range(value: float | None, bounds: list[float] | None) -> str:
     if value is None:
         return "-"
     low, high = (seconds(b) for b in bounds) if bounds else (None, None)
-    if low == high:
-        return seconds(value)
-    return f"{seconds(value)} ({low}–{high})"
+    return seconds(value) if low == high else f"{seconds(value)} ({low}–{high})"
 
 
 def accuracy(mean: float, spread: float) -> str:

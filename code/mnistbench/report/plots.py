@@ -1,8 +1,4 @@
-"""Figures for the report, written to figures/ as PDF and PNG and returned.
-
-Every function takes run records (or an evidence record) and draws only what
-they hold; nothing here measures.
-"""
+"""The documents' figures, drawn from run records (or an evidence record) and written as PDF, SVG and PNG."""
 
 from __future__ import annotations
 
@@ -11,14 +7,15 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from ..bench.results import default_variant_runs
+from ..bench.results import default_variant_runs, group_by
+from ..bench.session import FULL
 from .tables import FRAMEWORK_NAMES
 
 FIGURES_ENV = "MNISTBENCH_FIGURES"  # where figures go; default figures/ in the working directory
-BATCH_COLORS = {64: "#1b9e77", 256: "#d95f02", 1024: "#7570b3"}
-BATCH_MARKERS = {64: "o", 256: "s", 1024: "^"}  # told apart in grey print too
+# a colour and a marker per batch size of the grid, so that the batch sizes are told apart in grey print too
+BATCH_STYLES = dict(zip(FULL.batch_sizes, (("#1b9e77", "o"), ("#d95f02", "s"), ("#7570b3", "^"))))
 plt.rcParams.update({"font.size": 8.5, "axes.titlesize": 8.5, "legend.fontsize": 8.5, "figure.dpi": 150,
                      "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "mnistbench"})
 
@@ -46,50 +43,26 @@ def figure_path(name: str) -> str:
     return str(path if path.is_absolute() else path.as_posix())
 
 
-def _color(batch_size: int) -> str:
-    return BATCH_COLORS.get(batch_size, "#666666")
-
-
-def _mean_curves(records: list[dict], key: str) -> dict[tuple[str, int], np.ndarray]:
-    groups: dict[tuple[str, int], list[list[float]]] = {}
-    for r in records:
-        groups.setdefault((r["framework"], r["batch_size"]), []).append(r[key])
-    return {k: np.mean(v, axis=0) for k, v in sorted(groups.items())}
-
-
-def plain_ticks(ax, subs=(1, 2, 5), which="xy"):
-    """Tick labels as plain numbers (64, 0.2) instead of powers (2^6, 2x10^-1),
-    with ``subs`` steps (1-2-5) on a logarithmic value axis; ``which`` axes only."""
-    from matplotlib.ticker import LogLocator, NullFormatter
-
-    plain = FuncFormatter(lambda value, _: f"{value:g}")
-    chosen = {"x": (ax.xaxis, ax.get_xscale()), "y": (ax.yaxis, ax.get_yscale())}
-    for axis, scale in (chosen[letter] for letter in which):
-        if scale == "log":  # a batch-size axis sets its own ticks afterwards
-            axis.set_major_locator(LogLocator(subs=subs))
-        axis.set_major_formatter(plain)
-        axis.set_minor_formatter(NullFormatter())
-
-
 def curves(records: list[dict], folder: Path | None = None, name: str = "curves"):
-    """The report's figure: per epoch, training loss and validation accuracy of each framework's
-    default, mean over seeds; one panel per framework and quantity (the twins' curves coincide,
-    so they never share a panel), one colour per batch size throughout."""
-    records = default_variant_runs(records)
+    """The report's figure: training loss and validation accuracy per epoch, mean over seeds; a panel per framework
+    and quantity (the twins' curves coincide: they never share one), a colour per batch size throughout."""
+    groups = group_by(default_variant_runs(records), lambda r: (r["framework"], r["batch_size"]))
     fig, axes = plt.subplots(1, 4, figsize=(7.0, 1.5))
     panels = [("train_loss", "jax"), ("train_loss", "torch"), ("val_accuracy", "jax"), ("val_accuracy", "torch")]
     for ax, (key, framework), letter in zip(axes, panels, "abcd"):
-        for (fw, batch_size), values in _mean_curves(records, key).items():
+        for (fw, batch_size), runs in groups.items():
             if fw == framework:
-                values = 100 * values if key == "val_accuracy" else values
-                ax.plot(np.arange(1, len(values) + 1), values, color=_color(batch_size), linewidth=1.3,
-                        marker=BATCH_MARKERS.get(batch_size, "o"), markersize=3, label=f"batch {batch_size}")
-        quantity = "training loss" if key == "train_loss" else "val. accuracy (%)"
+                values = np.mean([r[key] for r in runs], axis=0) * (100 if key == "val_accuracy" else 1)
+                color, marker = BATCH_STYLES.get(batch_size, ("#666666", "o"))
+                ax.plot(np.arange(1, len(values) + 1), values, color=color, linewidth=1.3, marker=marker,
+                        markersize=3, label=f"batch {batch_size}")
         ax.set_title(f"({letter}) {FRAMEWORK_NAMES[framework]}", loc="left")
-        ax.set(xlabel="epoch", ylabel=quantity)
-        if key == "train_loss":
+        ax.set(xlabel="epoch", ylabel="training loss" if key == "train_loss" else "val. accuracy (%)")
+        if key == "train_loss":  # tick labels as plain numbers (0.2), not powers (2x10^-1)
             ax.set_yscale("log")
-            plain_ticks(ax, subs=(1,), which="y")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1,)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.grid(alpha=0.3, which="both")
     for pair in (axes[0:2], axes[2:4]):  # one scale per quantity
         low = min(ax.get_ylim()[0] for ax in pair)
@@ -104,12 +77,12 @@ def curves(records: list[dict], folder: Path | None = None, name: str = "curves"
 
 def updates(record: dict, folder: Path | None = None, name: str = "updates"):
     """The updates experiment's arms of seed 0 per epoch: training and validation loss, validation accuracy."""
-    rows = [row for part in record["data"]["parts"].values() for row in part["rows"] if row.get("seed", 0) == 0]
+    rows = [row for part in record["data"]["parts"].values() for row in part["rows"] if row["seed"] == 0]
     fig, axes = plt.subplots(1, 3, figsize=(7.0, 2.0))
     for i, row in enumerate(rows):
         style = dict(color=plt.get_cmap("tab10")(i), linewidth=1.1, label=f"{row['arm']} (batch {row['batch_size']})")
         for ax, key in zip(axes, ("train_loss", "val_loss", "val_accuracy")):
-            values = np.array([np.nan if v is None else v for v in row.get(key, [])], dtype=float)
+            values = np.array([np.nan if v is None else v for v in row[key]], dtype=float)
             ax.plot(np.arange(1, len(values) + 1), 100 * values if key == "val_accuracy" else values, **style)
     for ax, label in zip(axes, ("training loss", "validation loss", "validation accuracy (%)")):
         ax.set(xlabel="epoch", ylabel=label, xscale="log")

@@ -1,29 +1,19 @@
-"""The supplement's sections as Markdown, one function per section.
-
-Each takes the ``studies.Study`` and returns text (tables and the sentences
-around them) for one chunk of ``supplement.qmd``; every number comes from a
-record, and every table names the device it was measured on (and its code,
-when that is older than the current measuring code).
-"""
+"""The supplement's sections, one function per chunk of ``supplement.qmd``: each takes the
+``studies.Study`` and returns Markdown whose every table names the device (and older code) it came from."""
 
 from __future__ import annotations
 
 from ..bench import compare
 from ..bench.evidence import paired
+from ..networks.config import Config
 from . import analysis as analyze
-from . import tables
-from .formatting import code_note, device_label
-from .studies import Study, is_full_current, runs_of_setup
+from .formatting import break_even_words, code_note, count, device_label, flops_text, seconds
+from .studies import Study, runs_of_setup
+from .tables import FRAMEWORK_NAMES, interval_text, markdown, summary_text
 
 
 def heading(record: dict) -> str:
     return f"**{device_label(record)}**{code_note(record)}"
-
-
-def records(study: Study, name: str) -> list[dict]:
-    """Evidence records ``name`` of the current format and full size, GPU first, then by date."""
-    found = [r for r in study.all_evidence if r["name"] == name and is_full_current(r)]
-    return sorted(found, key=lambda r: (r["device"]["kind"] != "gpu", r["timestamp"]))
 
 
 def not_measured(what: str, device: str = "gpu") -> str:
@@ -34,31 +24,149 @@ def not_measured(what: str, device: str = "gpu") -> str:
 
 def each_device(study: Study, name: str, what: str, render) -> str:
     """``render(record)`` under a heading per device; a line when no GPU has measured it."""
-    found = records(study, name)
+    found = study.evidence(name)
     blocks = [f"{heading(r)}\n\n{render(r)}" for r in found]
     if not any(r["device"]["kind"] == "gpu" for r in found):
         blocks.append(not_measured(what))
     return "\n\n".join(blocks)
 
 
+def mebibytes(memory: dict | None, key: str) -> str:
+    """A size from XLA's memory analysis of a compiled step ('-' where the record has none)."""
+    return "-" if not memory or key not in memory else f"{memory[key] / 2**20:.1f} MiB"
+
+
 def studies_section(study: Study) -> str:
-    return tables.summary_text(study.all_runs, fmt="pipe")
+    return summary_text(study.all_runs, fmt="pipe")
 
 
 def equality_section(study: Study) -> str:
-    return each_device(study, "equality", "the equality check",
-                       lambda r: tables.equality_markdown(analyze.equality_rows(r["data"])))
+    def render(record: dict) -> str:  # a part per framework, holding each of its variants' comparisons
+        return markdown([{"Variant": p["variant"], "Against": p["reference"], "Steps": p["steps"],
+                          "Largest parameter difference": f"{p['max_abs_difference']:.1e}",
+                          "Tolerance": f"{p['tolerance']:.0e}", "Passed": "yes" if p["passed"] else "NO"}
+                         for part in record["data"]["parts"].values() for p in part.values()])
+    return each_device(study, "equality", "the equality check", render)
+
+
+def paired_section(study: Study) -> str:
+    """Each device's paired record: the A/A and δ, the declared family, each side's costs."""
+    if not study.evidence("paired"):
+        return "*Not measured yet:* `python -m mnistbench evidence paired --device cpu` (or the campaign)."
+    return each_device(study, "paired", "the paired comparisons", _paired_text)
+
+
+def _paired_text(record: dict) -> str:
+    parts = record["data"]["parts"]
+    result = compare.analysis(parts, paired.FAMILY + paired.DISPATCH_FAMILY, paired.AA)
+    training = [part for name, part in parts.items() if name.startswith("bs")]
+    first = training[0] if training else next(iter(parts.values()))
+    autocorrelation = f"{result['autocorrelation']:.2f}" if result["autocorrelation"] is not None else "n/a"
+    delta = (f" (δ = {100 * result['delta']:.1f}%, the farther end of the widest A/A of processes)"
+             if result["delta"] is not None else "")
+    aa = markdown([{"Batch": row["part"].removeprefix("bs"), "A/A": row["comparison"], "Level": row["level"],
+                    "Ratio [95% interval]": interval_text(row), "Samples": str(row["n"])} for row in result["aa"]])
+    family = markdown([{"Batch": row["part"].removeprefix("bs"), "Comparison": row["comparison"],
+                        "B / A": f"{row['b']} / {row['a']}", "Ratio [95% interval]": interval_text(row),
+                        "Rounds": str(row["n"]), "p": p_text(row["p_value"]), "Holm p": p_text(row["holm_p"]),
+                        "Verdict": row["verdict"]} for row in result["rows"]])
+    sides = markdown([row for name, part in parts.items() for side in sorted({key for r in part["rounds"] for key in r})
+                      if (row := _side_row(name, part, side))],
+                     absent={"Compile, s": "no compiled side", "Evaluate compile, s": "no JAX side",
+                             "One call, µs": "no dispatch part", "Steady block, s": "no training part",
+                             "Share of peak, %": "no training part"})
+    return "\n\n".join([
+        f"{first['warmup_blocks']} warm-up block and {first['blocks']} measured blocks per process, a block an "
+        f"epoch over {Config(train_subset=first['train_subset']).n_train:,} images; {len(first['rounds'])} rounds "
+        f"a part; {result['processes']} processes in all, {result['invalid_processes']} left out (a clock below the "
+        f"physical floor). Steady training blocks measured while other processes or the hypervisor took more "
+        f"than a tenth of the machine: {result['interfered_blocks']} of {result['blocks']} "
+        "(a dispatch block lasts a few clock ticks of `/proc/stat`, too short to tell). Median lag-1 "
+        f"autocorrelation of a process's steady blocks: {autocorrelation}.",
+        f"**A/A**{delta}\n\n{aa}",
+        "**The declared comparisons** (B's time over A's: below 1, B is faster)\n\n" + family,
+        "**Each side** (mean over processes, 95% interval): the steady block; the share of peak (steady training "
+        "FLOP/s over the matmul peak probed in the same process); the step's compile (JAX: trace + lower + "
+        "compile; torch.compile: its first call, one step included) and JAX's `evaluate` compile; for the "
+        "dispatch part, one call\n\n" + sides])
+
+
+def _side_row(part_name: str, part: dict, side: str) -> dict | None:
+    """One side of a paired part over its usable processes (None: it has none), as a row of the sides' table."""
+    processes = [r[side] for r in part["rounds"] if compare.usable(r.get(side))]
+    if not processes:
+        return None
+    steady = [compare.process_mean(p["blocks_s"]) for p in processes]
+    calls = part["calls_per_block"]  # a dispatch part times calls, not training blocks
+    compiles = {key: [sum(p[key].values()) for p in processes if p.get(key)]
+                for key in ("compile_split", "evaluate_compile_split")}
+    return {"Part": part_name.removeprefix("bs"), "Side": side,
+            "Steady block, s": spread_text(None if calls else steady),
+            "Share of peak, %": spread_text([s for p in processes if (s := compare.share_of_peak(p)) is not None],
+                                            100, 1),
+            "Compile, s": spread_text(compiles["compile_split"], digits=1),
+            "Evaluate compile, s": spread_text(compiles["evaluate_compile_split"]),
+            "One call, µs": spread_text([s / calls for s in steady] if calls else None, 1e6, 1),
+            "Processes": str(len(processes))}
+
+
+def p_text(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def spread_text(values: list[float] | None, scale: float = 1.0, digits: int = 2) -> str:
+    """'3.41 [3.30–3.52]': the mean of per-process values and its 95% interval ('-' when none)."""
+    if not (spread := compare.spread(values or [])):
+        return "-"
+    mean = f"{spread['mean'] * scale:.{digits}f}"
+    if spread["low"] is None:
+        return mean
+    return f"{mean} [{spread['low'] * scale:.{digits}f}–{spread['high'] * scale:.{digits}f}]"
+
+
+def grid_pairs_section(study: Study) -> str:
+    """The CPU grid's frameworks paired seed by seed (``compare.grid_pairs``): steady and first epochs."""
+    runs = study.study_of("cpu")
+    if not any(r["cold_start"] for r in runs):
+        return "*Not measured yet:* a CPU campaign's grid (each run a cold start) pairs the frameworks."
+    pairs = {key: compare.grid_pairs(runs, ("torch", "eager"), ("jax", "jit"), key) for key in ("steady", "first")}
+
+    def cell(key: str, batch_size: int) -> str:  # a run of one epoch has a first epoch only
+        return interval_text(pairs[key][batch_size].to_dict()) if batch_size in pairs[key] else "-"
+
+    rows = [{"Batch": str(b), "Steady epoch, JAX / PyTorch": cell("steady", b), "First epoch, JAX / PyTorch":
+             cell("first", b), "Pairs": str((pairs["steady"].get(b) or pairs["first"][b]).n)}
+            for b in sorted(pairs["steady"].keys() | pairs["first"].keys())]
+    return f"{heading(runs[0])}\n\n" + markdown(rows)
 
 
 def breakdown_section(study: Study) -> str:
-    return f"{heading(study.first)}\n\n" + tables.breakdown_markdown(analyze.first_epoch_breakdown(study.main))
+    def part(row: dict, key: str) -> str:  # PyTorch eager compiles nothing: no parts to show
+        return seconds(row[key]) if row["framework"] == "jax" else "none"
+
+    return f"{heading(study.first)}\n\n" + markdown([{
+        "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": r["batch_size"],
+        "First − steady": seconds(r["excess_s"]), "Trace": part(r, "split_trace_s"),
+        "Lower": part(r, "split_lower_s"), "XLA compile": part(r, "split_compile_s"),
+        "Unexplained": seconds(r["unexplained_s"]), "First validation − later": seconds(r["evaluate_s"]),
+    } for r in analyze.first_epoch_breakdown(study.main)])
 
 
 def compile_section(study: Study) -> str:
+    def cell(c: dict | None) -> str:  # total = trace + lower + compile [the first epoch]
+        if c is None or not c["applies"]:
+            return "-" if c is None else "n/a"
+        split = c["split"]
+        parts = (f" = {seconds(split['trace_s'])} + {seconds(split['lower_s'])} + {seconds(split['compile_s'])}"
+                 if "trace_s" in split else "")
+        return f"{seconds(c['total_s'])}{parts}" + (f" [{seconds(c['first_epoch_s'])}]" if "first_epoch_s" in c else "")
+
     def render(record: dict) -> str:
-        programs = analyze.partial_batch_programs(record["data"])
-        text = tables.compile_markdown(analyze.compile_table(record["data"]))
-        if programs:
+        text = markdown([{"Program": r["program"], "Batch": r["batch_size"],
+                          **{s: cell(r["settings"].get(s)) for s in ("cold", "warm", "autotune-off")}}
+                         for r in analyze.compile_table(record["data"])],
+                        absent={"autotune-off": "XLA's GPU kernel autotuning switched off; it applies to a GPU only"})
+        if programs := record["data"]["parts"].get("partial-batch", {}).get("programs"):
             text += (f"\n\nOne epoch of a step that takes batch arrays compiled {programs['dropped']} program(s) "
                      f"with the last partial batch dropped and {programs['kept']} with it kept: every new shape "
                      "is a new XLA program.")
@@ -66,16 +174,24 @@ def compile_section(study: Study) -> str:
     return each_device(study, "compile", "compile times with a cold and a warm cache", render)
 
 
+def amortization_table(rows: list[dict]) -> str:
+    return markdown([{
+        "Cache": r["cache"], "Batch": r["batch_size"], "JAX steady + validation": seconds(r["steady_s"]["jax"]),
+        "PyTorch steady + validation": seconds(r["steady_s"]["torch"]),
+        "JAX total, last epoch": seconds(r["cumulative_s"]["jax"][-1]),
+        "PyTorch total, last epoch": seconds(r["cumulative_s"]["torch"][-1]), "Break-even": break_even_words(r),
+    } for r in rows])
+
+
 def amortization_section(study: Study) -> str:
     """Cold break-evens of the main study, and cold against warm where the compile evidence allows."""
     blocks = [f"{heading(study.first)}, cold starts (the main study)\n\n"
-              + tables.amortization_markdown(analyze.amortization(study.main))]
-    for record in records(study, "compile"):
+              + amortization_table(analyze.amortization(study.main))]
+    for record in study.evidence("compile"):
         runs = runs_of_setup(study, record)
-        warm = analyze.amortization(runs, warm=analyze.warm_cache_firsts(record["data"]))
-        if warm:
+        if warm := analyze.amortization(runs, warm=analyze.warm_cache_firsts(record["data"])):
             blocks.append(f"{heading(record)}, cold and warm compilation cache\n\n"
-                          + tables.amortization_markdown(analyze.amortization(runs) + warm))
+                          + amortization_table(analyze.amortization(runs) + warm))
     return "\n\n".join(blocks)
 
 
@@ -83,11 +199,14 @@ def granularity_section(study: Study) -> str:
     runs = study.variants_runs
     if not runs:
         return not_measured("the variants")
-    sizes = sorted({r["batch_size"] for r in runs})
-    table = analyze.granularity_table(runs, (sizes[0], sizes[-1]))  # the smallest and largest batch measured
-    text = f"{heading(runs[0])}\n\n" + tables.granularity_markdown(table)
-    hlo = next((r["hlo"] for r in table if (r["framework"], r["variant"]) == ("jax", "jit") and r.get("hlo")), None)
-    if hlo:
+    table = analyze.granularity_table(runs)
+    text = f"{heading(runs[0])}\n\n" + markdown([{
+        "Python calls": f"one per {r['granularity']}", "Framework": FRAMEWORK_NAMES[r["framework"]],
+        "Variant": r["variant"], "Calls": "1 per epoch" if r["granularity"] == "epoch" else count(r["calls_per_step"]),
+        "Host ops": count(r["ops_per_step"]) if r["framework"] == "torch" else "-",
+        "Kernels": count(r["kernels_per_step"]), **{f"Steady, batch {b}": seconds(s) for b, s in r["steady_s"].items()},
+    } for r in table])
+    if hlo := next((r["hlo"] for r in table if (r["framework"], r["variant"]) == ("jax", "jit") and r["hlo"]), None):
         before, after = hlo["before_optimization"]["by_opcode"], hlo["after_optimization"]["by_opcode"]
         text += ("\n\nThe jitted step's HLO opcodes before optimization (calls inlined): "
                  + ", ".join(f"{k} {v}" for k, v in before.items())
@@ -97,141 +216,94 @@ def granularity_section(study: Study) -> str:
     return text
 
 
+def fusion_section(study: Study) -> str:
+    """What XLA fused in JAX's jitted step, by kind: the optimized program the report quotes."""
+    run = analyze.fusion_run(study.study_of("cpu"))
+    if run is None:
+        return "*Not measured yet:* a profiled JAX run (`python -m mnistbench campaign`)."
+    before, after = run["profile"]["hlo"]["before_optimization"], run["profile"]["hlo"]["after_optimization"]
+    kinds = after["fusion_kinds"]
+    return (f"{heading(run)}, batch {run['batch_size']}: before optimization (calls inlined) "
+            f"{before['operations']} operations ({', '.join(f'{k} {v}' for k, v in before['by_opcode'].items())}); "
+            f"after, {after['operations']} ({', '.join(f'{k} {v}' for k, v in after['by_opcode'].items())}). "
+            f"Fusions by kind: {kinds['with_matmul']} hold a matrix product (a dot with its bias, "
+            f"activation or transpose), {kinds['without_matmul']} are element-wise or reductions only, "
+            f"and {kinds['matmuls_outside_fusions']} matrix products stand alone (library calls).")
+
+
 def overhead_section(study: Study) -> str:
     rows = analyze.overhead_rows(study.variants_runs)
     if not rows:
         return not_measured("host and device time per step")
-    text = f"{heading(study.variants_runs[0])}\n\n" + tables.overhead_markdown(rows)
+    text = f"{heading(study.variants_runs[0])}\n\n" + markdown([{
+        "Variant": r["variant_key"], "Batch": r["batch_size"], "Host / step": seconds(r["host_s"]),
+        "Device / step": seconds(r["device_s"]), "Measured / step": seconds(r["step_s"]),
+        "Floor / step": seconds(r["floor_s"]), "Runs": r["runs"],
+    } for r in rows], absent={"Device / step": "the kernels' summed durations, from a GPU profile"})
     if study.variants_runs[0]["device"]["kind"] != "gpu":
         text += "\n\n" + not_measured("host and device time per step")
     return text
 
 
 def updates_section(study: Study) -> str:
-    found = records(study, "updates")
-    if not found:
+    if not (found := study.evidence("updates")):
         return "*Not measured yet:* `python -m mnistbench evidence updates --device cpu`."
-    record = found[-1]
-    return f"{heading(record)}\n\n" + tables.updates_markdown(analyze.updates_table(record["data"]))
+    return f"{heading(found[-1])}\n\n" + markdown([{
+        "Arm": r["arm"], "Batch": r["batch_size"], "Learning rate": f"{r['learning_rate']:.3g}",
+        "Epochs": r["epochs"], "Updates": f"{r['updates']:,}",
+        "Test accuracy": "diverged" if r["test_accuracy"] is None else
+        f"{100 * r['test_accuracy']:.2f} % ({100 * r['test_accuracy_spread'][0]:.2f}–"
+        f"{100 * r['test_accuracy_spread'][1]:.2f})",
+        "Seeds": r["seeds"] if not r["diverged"] else f"{r['seeds']} ({r['diverged']} diverged)",
+    } for r in analyze.updates_table(found[-1]["data"])])
 
 
 def donation_section(study: Study) -> str:
     """A GPU campaign's runs with and without donation; on the CPU the paired item's processes (its
     timing is a declared comparison above), each with XLA's memory analysis of its compiled step."""
     blocks = []
-    rows = analyze.donation_effect(study.variants_runs)
-    if rows:
-        blocks.append(f"{heading(study.variants_runs[0])}\n\n" + tables.donation_markdown(rows))
-    for record in records(study, "paired"):
-        memory = [{"Batch": name.removeprefix("bs"), "Step": side, **{label: f"{m[key] / 2**20:.1f} MiB"
-                   for label, key in (("Aliased", "alias_size_in_bytes"), ("Temporaries", "temp_size_in_bytes"))}}
+    if rows := analyze.donation_effect(study.variants_runs):
+        blocks.append(f"{heading(study.variants_runs[0])}\n\n" + markdown([{
+            "Batch": r["batch_size"], "Seeds": ", ".join(map(str, r["seeds"])),
+            "Steady epoch": f"{seconds(r['steady_s']['jit'])} / {seconds(r['steady_s']['jit-no-donation'])}",
+            "Single steady epochs": " / ".join("–".join(seconds(t) for t in r["epoch_range_s"][v])
+                                               for v in ("jit", "jit-no-donation")),
+            "Aliased": mebibytes(r["compiled_memory"]["jit"], "alias_size_in_bytes"),
+            "Temporaries": " / ".join(mebibytes(r["compiled_memory"][v], "temp_size_in_bytes")
+                                      for v in ("jit", "jit-no-donation")),
+        } for r in rows]))
+    for record in study.evidence("paired"):
+        memory = [{"Batch": name.removeprefix("bs"), "Step": side, "Aliased": mebibytes(m, "alias_size_in_bytes"),
+                   "Temporaries": mebibytes(m, "temp_size_in_bytes")}
                   for name, part in record["data"]["parts"].items() if name.startswith("bs")
                   for side in ("jax-jit", "jax-jit-no-donation")
                   if (m := next((r[side]["record_fields"].get("compiled_memory") for r in part["rounds"]
                                  if compare.usable(r.get(side))), None))]
         if memory:
             blocks.append(f"{heading(record)}, the paired item's processes (the timing: *JAX: donation* in the "
-                          "declared comparisons)\n\n" + tables.markdown(memory))
+                          "declared comparisons)\n\n" + markdown(memory))
     return "\n\n".join(blocks) or "*Not measured yet:* the jit-no-donation variant (`python -m mnistbench campaign`)."
 
 
-def fusion_section(study: Study) -> str:
-    """What XLA fused in JAX's jitted step, by kind, read from the optimized program of a CPU run."""
-    runs = [r for r in study.study_of("cpu") + study.variants_runs if r["framework"] == "jax"
-            and (r.get("profile") or {}).get("hlo")]
-    if not runs:
-        return "*Not measured yet:* a profiled JAX run (`python -m mnistbench campaign`)."
-    hlo = runs[0]["profile"]["hlo"]
-    before, after = hlo["before_optimization"], hlo["after_optimization"]
-    kinds = after.get("fusion_kinds", {})
-    return (f"{heading(runs[0])}, batch {runs[0]['batch_size']}: before optimization (calls inlined) "
-            f"{before['operations']} operations ({', '.join(f'{k} {v}' for k, v in before['by_opcode'].items())}); "
-            f"after, {after['operations']} ({', '.join(f'{k} {v}' for k, v in after['by_opcode'].items())}). "
-            f"Fusions by kind: {kinds.get('with_matmul', 0)} hold a matrix product (a dot with its bias, "
-            f"activation or transpose), {kinds.get('without_matmul', 0)} are element-wise or reductions only, "
-            f"and {kinds.get('matmuls_outside_fusions', 0)} matrix products stand alone (library calls).")
-
-
 def precision_section(study: Study) -> str:
-    gpu = study.study_of("gpu")
-    if not gpu:
+    if not (gpu := study.study_of("gpu")):
         return "*Not in this results folder:* TF32 is a matmul mode of NVIDIA GPUs; no GPU study is here."
-    rows = analyze.precision_comparison([r for r in study.all_runs if study.same_setup(r, gpu[0])])
-    if not rows:
+    if not (rows := analyze.precision_comparison([r for r in study.all_runs if study.same_setup(r, gpu[0])])):
         return not_measured("TF32 against float32")
-    return f"{heading(gpu[0])}\n\n" + tables.precision_markdown(rows)
+    return f"{heading(gpu[0])}\n\n" + markdown([{
+        "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": r["batch_size"],
+        "Steady, float32": seconds(r["steady_s"]["float32"]), "Steady, TF32": seconds(r["steady_s"]["tf32"]),
+        "Speed-up": f"{r['speedup']:.2f}×", "Compile, float32": seconds(r["compile_total_s"]["float32"]),
+        "Compile, TF32": seconds(r["compile_total_s"]["tf32"]), "Seeds": ", ".join(str(seed) for seed in r["seeds"]),
+        "Accuracy, float32": f"{100 * r['test_accuracy']['float32']:.2f} %",
+        "Accuracy, TF32": f"{100 * r['test_accuracy']['tf32']:.2f} %",
+    } for r in rows])
 
 
 def efficiency_section(study: Study) -> str:
-    blocks = []
-    for kind in ("gpu", "cpu"):
-        runs = study.study_of(kind)
-        if runs:
-            blocks.append(f"{heading(runs[0])}\n\n" + tables.efficiency_markdown(analyze.efficiency(runs)))
-    return "\n\n".join(blocks)
-
-
-def paired_section(study: Study) -> str:
-    """Each device's paired record: the A/A and δ, the declared family with its verdicts, the
-    machine's state over every block, each side's share of peak, compile times and the cost of
-    one call from Python."""
-    if not records(study, "paired"):
-        return "*Not measured yet:* `python -m mnistbench evidence paired --device cpu` (or the campaign)."
-    return each_device(study, "paired", "the paired comparisons", _paired_text)
-
-
-def _paired_text(record: dict) -> str:
-    parts = record["data"]["parts"]
-    result = compare.analysis(parts, paired.FAMILY + paired.DISPATCH_FAMILY, paired.AA)
-    delta = result["delta"]
-    training = [part for name, part in parts.items() if name.startswith("bs")]
-    first = training[0] if training else next(iter(parts.values()))
-    autocorrelation = f"{result['autocorrelation']:.2f}" if result["autocorrelation"] is not None else "n/a"
-    texts = [
-        f"{first['warmup_blocks']} warm-up block and {first['blocks']} measured blocks per process, a block an "
-        f"epoch over {first['train_subset'] or 50_000:,} images; {len(first['rounds'])} rounds a part; "
-        f"{result['processes']} processes in all, {result['invalid_processes']} left out (a clock below the "
-        f"physical floor). Steady training blocks measured while other processes or the hypervisor took more "
-        f"than a tenth of the machine: {result['interfered_blocks']} of {result['blocks']} "
-        "(a dispatch block lasts a few clock ticks of `/proc/stat`, too short to tell). Median lag-1 "
-        f"autocorrelation of a process's steady blocks: {autocorrelation}.",
-        "**A/A**" + (f" (δ = {100 * delta:.1f}%, the farther end of the widest A/A of processes)"
-                     if delta is not None else "") + "\n\n" + tables.aa_markdown(result["aa"]),
-        "**The declared comparisons** (B's time over A's: below 1, B is faster)\n\n"
-        + tables.paired_markdown(result["rows"])]
-    per_side = [_side_row(name, part, side) for name, part in parts.items()
-                for side in sorted({key for r in part["rounds"] for key in r})]
-    texts.append("**Each side** (mean over processes, 95% interval): the steady block; the share of peak "
-                 "(steady training FLOP/s over the matmul peak probed in the same process); the step's compile "
-                 "(JAX: trace + lower + compile; torch.compile: its first call, one step included) and JAX's "
-                 "`evaluate` compile; for the dispatch part, one call\n\n"
-                 + tables.sides_markdown([row for row in per_side if row]))
-    return "\n\n".join(texts)
-
-
-def grid_pairs_section(study: Study) -> str:
-    """The CPU grid's frameworks paired seed by seed (``compare.grid_pairs``)."""
-    runs = study.study_of("cpu")
-    if not any(r.get("cold_start") for r in runs):
-        return "*Not measured yet:* a CPU campaign's grid (each run a cold start) pairs the frameworks."
-    pairs = {key: compare.grid_pairs(runs, ("torch", "eager"), ("jax", "jit"), key) for key in ("steady", "first")}
-    rows = [{"Batch": str(b), "Steady epoch, JAX / PyTorch": tables.interval_text(pairs["steady"][b].to_dict()),
-             "First epoch, JAX / PyTorch": tables.interval_text(pairs["first"][b].to_dict()) if b in pairs["first"]
-             else "-", "Pairs": str(pairs["steady"][b].n)} for b in sorted(pairs["steady"])]
-    return f"{heading(runs[0])}\n\n" + tables.markdown(rows)
-
-
-def _side_row(part_name: str, part: dict, side: str) -> dict | None:
-    processes = [r[side] for r in part["rounds"] if compare.usable(r.get(side))]
-    if not processes:
-        return None
-    steady = [compare.process_mean(p["blocks_s"]) for p in processes]
-    calls = part.get("calls_per_block")
-    return {"part": part_name, "side": side,
-            "block": compare.spread(steady) if not calls else None,
-            "call": compare.spread([s / calls for s in steady]) if calls else None,
-            "share": compare.spread([s for p in processes if (s := compare.share_of_peak(p)) is not None]),
-            "compile": compare.spread([sum(p["compile_split"].values()) for p in processes
-                                       if p.get("compile_split")]),
-            "evaluate_compile": compare.spread([sum(p["evaluate_compile_split"].values()) for p in processes
-                                                if p.get("evaluate_compile_split")])}
+    return "\n\n".join(f"{heading(runs[0])}\n\n" + markdown([{
+        "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": r["batch_size"],
+        "Steady epoch": seconds(r["steady_epoch_s"]), "Physical floor": seconds(r["physical_floor_s"]),
+        "Achieved": flops_text(r["achieved_flops"]), "Measured peak": flops_text(r["peak_matmul_flops"]),
+        "Share of peak": f"{100 * r['fraction_of_peak']:.1f} %",
+    } for r in analyze.efficiency(runs)]) for runs in (study.study_of("gpu"), study.study_of("cpu")) if runs)

@@ -1,13 +1,6 @@
-"""The values report.qmd quotes, computed from the records, and ``check``, which flags a claim
-that the records contradict.
-
-``quoted(study)`` returns every value the report's text quotes, by name, as text that carries
-its number (``Value``) or its interval and verdict (``Ratio``). Nothing here writes a sentence:
-the sentences are report.qmd's, and a value the records do not hold reads "(not measured)".
-Beside each claim whose direction depends on the data, report.qmd calls ``check``: nothing
-when the claim holds, a visible flag in the PDF and a line on the render's output when the
-records contradict it (or do not hold it), and with ``MNISTBENCH_STRICT=1`` an error.
-"""
+"""The values report.qmd quotes, by name, as text that carries its number, and ``check``, which flags a
+claim the records contradict. The sentences are report.qmd's; a value the records do not hold reads
+"(not measured)" and fails every check that reads it."""
 
 from __future__ import annotations
 
@@ -23,7 +16,8 @@ from ..bench.results import default_variant_runs
 from ..mnist_files import EXPECTED_SHAPES
 from ..networks.config import Config
 from . import analysis as analyze
-from .formatting import break_even_words, commit_of, fmt_pct, fmt_s, short_label
+from .analysis import median
+from .formatting import break_even_words, commit_of, fmt_s, short_label
 from .studies import Study
 
 STRICT_ENV = "MNISTBENCH_STRICT"
@@ -71,8 +65,7 @@ MISSING.slower = MISSING.faster = None
 
 
 class Quoted(dict):
-    """Values by name, read as attributes; one the records do not hold reads "(not measured)"
-    and fails every check that reads it."""
+    """Values by name, read as attributes; one the records do not hold reads "(not measured)"."""
 
     def __getattr__(self, name):
         return self.get(name, MISSING)
@@ -90,42 +83,28 @@ def check(holds, claim: str) -> None:
         raise ClaimContradicted(f"{claim}: {why}")
 
 
-# --- helpers ----------------------------------------------------------------------------
+def seconds_value(seconds: float | None) -> Value:
+    return MISSING if seconds is None else Value(fmt_s(seconds), seconds)
 
 
-def median(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return float(np.median(values)) if values else None
+def seed_ratio(runs: list[dict], a: tuple[str, int], b: tuple[str, int], per_step: bool = False) -> Ratio | None:
+    """B's steady epoch (or step) over A's, each a (framework, batch size), paired by seed, with a t interval
+    over the seeds; a run without a steady epoch (of one epoch) is left out."""
+    def by_seed(framework: str, batch_size: int) -> dict[int, float]:
+        return {r["seed"]: r["steady_epoch_s"] / (r["steps_per_epoch"] if per_step else 1) for r in runs
+                if (r["framework"], r["batch_size"]) == (framework, batch_size) and r["valid"]
+                and r["steady_epoch_s"] is not None}
 
-
-def by_seed(runs: list[dict], framework: str, batch_size: int, value) -> dict[int, float]:
-    return {r["seed"]: value(r) for r in runs if r["framework"] == framework and r["batch_size"] == batch_size
-            and r.get("valid", True)}
-
-
-def seed_ratio(a: dict[int, float], b: dict[int, float]) -> Ratio | None:
-    """B over A paired by seed, with a t interval over the seeds."""
+    a, b = by_seed(*a), by_seed(*b)
     seeds = sorted(set(a) & set(b))
     interval = compare.paired_interval([a[s] for s in seeds], [b[s] for s in seeds]) if len(seeds) > 1 else None
     return Ratio(interval) if interval else None
 
 
-def steady(run: dict) -> float:
-    return run["steady_epoch_s"]
-
-
-def step(run: dict) -> float:
-    return run["steady_epoch_s"] / run["steps_per_epoch"]
-
-
-# --- the parts of the study --------------------------------------------------------------
-
-
 def setup_values(study: Study) -> dict:
     config = Config.from_dict(study.first["config"])
     batch_sizes = sorted({r["batch_size"] for r in study.main})
-    return {"layers": Value("–".join(map(str, config.layer_sizes))),
-            "n_train": Value(f"{EXPECTED_SHAPES['train_images'][0] - config.validation_size:,}"),
+    return {"layers": Value("–".join(map(str, config.layer_sizes))), "n_train": Value(f"{config.n_train:,}"),
             "n_val": Value(f"{config.validation_size:,}"), "n_test": Value(f"{EXPECTED_SHAPES['test_images'][0]:,}"),
             "momentum": Value(f"{config.momentum:g}"), "learning_rate": Value(f"{config.learning_rate:g}"),
             "epochs": Value(str(config.epochs), config.epochs),
@@ -141,50 +120,40 @@ def gpu_values(study: Study) -> dict:
     small, large = min(r["batch_size"] for r in runs), max(r["batch_size"] for r in runs)
     out = {"gpu_label": Value(f"{runs[0]['device']['name']} (GPU)"), "gpu_short": Value(short_label(runs)),
            "gpu_commit": Value(commit_of(runs[0]))}
-    for name, b in (("small", small), ("large", large)):
-        ratio = seed_ratio(by_seed(runs, "jax", b, steady), by_seed(runs, "torch", b, steady))
-        if ratio:
-            out[f"gpu_eager_over_jit_{name}"] = ratio
     amortized = {row["batch_size"]: row for row in analyze.amortization(runs)}
     for name, b in (("small", small), ("large", large)):
+        if ratio := seed_ratio(runs, ("jax", b), ("torch", b)):
+            out[f"gpu_eager_over_jit_{name}"] = ratio
         if b in amortized:
             out[f"gpu_break_even_{name}"] = Value(break_even_words(amortized[b]), amortized[b]["break_even_epoch"])
     if amortized:  # PyTorch eager's running total stayed ahead through every measured epoch
         out["gpu_torch_ahead_throughout"] = not any(row["measured"] for row in amortized.values())
-    growth = seed_ratio(by_seed(runs, "torch", small, step), by_seed(runs, "torch", large, step))
-    if growth:
+    if growth := seed_ratio(runs, ("torch", small), ("torch", large), per_step=True):
         out["gpu_torch_step_growth"] = growth
     share = median(r["fraction_of_peak"] for r in runs if (r["framework"], r["batch_size"]) == ("torch", small))
-    out["gpu_share_torch_small"] = Value(fmt_pct(share, 1), share)
+    if share is not None:
+        out["gpu_share_torch_small"] = Value(f"{100 * share:.1f}%", share)
     jax_runs = [r for r in runs if r["framework"] == "jax" and r["batch_size"] == small]
     compile_total = median(r["compile_total_s"] for r in jax_runs)
-    out["gpu_jax_compile_small"] = Value(fmt_s(compile_total), compile_total)
     evaluate_s = median(analyze.evaluation_compile_s(r) for r in jax_runs)
-    out["gpu_eval_compile"] = Value(fmt_s(evaluate_s), evaluate_s)
-    jax_steady = median(steady(r) for r in jax_runs)
+    jax_steady = median(r["steady_epoch_s"] for r in jax_runs)
+    out.update(gpu_jax_compile_small=seconds_value(compile_total), gpu_eval_compile=seconds_value(evaluate_s))
     if compile_total and evaluate_s and jax_steady:
         epochs = (compile_total + evaluate_s) / jax_steady
         out["gpu_compile_in_epochs"] = Value(f"{epochs:.0f}", epochs)
-    gaps = [abs(a - b) for a, b in _twin_cells(runs)]
-    if gaps:
+    cells = {}  # the twins' test accuracies by batch size and seed
+    for r in runs:
+        cells.setdefault((r["batch_size"], r["seed"]), {})[r["framework"]] = r["test_accuracy"]
+    if gaps := [abs(c["jax"] - c["torch"]) for c in cells.values() if len(c) == 2]:
         out["twin_gap"] = Value(f"{100 * max(gaps):.2f}", 100 * max(gaps))
     return out
 
 
-def _twin_cells(runs: list[dict]) -> list[tuple[float, float]]:
-    cells = {}
-    for r in runs:
-        cells.setdefault((r["batch_size"], r["seed"]), {})[r["framework"]] = r["test_accuracy"]
-    return [(c["jax"], c["torch"]) for c in cells.values() if len(c) == 2]
-
-
 def paired_values(study: Study) -> dict:
-    """The CPU's paired comparisons (the declared family, Holm's correction, δ from the A/A) and
-    its dispatch and compile costs, from the newest paired record."""
-    records = [r for r in study.all_evidence if r["name"] == "paired" and not r["data"].get("quick")]
-    if not records:
+    """The newest paired record's declared comparisons (with Holm's correction and δ), dispatch and compile costs."""
+    record = max(study.evidence("paired"), key=lambda r: r["timestamp"], default=None)
+    if record is None:
         return {}
-    record = max(records, key=lambda r: r["timestamp"])
     parts = record["data"]["parts"]
     result = compare.analysis(parts, paired.FAMILY + paired.DISPATCH_FAMILY, paired.AA)
     rows = {(row["part"], row["comparison"]): row for row in result["rows"]}
@@ -198,16 +167,15 @@ def paired_values(study: Study) -> dict:
                 out[f"{name}_{size}"] = Ratio(compare.Interval(**compare._fields(row)), row["verdict"])
     if "donation_large" in out:
         out["donation_large_verdict"] = Value(out["donation_large"].verdict)
-    for label, name in (("dispatch: one operation", "dispatch_op_jax_slower"),
-                        ("dispatch: one compiled call", "dispatch_call_jax_faster")):
+    for label, name, verdict in (("dispatch: one operation", "dispatch_op_jax_slower", "slower"),
+                                 ("dispatch: one compiled call", "dispatch_call_jax_faster", "faster")):
         row = rows.get(("dispatch", label))
-        out[name] = None if row is None else row["verdict"] == ("slower" if "operation" in label else "faster")
+        out[name] = None if row is None else row["verdict"] == verdict
     if "dispatch" in parts:
         part = parts["dispatch"]
         for side, name in (("jax-op", "op_us_jax"), ("torch-op", "op_us_torch"), ("jax-jit-call", "call_us_jax"),
                            ("torch-compile-call", "call_us_torch")):
-            means = [m / part["calls_per_block"] for m in compare.side_means(part, side) if m is not None]
-            if means:
+            if means := [m / part["calls_per_block"] for m in compare.side_means(part, side) if m is not None]:
                 out[name] = Value(f"{1e6 * float(np.mean(means)):.1f} µs", float(np.mean(means)))
     compiles = [sum(r["torch-compile"]["compile_split"].values()) for p in parts.values() for r in p["rounds"]
                 if compare.usable(r.get("torch-compile")) and r["torch-compile"].get("compile_split")]
@@ -220,37 +188,27 @@ def cpu_values(study: Study) -> dict:
     runs = default_variant_runs(study.study_of("cpu"))
     if not runs:
         return {}
-    out = {}
-    jax_cold = [r for r in runs if r["framework"] == "jax" and r["cold_start"]]
-    compile_total = median(r["compile_total_s"] for r in jax_cold)
-    out["jax_compile_cpu"] = Value(fmt_s(compile_total), compile_total)
-    small = min(r["batch_size"] for r in runs)  # the report quotes the fusion counts at its smallest batch
-    hlo = next((r["profile"]["hlo"] for r in jax_cold if r["batch_size"] == small and (r["profile"] or {}).get("hlo")),
-               None)
-    if hlo:
-        kinds = hlo["after_optimization"].get("fusion_kinds", {})
-        out["fusion_kinds"] = Value(f"{kinds.get('with_matmul', 0)} around a matrix product, "
-                                    f"{kinds.get('without_matmul', 0)} without one")
+    out = {"jax_compile_cpu": seconds_value(median(r["compile_total_s"] for r in runs
+                                                   if r["framework"] == "jax" and r["cold_start"]))}
+    if fused := analyze.fusion_run(runs):  # the report quotes the fusion counts at its smallest batch
+        kinds = fused["profile"]["hlo"]["after_optimization"]["fusion_kinds"]
+        out["fusion_kinds"] = Value(f"{kinds['with_matmul']} around a matrix product, "
+                                    f"{kinds['without_matmul']} without one")
     return out
 
 
 def updates_values(study: Study) -> dict:
-    records = [r for r in study.all_evidence if r["name"] == "updates" and not r["data"].get("quick")
-               and "parts" in r["data"]]
-    if not records:
+    record = max(study.evidence("updates"), key=lambda r: r["timestamp"], default=None)
+    if record is None:
         return {}
-    record = max(records, key=lambda r: r["timestamp"])
-    rows = [row for part in record["data"]["parts"].values() for row in part["rows"]]
-    arms = {row["arm"]: row for row in rows if row.get("seed", 0) == 0}
+    arms = {row["arm"]: row for part in record["data"]["parts"].values() for row in part["rows"] if row["seed"] == 0}
     out = {}
     for arm, name in (("reference", "acc_reference"), ("equal epochs", "acc_equal_epochs"),
                       ("equal updates", "acc_equal_updates"), ("linear learning rate, warm-up", "acc_linear_warmup")):
-        accuracy = arms.get(arm, {}).get("test_accuracy")
-        if accuracy is not None:
+        if (accuracy := arms.get(arm, {}).get("test_accuracy")) is not None:
             out[name] = Value(f"{100 * accuracy:.1f}%", accuracy)
-    linear = arms.get("linear learning rate")
-    if linear:
-        accuracy = linear.get("test_accuracy")
+    if linear := arms.get("linear learning rate"):
+        accuracy = linear["test_accuracy"]
         out["linear_outcome"] = Value("diverged" if accuracy is None or not math.isfinite(accuracy)
                                       else f"reached {100 * accuracy:.1f}%", accuracy)
     return out

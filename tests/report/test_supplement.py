@@ -1,0 +1,75 @@
+"""The supplement's sections on hand-made records: the paired section's tables, δ and what was left out;
+the fusion counts both documents quote; a study of one-epoch runs."""
+
+import inspect
+import math
+
+import numpy as np
+
+from mnistbench.networks.config import Config
+from mnistbench.report import supplement, values
+from mnistbench.report.studies import Study
+from tests.factories import run_record
+
+
+def process(rng, mean, compile_s=None, calls=False):
+    result = {"blocks_s": [mean * 3] + [mean * math.exp(rng.normal(0, 0.01)) for _ in range(4)],
+              "floor_violations": [], "machine": [{"interference": False, "others": 0.01, "steal": 0.0}] * 5}
+    if not calls:
+        result.update(flops_per_block=1e10, matmul_peak_flops=1e11,
+                      compile_split={"trace_s": 0.1, "lower_s": 0.1, "compile_s": compile_s} if compile_s else None,
+                      evaluate_compile_split={"compile_s": 0.05} if compile_s else None)
+    return result
+
+
+def test_the_paired_section_prints_delta_the_family_and_each_side():
+    rng = np.random.default_rng(0)
+    training = {"batch_size": 64, "train_subset": 10_000, "calls_per_block": None, "warmup_blocks": 1, "blocks": 4,
+                "rounds": [{"torch-eager": process(rng, 1.0), "torch-eager again": process(rng, 1.0),
+                            "jax-jit": process(rng, 0.8, compile_s=0.3)} for _ in range(5)]}
+    dispatch = {"batch_size": None, "train_subset": None, "calls_per_block": 2000, "warmup_blocks": 1, "blocks": 4,
+                "rounds": [{"jax-op": process(rng, 0.02, calls=True), "torch-op": process(rng, 0.004, calls=True)}
+                           for _ in range(5)]}
+    text = supplement._paired_text({"data": {"parts": {"bs64": training, "dispatch": dispatch}}})
+    assert "δ = " in text and "frameworks' defaults" in text and "dispatch: one operation" in text
+    assert "0.80× [" in text and "faster" in text and "slower" in text
+    assert "One call, µs" in text and "0.5 [" in text  # a call's cost; the step's compile, trace + lower + compile
+    assert "0 left out" in text and "0 of 60" in text and "<0.001" in text
+    assert "an epoch over 10,000 images" in text
+    training["train_subset"] = None  # every training image: as many as the configuration derives
+    text = supplement._paired_text({"data": {"parts": {"bs64": training}}})
+    assert f"an epoch over {Config().n_train:,} images" in text
+    text = supplement._paired_text({"data": {"parts": {"dispatch": dispatch}}})  # no A/A: no δ
+    assert "**A/A**\n\n(not measured)" in text and "δ" not in text
+
+
+def hlo(with_matmul: int, without_matmul: int) -> dict:
+    program = {"operations": 40, "by_opcode": {"fusion": with_matmul + without_matmul}}
+    kinds = {"with_matmul": with_matmul, "without_matmul": without_matmul, "matmuls_outside_fusions": 3}
+    return {"before_optimization": program, "after_optimization": {**program, "fusion_kinds": kinds}}
+
+
+def test_the_report_and_the_supplement_quote_the_fusions_of_the_smallest_batch():
+    """Records sort by file name, batch 1024's before batch 64's: both documents read batch 64's program."""
+    runs = [run_record(fw, b, seed=s, device_kind="cpu") for b in (1024, 64) for fw in ("jax", "torch")
+            for s in (0, 1)]
+    for run in runs:
+        if run["framework"] == "jax" and run["seed"] == 0:
+            run["profile"] = {"hlo": hlo(5, 31) if run["batch_size"] == 64 else hlo(7, 40)}
+    study = Study(all_runs=runs, all_evidence=[])
+    assert values.quoted(study).fusion_kinds == "5 around a matrix product, 31 without one"
+    text = supplement.fusion_section(study)
+    assert "batch 64:" in text and "5 hold a matrix product" in text and "31 are element-wise" in text
+
+
+def test_a_study_of_one_epoch_runs_prints_no_nan_and_raises_nothing():
+    """``grid --epochs 1``: no steady epoch, one validation; every section and value still reads."""
+    runs = [run_record(fw, b, seed=s, device_kind=kind, epoch_times=(2.0,), val_times=(0.5,), steps=50_000 // b)
+            for kind in ("gpu", "cpu") for fw in ("jax", "torch") for b in (64, 1024) for s in (0, 1, 2)]
+    assert all(r["steady_epoch_s"] is None and len(r["val_times_s"]) == 1 for r in runs)
+    study = Study(all_runs=runs, all_evidence=[])
+    sections = [f for name, f in inspect.getmembers(supplement, inspect.isfunction) if name.endswith("_section")]
+    assert len(sections) == 14
+    texts = [section(study) for section in sections] + [str(v) for v in values.quoted(study).values()]
+    assert not [text for text in texts if "nan" in text.lower()], texts
+    assert "First epoch, JAX / PyTorch" in supplement.grid_pairs_section(study)  # the pairs of first epochs stay
