@@ -10,14 +10,14 @@
 #
 # Needs root (the daemons). No cgroups (they often do not work in a container or VM): processes are
 # tracked by their parent (proctrack/linuxproc). A requeued job waits CRED_EXPIRE seconds before it
-# starts again (SLURM's default is 120 s; 20 here keeps the tests short).
+# starts again (SLURM's default is 120 s; 5, its least, keeps the tests short).
 set -euo pipefail
 
 CONF=${SLURM_CONF:-/etc/slurm/slurm.conf}
 MARK="# written by mnistbench scripts/local-slurm.sh"
 STATE=/var/lib/slurm-mnistbench
 LOGS=/var/log/slurm-mnistbench
-CRED_EXPIRE=${CRED_EXPIRE:-20}
+CRED_EXPIRE=${CRED_EXPIRE:-5}
 
 say() { echo "local-slurm: $*" >&2; }
 die() { say "$*"; exit 1; }

@@ -1,4 +1,4 @@
-"""Submitting a campaign to SLURM: the checks, the job's decisions, SIGTERM, and a real cluster.
+"""Submitting a campaign to SLURM: the checks, SIGTERM, and a real cluster (the job's decisions: test_job.py).
 
 The tests marked ``slurm`` submit real jobs. They need ``sbatch``, ``squeue`` and
 ``scontrol`` on the PATH and a controller that answers (``scripts/local-slurm.sh
@@ -9,6 +9,7 @@ plan and dry run.
 """
 
 import json
+import math
 import os
 import re
 import shutil
@@ -21,8 +22,12 @@ from pathlib import Path
 import pytest
 
 from mnistbench.bench import campaign
+from mnistbench.bench.evidence.items import describe_device, evidence_record
+from mnistbench.bench.results import config_fingerprint, save_record
 from mnistbench.cluster import job as cluster_job
 from mnistbench.cluster import submit as cluster
+from mnistbench.provenance import code_version
+from tests.factories import run_record
 
 FINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
                 "BOOT_FAIL", "DEADLINE")
@@ -34,13 +39,7 @@ def mnistbench(*args, **options):
     return subprocess.run([sys.executable, "-m", "mnistbench", *args], capture_output=True, text=True, **options)
 
 
-# --- the job's time ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("text, seconds", [("1:30", 90), ("2:03:04", 7384), ("1-00:00:05", 86405),
-                                           ("0:00", 0), ("UNLIMITED", None), ("INVALID", None), ("", None)])
-def test_slurm_durations_are_read_as_squeue_writes_them(text, seconds):
-    assert cluster_job.slurm_duration_s(text) == seconds
+# --- the job's time and parameters -------------------------------------------------------------
 
 
 def test_the_margin_leaves_the_clean_stop_before_slurms_signal():
@@ -51,15 +50,15 @@ def test_the_margin_leaves_the_clean_stop_before_slurms_signal():
 
 
 def test_slurm_parameters_ask_for_one_gpu_one_task_and_the_node_to_itself(tmp_path):
-    gpu = cluster.slurm_parameters(cluster.Request(tmp_path / "a100", 240, constraint="a100",
-                                                   setup=("source .venv/bin/activate",),
-                                                   sbatch=(("qos", "short"),)))
+    gpu = cluster.slurm_parameters(cluster.Request(tmp_path / "a100", 240, setup=("source .venv/bin/activate",),
+                                                   sbatch=(("constraint", "a100"), ("qos", "short"))))
     assert gpu["gpus_per_node"] == 1 and gpu["ntasks_per_node"] == 1 and gpu["nodes"] == 1
-    assert gpu["exclusive"] is True and gpu["constraint"] == "a100" and gpu["time"] == 240
-    assert gpu["setup"] == ["source .venv/bin/activate"] and gpu["additional_parameters"] == {"qos": "short"}
+    assert gpu["exclusive"] is True and gpu["time"] == 240
+    assert gpu["setup"] == ["source .venv/bin/activate"]
+    assert gpu["additional_parameters"] == {"constraint": "a100", "qos": "short"}
     assert gpu["signal_delay_s"] == cluster_job.SIGNAL_DELAY_S and gpu["stderr_to_stdout"] is True
     cpu = cluster.slurm_parameters(cluster.Request(tmp_path / "cpu", 60, device="cpu", exclusive=False))
-    assert "gpus_per_node" not in cpu and "exclusive" not in cpu and "partition" not in cpu
+    assert "gpus_per_node" not in cpu and "exclusive" not in cpu and "additional_parameters" not in cpu
 
 
 # --- the command line's checks: one line, exit status 2 -------------------------------------------
@@ -82,8 +81,9 @@ def fake_slurm(folder: Path) -> dict:
     return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
 
 
-def test_a_time_limit_too_short_for_the_longest_step_is_one_line_that_offers_one(tmp_path):
+def test_a_time_limit_too_short_for_the_longest_step_left_is_one_line_that_offers_one(tmp_path, monkeypatch):
     env = fake_slurm(tmp_path / "bin")
+    monkeypatch.setenv("PATH", env["PATH"])
     results = tmp_path / "study"
     done = mnistbench("cluster", "submit", "--time", "1", "--results-dir", str(results), "--device", "cpu",
                       "--quick", env=env)
@@ -98,6 +98,8 @@ def test_a_time_limit_too_short_for_the_longest_step_is_one_line_that_offers_one
         minutes = cluster.minutes_for(step_s, None)
         assert cluster.campaign_budget_s(minutes, cluster.default_margin_s(minutes)) >= step_s
         assert cluster.campaign_budget_s(minutes - 1, cluster.default_margin_s(minutes - 1)) < step_s
+    record_all_but(results, [step.label for step in campaign.plan("cpu", True, results)][:1])
+    assert cluster.longest_step("cpu", True, results)[1] < seconds  # a step done needs no time any more
 
 
 def test_a_results_folder_that_is_a_file_is_one_line(tmp_path):
@@ -110,7 +112,8 @@ def test_a_results_folder_that_is_a_file_is_one_line(tmp_path):
         assert done.stderr.strip() == f"mnistbench: error: results folder {blocker} is a file, not a folder"
 
 
-def test_a_margin_below_slurms_signal_is_refused(tmp_path):
+def test_a_margin_below_slurms_signal_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", fake_slurm(tmp_path / "bin")["PATH"])
     request = cluster.Request(tmp_path / "study", 60, device="cpu", margin_s=cluster_job.SIGNAL_DELAY_S)
     with pytest.raises(cluster.UserError, match="--margin"):
         cluster.check_request(request)
@@ -121,56 +124,52 @@ def test_status_of_a_folder_without_jobs_says_so(tmp_path):
     assert done.returncode == 2 and "no job was submitted into" in done.stderr
 
 
-# --- the job's decisions, without SLURM -------------------------------------------------------
+# --- a results folder with most of the plan done ---------------------------------------------------
 
 
-class FakeJobWorld:
-    """The job's surroundings: the time left, the dry run's count, the campaign's exit."""
-
-    def __init__(self, monkeypatch, done_counts, status, left):
-        self.counts, self.requeued, self.rendered, self.budgets = list(done_counts), 0, 0, []
-        monkeypatch.setattr(cluster_job, "seconds_left", lambda *_: (600.0, "squeue"))
-        monkeypatch.setattr(cluster_job, "done_steps", lambda *_: self.counts.pop(0))
-        monkeypatch.setattr(cluster_job, "run_campaign", lambda command, log: (
-            self.budgets.append(float(command[command.index("--max-seconds") + 1])), (status, left))[1])
-        monkeypatch.setattr(cluster_job, "render_report", lambda *_, **__: setattr(self, "rendered", 1))
-
-    def requeue(self):
-        self.requeued += 1
-
-
-JOB = cluster_job.CampaignJob("cpu", True, "/nowhere", 120.0, 10)
-
-
-def test_a_job_with_steps_left_and_progress_is_requeued(monkeypatch):
-    world = FakeJobWorld(monkeypatch, [3, 7], 0, True)
-    lines = []
-    cluster_job.run_job(JOB, lines.append, world.requeue)
-    assert world.requeued == 1 and not world.rendered
-    assert world.budgets == [600.0 - 120.0]  # the time left less the margin
+def record_all_but(results: Path, left: list[str], wall_s: float = 10.0) -> None:
+    """Records that the campaign counts as current (this code, size, machine and software) for every
+    step of the quick CPU plan but those labelled ``left``, so that a test runs only those: each run
+    took ``wall_s``, most of it starting its process (as a quick run on a 2-core machine does); an
+    evidence part holds no data."""
+    described = describe_device("cpu")
+    platform = {**described["platform"], "code_version": code_version()}  # a run's, not an evidence item's
+    parts = {}
+    for step in campaign.plan("cpu", True, results):
+        if step.label in left:
+            continue
+        for run in step.runs:
+            c = run.config
+            record = run_record(run.framework, c.batch_size, c.seed, (1.0,) + (0.3,) * (c.epochs - 1), "cpu",
+                                steps=c.n_train // c.batch_size, variant=run.variant)
+            record.update(config=c.to_dict(), config_fingerprint=config_fingerprint(c), wall_s=wall_s,
+                          device=described["device"], platform=platform)
+            save_record(record, step.folder)
+        if step.kind == "evidence":
+            parts.setdefault(step.evidence, {"quick": True, "parts": {}, "seconds": {}})["parts"][step.part] = {}
+    for name, data in parts.items():
+        save_record(evidence_record(name, described, data), results / "evidence")
 
 
-def test_a_job_that_did_no_step_stops_instead_of_requeueing_forever(monkeypatch):
-    world = FakeJobWorld(monkeypatch, [3, 3], 0, True)
-    lines = []
-    assert cluster_job.run_job(JOB, lines.append, world.requeue) == "stalled"
-    assert world.requeued == 0 and "larger --time" in lines[-1]
+def jax_sessions(results: Path) -> list[str]:
+    """The quick plan's JAX sessions (each a cold start of 7 to 12 s on a 2-core machine), in its order."""
+    return [step.label for step in campaign.plan("cpu", True, results)
+            if step.kind == "session" and step.runs[0].framework == "jax"]
 
 
-def test_a_finished_plan_renders_and_a_stopped_campaign_does_not(monkeypatch):
-    world = FakeJobWorld(monkeypatch, [3], 0, False)
-    assert cluster_job.run_job(JOB, lambda _: None, world.requeue) == "done"
-    assert world.rendered and not world.requeued
-    world = FakeJobWorld(monkeypatch, [3], 130, False)
-    assert cluster_job.run_job(JOB, lambda _: None, world.requeue) == "interrupted"
-    assert not world.rendered and not world.requeued
+def plan_json(results: Path) -> dict:
+    done = mnistbench("campaign", "--device", "cpu", "--quick", "--results-dir", str(results), "--dry-run", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
-def test_without_quarto_the_report_is_skipped_with_a_line(monkeypatch, tmp_path):
-    monkeypatch.setattr(cluster_job, "quarto_path", lambda: None)
-    lines = []
-    assert cluster_job.render_report(tmp_path, lines.append, 100) is None
-    assert len(lines) == 1 and "Quarto is not installed" in lines[0] and "make report" in lines[0]
+def test_the_records_written_for_a_test_count_as_done_and_leave_the_rest_to_do(tmp_path):
+    results = tmp_path / "study"
+    left = jax_sessions(results)
+    record_all_but(results, left)
+    plan = plan_json(results)
+    assert [step["label"] for step in plan["steps"] if step["state"] != "done"] == left
+    assert plan["to_do"] == len(left) and plan["blocked"] == 0
 
 
 # --- SIGTERM, as scancel and a time limit send it -------------------------------------------------
@@ -196,12 +195,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-def dry_run(results: Path) -> str:
-    done = mnistbench("campaign", "--device", "cpu", "--quick", "--results-dir", str(results), "--dry-run")
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def label_of(line: str, planned: list) -> str:
     """The planned step a started line names (the longest label it begins with)."""
     found = [p.label for p in planned if line == p.label or line.startswith(p.label + " ")]
@@ -217,6 +210,7 @@ def done_labels(results: Path) -> list[str]:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the child process")
 def test_sigterm_is_handled_like_ctrl_c_and_kills_the_step_in_progress(tmp_path):
     results = tmp_path / "study"
+    record_all_but(results, jax_sessions(results)[:2])
     child = subprocess.Popen([sys.executable, "-m", "mnistbench", "campaign", "--device", "cpu", "--quick",
                               "--results-dir", str(results)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -249,7 +243,7 @@ def test_sigterm_is_handled_like_ctrl_c_and_kills_the_step_in_progress(tmp_path)
 
 def slurm_missing() -> str | None:
     """Why no SLURM job can run here, or None."""
-    missing = [tool for tool in ("sbatch", "squeue", "scontrol", "scancel") if shutil.which(tool) is None]
+    missing = [tool for tool in ("sbatch", "squeue", "scontrol", "scancel", "sinfo") if shutil.which(tool) is None]
     if missing:
         return (f"SLURM is not installed ({', '.join(missing)} not on the PATH): scripts/local-slurm.sh install "
                 "&& scripts/local-slurm.sh start")
@@ -299,7 +293,7 @@ def wait_for(condition, timeout_s: float, what: str, log: Path | None = None):
         value = condition()
         if value:
             return value
-        time.sleep(1)
+        time.sleep(0.25)
     tail = log.read_text()[-3000:] if log and log.exists() else ""
     pytest.fail(f"{what} did not happen within {timeout_s:.0f} s; log:\n{tail}")
 
@@ -325,13 +319,21 @@ def finished(results: Path) -> dict[tuple[str, str], object]:
 @pytest.mark.slurm
 def test_a_campaign_longer_than_its_job_is_requeued_until_every_step_is_done_once(slurm, tmp_path):
     results = tmp_path / "study"
-    planned = campaign.plan("cpu", True, results)
-    # A quick campaign takes about 7 minutes on a 2-core machine; 250 s per job cannot finish it. The
-    # wide margin costs no time (the job is requeued as soon as the campaign stops) and keeps a step
-    # that overruns its estimate clear of SLURM's signal.
-    job_id = submit(slurm, results, "--time", "8", "--margin", "210")
+    sessions = jax_sessions(results)
+    left = [sessions[0], sessions[-1]]  # the records estimate them alike
+    record_all_but(results, left)
+    # The shortest time limit the code allows for the longest step left (and a second for the campaign to
+    # reach it), with the widest margin: each start leaves the campaign what submit checked, one step's
+    # estimate, so the first start does the first step and the second start the other. The margin costs no
+    # time: the job is requeued as soon as the campaign stops.
+    needed = cluster.longest_step("cpu", True, results)[1] + 1
+    minutes = cluster.minutes_for(needed, cluster.MIN_MARGIN_S)
+    margin = math.floor(cluster.campaign_budget_s(minutes, 0) - needed)
+    partition = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True).stdout.split()[0]
+    job_id = submit(slurm, results, "--time", str(minutes), "--margin", str(margin),
+                    "--partition", partition.rstrip("*"))
     log = cluster.log_path(results, job_id)
-    state = wait_for_end(job_id, log, timeout_s=40 * 60)
+    state = wait_for_end(job_id, log, timeout_s=300)
     text = log.read_text()
     assert state == "COMPLETED", text[-3000:]
     assert int(job_field(job_id, "Restarts")) >= 1
@@ -339,60 +341,48 @@ def test_a_campaign_longer_than_its_job_is_requeued_until_every_step_is_done_onc
     assert len(starts) >= 2 and starts == [str(n) for n in range(1, len(starts) + 1)]
     assert text.count("requeueing job") == len(starts) - 1 and "the plan is done" in text
     assert "Traceback" not in text and "interrupted" not in text  # every start stopped cleanly
-    # Every step started, and every run and evidence part done exactly once over all the starts: none
-    # redone, none skipped (a session of runs cut by a job's end goes on with its other runs in the next)
-    started = [label_of(line, planned) for line in STARTED.findall(text)]
-    assert set(started) == {step.label for step in planned}
-    parts = [label for label in started if not label.startswith("session")]
-    assert sorted(parts) == sorted(step.label for step in planned if step.kind != "session")
+    # Each step left started once over all the starts, and each run trained once: none redone, none skipped
+    planned = campaign.plan("cpu", True, results)
+    assert sorted(label_of(line, planned) for line in STARTED.findall(text)) == sorted(left)
     saved = SAVED.findall(text)
-    runs = [run for step in planned for run in step.runs]
-    assert len(saved) == len(set(saved)) == len(runs)  # each run trained once
-    assert sorted(path.name for path in results.glob("run-*.json")) == sorted(saved)
-    states = campaign.assess(planned, "cpu", True, results)
-    assert [p.step.label for p in states if p.state != "done" and p.step.kind != "derived"] == []
-    assert dry_run(results).count("[done]") == sum(p.state == "done" for p in states)
+    assert len(saved) == len(set(saved)) == len(left) and set(saved) <= {p.name for p in results.glob("run-*.json")}
+    assert done_labels(results) == [step.label for step in planned]
     assert not list(results.rglob(".*.tmp"))
-    if cluster_job.quarto_path():
-        assert (results / "report" / "report.pdf").exists() and (results / "report" / "supplement.pdf").exists()
-    else:
-        assert "Quarto is not installed" in text
+    assert "cluster: report rendered" in text or "cluster: rendering" in text or "Quarto is not installed" in text
     status = mnistbench("cluster", "status", "--results-dir", str(results))
     assert status.returncode == 0 and f"job {job_id}" in status.stdout and "COMPLETED" in status.stdout
+    assert "the plan is done" in status.stdout
 
 
 @pytest.mark.slurm
 def test_a_cancelled_job_keeps_its_finished_steps_and_the_next_submission_goes_on(slurm, tmp_path):
     results = tmp_path / "study"
-    first = submit(slurm, results, "--time", "20")
+    left = jax_sessions(results)[:2]
+    record_all_but(results, left)
+    first = submit(slurm, results, "--time", "10")  # both steps fit in one start
     log = cluster.log_path(results, first)
-    wait_for(lambda: log.exists() and len(STARTED.findall(log.read_text())) >= 2, 300,
+    wait_for(lambda: log.exists() and len(STARTED.findall(log.read_text())) >= 2, 120,
              "the second step of the first job", log)
     time.sleep(1)  # the second step is under way
     subprocess.run(["scancel", first], check=True)
-    assert wait_for_end(first, log, timeout_s=120) == "CANCELLED"
-    wait_for(lambda: "cluster: the campaign was stopped" in log.read_text(), 60, "the job's last line", log)
-    wait_for(lambda: subprocess.run(["pgrep", "-f", str(results)], capture_output=True).stdout == b"", 60,
+    assert wait_for_end(first, log, timeout_s=60) == "CANCELLED"
+    wait_for(lambda: "cluster: the campaign was stopped" in log.read_text(), 30, "the job's last line", log)
+    wait_for(lambda: subprocess.run(["pgrep", "-f", str(results)], capture_output=True).stdout == b"", 30,
              "the end of every process of the job", log)
     text = log.read_text()
     assert "mnistbench: interrupted: finished steps are saved in" in text and "Traceback" not in text
+    status = mnistbench("cluster", "status", "--results-dir", str(results))
+    assert "to continue: python -m mnistbench cluster submit --time 10" in status.stdout
     kept = finished(results)
     planned = campaign.plan("cpu", True, results)
-    done = done_labels(results)
     started = [label_of(line, planned) for line in STARTED.findall(text)]
-    assert done and set(done) <= set(started)
-    in_progress = started[-1]
-    assert in_progress not in done
+    assert started == left and left[0] in done_labels(results) and left[1] not in done_labels(results)
 
-    second = submit(slurm, results, "--time", "20")
+    second = submit(slurm, results, "--time", "10")
     second_log = cluster.log_path(results, second)
-    wait_for(lambda: second_log.exists() and len(STARTED.findall(second_log.read_text())) >= 2, 300,
-             "the second step of the second job", second_log)
-    subprocess.run(["scancel", second], check=True)
-    wait_for_end(second, second_log, timeout_s=120)
+    assert wait_for_end(second, second_log, timeout_s=120) == "COMPLETED"
     again = [label_of(line, planned) for line in STARTED.findall(second_log.read_text())]
-    assert again[0] == in_progress  # the step cut short is the first one done again
-    assert not set(done) & set(again)  # and nothing finished is done again
-    assert in_progress in done_labels(results)
+    assert again == left[1:]  # the step cut short is done again, and nothing finished is
+    assert done_labels(results) == [step.label for step in planned]
     now = finished(results)
     assert all(now.get(key) == value for key, value in kept.items())  # nothing finished lost, nor redone

@@ -1,7 +1,4 @@
-"""The ``cluster`` command: submit a campaign to SLURM, and see how it goes.
-
-Argument parsing and printing only (as in the package's cli.py); the work is in submit.py and job.py.
-"""
+"""The ``cluster`` command's arguments and output; the work is in submit.py and job.py."""
 
 from __future__ import annotations
 
@@ -12,6 +9,8 @@ from pathlib import Path
 
 from ..checks import positive_int, positive_seconds
 from ..errors import UserError
+
+SLURM_OPTIONS = ("partition", "constraint", "account")  # sbatch options of their own on the command line
 
 
 def sbatch_option(text: str) -> tuple[str, str]:
@@ -27,19 +26,17 @@ def add_parser(commands) -> None:
     submit = actions.add_parser("submit", help="submit one device's campaign (one GPU type, one results folder)")
     submit.add_argument("--time", type=positive_int, required=True, metavar="MIN",
                         help="each job's time limit in minutes; the job is requeued until the plan is done")
-    submit.add_argument("--results-dir", type=Path, required=True,
-                        help="where the study goes (one folder per GPU type)")
-    submit.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's)")
-    submit.add_argument("--constraint", default=None, help="SLURM constraint, e.g. the GPU type (a100)")
-    submit.add_argument("--account", default=None, help="SLURM account to charge")
+    submit.add_argument("--results-dir", type=Path, required=True, help="the study's folder (one per GPU type)")
+    submit.add_argument("--partition", help="SLURM partition (default: the cluster's)")
+    submit.add_argument("--constraint", help="SLURM constraint, e.g. the GPU type (a100)")
+    submit.add_argument("--account", help="SLURM account to charge")
     submit.add_argument("--setup", action="append", default=[], metavar="CMD",
                         help="a shell line run in the job first, e.g. 'source .venv/bin/activate' (repeatable)")
     submit.add_argument("--device", choices=("gpu", "cpu"), default="gpu", help="default: %(default)s")
     submit.add_argument("--quick", action="store_true", help="the campaign's small plan")
-    submit.add_argument("--margin", type=positive_seconds, default=None, metavar="S",
+    submit.add_argument("--margin", type=positive_seconds, metavar="S",
                         help="seconds kept free at the end of each job (default: a tenth of --time, 3-10 min)")
-    submit.add_argument("--shared-node", action="store_true",
-                        help="do not ask for the node to itself (other jobs on the host disturb the timing)")
+    submit.add_argument("--shared-node", action="store_true", help="share the node with other jobs (less exact timing)")
     submit.add_argument("--sbatch", action="append", type=sbatch_option, default=[], metavar="NAME=VALUE",
                         help="any other sbatch option, e.g. qos=short (repeatable)")
     status = actions.add_parser("status", help="the jobs of a results folder, the end of the log, the report")
@@ -50,13 +47,13 @@ def submit_command(args) -> str:
     """The command line that submits this request again (to continue after a scancel)."""
     words = ["python", "-m", "mnistbench", "cluster", "submit", "--time", str(args.time),
              "--results-dir", str(args.results_dir), "--device", args.device]
-    for name in ("partition", "constraint", "account", "margin"):
-        if getattr(args, name) is not None:
-            words += [f"--{name}", f"{getattr(args, name):g}" if name == "margin" else getattr(args, name)]
+    for name in SLURM_OPTIONS:
+        words += [f"--{name}", getattr(args, name)] if getattr(args, name) is not None else []
+    words += ["--margin", f"{args.margin:g}"] if args.margin is not None else []
     words += [word for line in args.setup for word in ("--setup", line)]
     words += [word for name, value in args.sbatch for word in ("--sbatch", f"{name}={value}")]
     words += ["--quick"] * args.quick + ["--shared-node"] * args.shared_node
-    return " ".join(shlex.quote(word) for word in words)
+    return shlex.join(words)
 
 
 def cmd_cluster(args) -> int:
@@ -72,12 +69,11 @@ def cmd_cluster(args) -> int:
         return 0
     from ..mnist_files import fetch_mnist
 
-    cluster.check_slurm()
     results_dir = args.results_dir.resolve()
-    request = cluster.Request(results_dir, args.time, args.device, args.quick, args.partition, args.constraint,
-                              args.account, tuple(args.setup), args.margin, not args.shared_node,
-                              tuple(args.sbatch))
+    sbatch = [(name, getattr(args, name)) for name in SLURM_OPTIONS if getattr(args, name) is not None]
+    request = cluster.Request(results_dir, args.time, args.device, args.quick, tuple(args.setup), args.margin,
+                              not args.shared_node, tuple(sbatch + args.sbatch))
     cluster.check_request(request)
     fetch_mnist(log=lambda message: print(message, file=sys.stderr))  # here: compute nodes often have no internet
-    print(cluster.instructions(cluster.submit(request, submit_command(args))))
+    print(cluster.instructions(cluster.submit(request, submit_command(args)), results_dir))
     return 0
