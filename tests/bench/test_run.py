@@ -142,3 +142,26 @@ def test_auto_is_the_gpu_only_where_every_framework_of_the_command_sees_one(monk
     monkeypatch.setattr(session, "run_in_fresh_process", lambda fw, config, device, *a, **k: asked.append(device))
     cli.main(["grid", "--results-dir", str(tmp_path), "--quick", "--seeds", "0", "--batch-sizes", "64", "--quiet"])
     assert asked == ["cpu", "cpu"]
+
+
+def test_a_clock_that_reads_too_fast_gives_an_invalid_record_that_the_campaign_measures_again(tmp_path, monkeypatch):
+    """End to end: a clock that reads a thousand times too fast puts every epoch below the physical
+    floor; the record says the run is invalid and why; the campaign counts the run as not done."""
+    from mnistbench.bench import campaign, results, timing
+    from mnistbench.provenance import code_version
+
+    step = next(s for s in campaign.plan("cpu", True, tmp_path) if s.kind == "session")
+    [planned] = step.runs
+    real = timing.timed_epoch
+    monkeypatch.setattr(timing, "timed_epoch", lambda *a, **k: tuple(t / 1000 for t in real(*a, **k)))
+    record = run.run_one(planned.framework, planned.config, "cpu", variant=planned.variant, log=lambda _: None)
+    assert record["valid"] is False and "below the physical floor" in record["invalid_reasons"][0]
+    results.save_record(record, tmp_path)
+    assert campaign.runs_to_do(step, "cpu", code_version()) == step.runs
+
+
+def test_every_epoch_says_when_it_ended_since_the_process_began():
+    record = run.run_one("jax", TINY, device="cpu", log=lambda _: None)
+    elapsed = record["elapsed_s"]
+    assert len(elapsed) == TINY.epochs and all(a < b for a, b in zip(elapsed, elapsed[1:]))
+    assert elapsed[-1] >= sum(record["epoch_times_s"]) + sum(record["val_times_s"])

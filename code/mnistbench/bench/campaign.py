@@ -36,7 +36,7 @@ from ..errors import Error
 from ..networks.config import Config
 from ..provenance import code_version, device_name
 from . import estimates, variants
-from .evidence import paired
+from .evidence import costsplit, paired
 from .evidence.items import current_data, describe_device, run_evidence
 from .evidence.measure import compile_parts, equality_parts, updates_parts
 from .results import config_fingerprint, is_current, load_records, results_folder, run_filename, software_fingerprint
@@ -128,9 +128,11 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     steps += [step for step in compiles if step.tier == 2]
     if device == "gpu":  # TF32's compile time and epochs: JAX's at the largest batch size (most matmul), cold
         steps.append(session_step([run("jax", "jit", ends[-1], seeds[0], precision="tf32")], 2, results_dir / "tf32"))
-    if device == "cpu":  # accuracy does not depend on the device: the twins are tested equal
-        steps += [evidence_step("updates", part, 2, evidence_dir) for part in updates_parts(device, quick)]
+    if device == "cpu":  # the variants in rounds of fresh processes, where the machine's noise asks for them
         steps += [evidence_step("paired", part, 2, evidence_dir) for part in paired.parts(device, quick)]
+    steps += [evidence_step("cost-split", part, 2, evidence_dir) for part in costsplit.parts(device, quick)]
+    if device == "cpu":  # accuracy does not depend on the device (the twins are tested equal), nor on a session
+        steps += [evidence_step("updates", part, 2, evidence_dir) for part in updates_parts(device, quick)]
     return steps
 
 
@@ -243,6 +245,10 @@ def execute_step(step: Step, todo: tuple[Run, ...], device: str, quick: bool, re
         run_session_in_fresh_process(allowed, device, step.folder, compilation_cache=compilation_cache,
                                      on_record=lambda path: log(f"    saved {Path(path).name}"))
         return sorted({f"{reason}: {run.name}" for run, reason in reasons.items() if reason})
+    if step.evidence == "cost-split":  # a GPU-only side is timed only once its equality check has passed
+        equality = current_data("equality", device, quick, Path(results_dir) / "evidence", describe_device(device))
+        if reason := blocked_by_equality(Run(*step.part.split("-", 1), Config()), equality, running=True):
+            raise Blocked(reason)
     run_evidence(step.evidence, device, quick, step.folder, only_parts=[step.part], log=log)
     return []
 

@@ -1,23 +1,33 @@
-"""Paired comparisons across processes: one number per process, intervals across rounds, and
-what an interval resolves.
+"""Paired comparisons across processes, declared before anything is measured.
 
-The method, declared before measuring (the supplement prints it, ``DESIGN``):
+The design (the supplement prints it from here and from ``evidence.paired``, whose ``FAMILY`` is
+the declared family):
 
-- **The process is the unit.** Each side of a comparison runs in fresh processes of its own,
-  one framework per process. A *round* runs one process of every side in a shuffled order, so
-  the two sides of a comparison are measured in nearby processes, minutes apart at most.
-- **Blocks of equal work** inside a process (one epoch over the same images); the first
-  ``WARMUP_EPOCHS`` are left out (the first holds the compilation), the rest are averaged:
-  one number per process, its mean block time. The estimand is the ratio of mean steady block
-  times, B over A: what a user waits, in proportion.
-- **The interval comes from the rounds**: per round, log(B / A); a t interval over rounds
-  (n - 1 degrees of freedom). Blocks of one process are not independent (the machine drifts
-  within minutes), so they never count as separate samples.
-- **A/A**: the same side twice in a round. The farthest end of its interval from 1 is the
-  study's resolution, the equivalence margin δ.
-- **Verdicts**: an interval that excludes 1 is a difference (faster or slower); one inside
-  [1/(1 + δ), 1 + δ] is "no difference beyond δ"; anything else is "not resolved". Over the
-  declared family a difference is claimed only if Holm's adjusted p-value is below 1 - CONFIDENCE.
+- **The process is the unit.** A *round* runs one fresh process of every side of a part, in a
+  balanced order. A process trains blocks of equal work; its one number is the mean of its blocks
+  after its side's warm-up. Per round, log(B / A); the estimand is the geometric mean over rounds
+  of B / A; the interval is a t interval over rounds (blocks of one process are not independent).
+- **The smallest effect of interest**, ``MARGIN``, fixed before the data: 10%. A tenth of a
+  training run's time is the smallest difference a user would act on (the choice of a framework,
+  a variant), and about what one framework's own epochs vary between processes of a shared machine;
+  a smaller claim would be about the machine more than the code.
+- **The family** is the comparisons the report states, and only those, ``k`` of them. Its error
+  rate is ``FAMILY_ALPHA``; each comparison is tested at ``FAMILY_ALPHA / k`` (Bonferroni), and
+  its printed interval carries that correction, so a verdict and its interval always agree:
+  *faster* or *slower* when the (1 - alpha / k) interval excludes 1; *equivalent* (within the
+  margin) by two one-sided tests at alpha / k, when the (1 - 2 alpha / k) interval lies inside
+  [1 / (1 + MARGIN), 1 + MARGIN]; both can hold; anything else is *not resolved*.
+- **A/A**: one per part (a side run twice a round). It calibrates the instrument: its interval
+  must cover 1, and its spread is printed beside the family's.
+- **Interference**: a process with a steady block during which other processes or the hypervisor
+  took more than a tenth of the machine (``machine.INTERFERENCE``) is flagged; every verdict is
+  given with and without the flagged processes.
+- **Drift**: what is left of a process's log time after its side's and its round's effects,
+  against the minutes since its round began (the balanced order cancels it; its slope is printed).
+- **Sessions**: the study is planned as two sessions (other days or machines), each a whole
+  replicate; a verdict comes from every session's rounds together, stands only where the sessions
+  agree (an F test of the log ratios by session, at the corrected level), and each session's own
+  verdict is printed beside it.
 """
 
 from __future__ import annotations
@@ -28,10 +38,10 @@ import math
 import numpy as np
 from scipy import stats
 
-from .timing import WARMUP_EPOCHS
-
-CONFIDENCE = 0.95
-VERDICTS = ("faster", "slower", "no difference beyond δ", "not resolved")
+MARGIN = 0.10  # the smallest effect of interest, and the equivalence margin (see the module's text)
+FAMILY_ALPHA = 0.05  # the family-wise error rate
+POWER_TARGET = 0.80  # rounds are planned for this power at MARGIN
+CONFIDENCE = 0.95  # of a single quantity's interval (a compile time, a fitted cost)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,30 +52,23 @@ class Interval:
     low: float
     high: float
     n: int  # rounds
+    confidence: float  # of [low, high]
     p_value: float  # two-sided, of "no difference" (a one-sample t test on the log ratios)
 
     @property
     def excludes_one(self) -> bool:
         return self.high < 1 or self.low > 1
 
-    def within(self, delta: float) -> bool:
-        return 1 / (1 + delta) <= self.low and self.high <= 1 + delta
+    def within(self, margin: float = MARGIN) -> bool:
+        return 1 / (1 + margin) <= self.low and self.high <= 1 + margin
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def process_mean(block_times: list[float], warmup: int = WARMUP_EPOCHS) -> float:
-    """One number per process: the mean time of its blocks after the warm-up."""
-    steady = block_times[warmup:]
-    if not steady:
-        raise ValueError(f"a process needs more than {warmup} blocks")
-    return float(np.mean(steady))
-
-
 def log_ratio_interval(log_ratios: list[float], confidence: float = CONFIDENCE) -> Interval | None:
-    """The t interval of the mean log ratio, as a ratio; None with fewer than two rounds or a
-    value that is not a number (an interval of NaN would print, and its p-value read as 0)."""
+    """The t interval of the mean log ratio, as a ratio; None with fewer than two rounds or a value
+    that is not a number (an interval of NaN would print, and its p-value read as 0)."""
     x = np.asarray(log_ratios, dtype=float)
     n = len(x)
     if n < 2 or not np.isfinite(x).all():
@@ -73,7 +76,7 @@ def log_ratio_interval(log_ratios: list[float], confidence: float = CONFIDENCE) 
     mean, spread = float(x.mean()), float(x.std(ddof=1))
     half = stats.t.ppf(0.5 + confidence / 2, n - 1) * spread / math.sqrt(n)
     p_value = float(stats.ttest_1samp(x, 0.0).pvalue) if spread > 0 else float(mean == 0)
-    return Interval(math.exp(mean), math.exp(mean - half), math.exp(mean + half), n, p_value)
+    return Interval(math.exp(mean), math.exp(mean - half), math.exp(mean + half), n, confidence, p_value)
 
 
 def paired_interval(a_means: list[float], b_means: list[float], confidence: float = CONFIDENCE) -> Interval | None:
@@ -83,114 +86,161 @@ def paired_interval(a_means: list[float], b_means: list[float], confidence: floa
     return log_ratio_interval([math.log(b / a) for a, b in zip(a_means, b_means)], confidence)
 
 
-def margin(aa: Interval) -> float:
-    """δ from an A/A interval: how far from 1 its farther end lies (0.04 for 0.97 to 1.04)."""
-    return max(aa.high, 1 / aa.low) - 1
-
-
-def verdict(interval: Interval | None, delta: float, adjusted_p: float | None = None) -> str:
-    """What the interval resolves about B against A: 'faster' or 'slower' (B's time is lower or
-    higher), 'no difference beyond δ', or 'not resolved'. With ``adjusted_p`` (Holm's, over the
-    family the documents claim) a difference also needs that below 1 - CONFIDENCE."""
-    if interval is None:
-        return "not resolved"
-    significant = adjusted_p is None or adjusted_p < 1 - CONFIDENCE
-    if interval.excludes_one and significant:
-        return "faster" if interval.high < 1 else "slower"
-    if interval.within(delta):
-        return "no difference beyond δ"
-    return "not resolved"
-
-
-def holm(p_values: dict[str, float]) -> dict[str, float]:
-    """Holm's step-down adjusted p-values (each at most 1, never below an earlier one's)."""
-    ordered = sorted(p_values, key=p_values.get)
-    adjusted, running = {}, 0.0
-    for rank, name in enumerate(ordered):
-        running = max(running, min(1.0, (len(ordered) - rank) * p_values[name]))
-        adjusted[name] = running
-    return adjusted
-
-
-def lag1_autocorrelation(values: list[float]) -> float | None:
-    """The correlation of each block time with the next: near 0 for independent blocks,
-    high when the machine drifts through a process (a hump)."""
-    x = np.asarray(values, dtype=float)
-    if len(x) < 3 or x.std() == 0:
+def judged(log_ratios: list[float], alpha: float, margin: float = MARGIN) -> dict | None:
+    """A comparison's verdict at the per-comparison level ``alpha``, with the intervals that decide
+    it: ``difference`` (1 - alpha) and ``equivalence`` (1 - 2 alpha, two one-sided tests)."""
+    difference = log_ratio_interval(log_ratios, 1 - alpha)
+    equivalence = log_ratio_interval(log_ratios, 1 - 2 * alpha)
+    if difference is None:
         return None
-    x = x - x.mean()
-    return float(np.dot(x[:-1], x[1:]) / np.dot(x, x))
+    words = []
+    if difference.excludes_one:
+        words.append("faster" if difference.high < 1 else "slower")
+    if equivalence.within(margin):
+        words.append(f"within ±{100 * margin:.0f}%")
+    return {"difference": difference.to_dict(), "equivalence": equivalence.to_dict(),
+            "verdict": ", ".join(words) or "not resolved"}
 
 
-# --- a paired record's parts (``evidence.paired``): process means, the family, the A/A ----------------
+# --- planning: rounds from a power calculation ---------------------------------------------------
 
 
-def usable(process: dict | None) -> bool:
+def power(sigma: float, rounds: int, alpha: float, effect: float = MARGIN) -> float:
+    """Power of the two-sided t test at level ``alpha`` over ``rounds`` log ratios of spread
+    ``sigma`` to find a true ratio of 1 + ``effect``."""
+    df, shift = rounds - 1, math.log(1 + effect) / (sigma / math.sqrt(rounds))
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    if shift > 40:  # far beyond the critical value: the noncentral t's tail underflows
+        return 1.0
+    return float(stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift))
+
+
+def equivalence_power(sigma: float, rounds: int, alpha: float, margin: float = MARGIN) -> float:
+    """Power of the two one-sided tests at ``alpha`` to find equivalence when the sides are equal:
+    the share of studies whose (1 - 2 alpha) interval lies inside the margin (simulated, seeded)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.0, sigma, (20_000, rounds))
+    half = stats.t.ppf(1 - alpha, rounds - 1) * x.std(axis=1, ddof=1) / math.sqrt(rounds)
+    return float(np.mean(np.abs(x.mean(axis=1)) + half < math.log(1 + margin)))
+
+
+def rounds_for(sigma: float, alpha: float, sessions: int, least: int = 3, most: int = 12) -> int:
+    """Rounds per session so that the study of ``sessions`` sessions has ``POWER_TARGET`` at
+    ``MARGIN`` (at most ``most``: the budget's bound, said beside the power it leaves)."""
+    for rounds in range(least, most + 1):
+        if power(sigma, rounds * sessions, alpha) >= POWER_TARGET:
+            return rounds
+    return most
+
+
+# --- a paired record's parts (``evidence.paired``) ------------------------------------------------
+
+
+def warmup_of(part: dict, process: dict) -> int:
+    """A process's warm-up blocks: its own (declared per side), else its part's (older records)."""
+    return process.get("warmup_blocks", part.get("warmup_blocks", 1))
+
+
+def usable(part: dict, process: dict | None) -> bool:
     """A process that finished, whose clock never read below the physical floor."""
-    return bool(process) and not process.get("floor_violations") and len(process["blocks_s"]) > WARMUP_EPOCHS
+    return bool(process) and not process.get("floor_violations") and len(process["blocks_s"]) > warmup_of(part,
+                                                                                                          process)
 
 
-def side_means(part: dict, key: str) -> list[float | None]:
-    """Per round, the process mean of side ``key`` (None where it is missing or invalid)."""
-    return [process_mean(r[key]["blocks_s"]) if usable(r.get(key)) else None for r in part["rounds"]]
+def interfered(part: dict, process: dict) -> bool:
+    """Whether any of the process's steady blocks ran under interference (``machine``)."""
+    return any(state.get("interference") for state in process.get("machine", [])[warmup_of(part, process):])
 
 
-def sides_interval(part: dict, a: str, b: str) -> Interval | None:
-    """B against A over the rounds where both sides have a usable process."""
-    pairs = [(x, y) for x, y in zip(side_means(part, a), side_means(part, b)) if x is not None and y is not None]
-    return paired_interval([x for x, _ in pairs], [y for _, y in pairs]) if pairs else None
+def process_mean(part: dict, process: dict) -> float:
+    """One number per process: the mean time of its blocks after its warm-up."""
+    return float(np.mean(process["blocks_s"][warmup_of(part, process):]))
 
 
-def blocks_aa(part: dict, key: str) -> Interval | None:
-    """The A/A inside processes: per process of ``key``, its odd steady blocks against its even
-    ones; the interval across processes."""
+def log_ratios(part: dict, a: str, b: str, clean: bool = False) -> list[float]:
+    """Per round where both sides have a usable process (and, with ``clean``, none interfered), log(B / A)."""
     logs = []
     for r in part["rounds"]:
-        if usable(r.get(key)):
-            steady = r[key]["blocks_s"][WARMUP_EPOCHS:]
-            if len(steady) >= 2:
-                logs.append(math.log(np.mean(steady[1::2]) / np.mean(steady[0::2])))
-    return log_ratio_interval(logs)
+        pa, pb = r.get(a), r.get(b)
+        if usable(part, pa) and usable(part, pb) and not (clean and (interfered(part, pa) or interfered(part, pb))):
+            logs.append(math.log(process_mean(part, pb) / process_mean(part, pa)))
+    return logs
 
 
-def analysis(parts: dict[str, dict], family, aa) -> dict:
-    """Every declared comparison in every part: its interval, p-value, Holm-adjusted p-value and
-    verdict; δ from the widest A/A of processes; the A/A of blocks; and how many steady training
-    blocks ran under interference, with the block times' autocorrelation (median over processes)."""
-    aa_rows = [{"part": name, "comparison": label, "level": "processes", **interval.to_dict()}
-               for name, part in parts.items() for label, a, b, _ in aa
-               if (interval := sides_interval(part, a, b)) is not None]
-    aa_rows += [{"part": name, "comparison": f"A/A: blocks of {a}", "level": "blocks", **interval.to_dict()}
-                for name, part in parts.items() for _, a, _, _ in aa if (interval := blocks_aa(part, a)) is not None]
-    process_aa = [row for row in aa_rows if row["level"] == "processes"]
-    delta = max((margin(Interval(**_fields(row))) for row in process_aa), default=None)
-    rows = [{"part": name, "comparison": label, "a": a, "b": b, "meaning": meaning, **interval.to_dict()}
-            for name, part in parts.items() for label, a, b, meaning in family
-            if (interval := sides_interval(part, a, b)) is not None]
-    adjusted = holm({i: row["p_value"] for i, row in enumerate(rows)})
-    for i, row in enumerate(rows):
-        row["holm_p"] = adjusted[i]
-        row["verdict"] = verdict(Interval(**_fields(row)), delta if delta is not None else 0.0, adjusted[i])
-    processes = [p for part in parts.values() for r in part["rounds"] for p in r.values()]
-    # the machine around every steady block of training (a dispatch block lasts a few of /proc/stat's ticks)
-    blocks = [state for part in parts.values() if part.get("calls_per_block") is None for r in part["rounds"]
-              for p in r.values() for state in p.get("machine", [])[WARMUP_EPOCHS:]]
-    correlations = [c for p in processes if (c := lag1_autocorrelation(p["blocks_s"][WARMUP_EPOCHS:])) is not None]
-    return {"delta": delta, "aa": aa_rows, "rows": rows, "processes": len(processes),
-            "invalid_processes": sum(not usable(p) for p in processes),
-            "blocks": len(blocks), "interfered_blocks": sum(bool(s.get("interference")) for s in blocks),
-            "autocorrelation": float(np.median(correlations)) if correlations else None}
-
-
-def _fields(row: dict) -> dict:
-    return {name: row[name] for name in ("ratio", "low", "high", "n", "p_value")}
-
-
-def share_of_peak(process: dict) -> float | None:
-    """Steady training FLOP/s over the matmul peak probed in the same process: the one definition."""
-    if not usable(process) or "flops_per_block" not in process:
+def drift(part: dict) -> dict | None:
+    """The slope (per minute) of a process's log time against the minutes since its round began,
+    after its side's and its round's effects, with its interval; None without start times."""
+    cells = [(i, key, p["started_s"], math.log(process_mean(part, p))) for i, r in enumerate(part["rounds"])
+             for key, p in r.items() if usable(part, p) and "started_s" in p]
+    if len(cells) < 4:
         return None
-    return process["flops_per_block"] / process_mean(process["blocks_s"]) / process["matmul_peak_flops"]
+    rounds, sides = sorted({c[0] for c in cells}), sorted({c[1] for c in cells})
+    columns = [[c[0] == i for c in cells] for i in rounds] + [[c[1] == s for c in cells] for s in sides[1:]]
+    starts = {i: min(c[2] for c in cells if c[0] == i) for i in rounds}
+    minutes = [(c[2] - starts[c[0]]) / 60 for c in cells]
+    design = np.column_stack([np.asarray(columns, dtype=float).T, minutes])
+    y = np.array([c[3] for c in cells])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    df = len(y) - design.shape[1]
+    if df < 1:
+        return None
+    residual = y - design @ coef
+    covariance = np.linalg.pinv(design.T @ design) * float(residual @ residual) / df
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, df) * math.sqrt(covariance[-1, -1])
+    slope = float(coef[-1])
+    return {"per_minute": math.expm1(slope), "low": math.expm1(slope - half), "high": math.expm1(slope + half),
+            "processes": len(y)}
+
+
+def analysis(sessions: list[dict[str, dict]], family: dict, aa: dict) -> dict:
+    """Every declared comparison over every session (each a paired record's parts): its verdict
+    from all sessions' rounds together, at the family's corrected level, with and without the
+    processes under interference; each session's own verdict beside it; and whether the sessions
+    agree (the spread of the log ratios between sessions is no more than within them, an F test at
+    the same level): where they do not, no verdict stands. Each part's A/A and drift, per session."""
+    names = list(dict.fromkeys(name for parts in sessions for name in parts))
+    k = sum(len(family.get(name, ())) for name in names)
+    alpha = FAMILY_ALPHA / max(k, 1)
+    rows = []
+    for name in names:
+        held = [parts[name] for parts in sessions if name in parts]
+        for label, a, b, meaning in family.get(name, ()):
+            each = [log_ratios(part, a, b) for part in held]
+            pooled = judged([x for logs in each for x in logs], alpha)
+            if pooled is None:
+                continue
+            clean = judged([x for part in held for x in log_ratios(part, a, b, clean=True)], alpha)
+            spread_between = [logs for logs in each if len(logs) > 1]
+            heterogeneity = float(stats.f_oneway(*spread_between).pvalue) if len(spread_between) > 1 else None
+            agree = heterogeneity is None or not heterogeneity < alpha
+            rows.append({"part": name, "comparison": label, "a": a, "b": b, "meaning": meaning, **pooled,
+                         "verdict": pooled["verdict"] if agree else "sessions disagree",
+                         "without_interference": clean["verdict"] if clean else "not resolved",
+                         "sessions": [judged(logs, alpha) for logs in each], "heterogeneity_p": heterogeneity,
+                         "sd": float(np.std([x for logs in each for x in logs], ddof=1))})
+    aa_rows = []
+    for number, parts in enumerate(sessions):
+        for name, part in parts.items():
+            for label, a, b in aa.get(name, ()):
+                logs = log_ratios(part, a, b)
+                interval = log_ratio_interval(logs)
+                if interval is not None:
+                    aa_rows.append({"session": number, "part": name, "comparison": label, **interval.to_dict(),
+                                    "covers_one": not interval.excludes_one, "sd": float(np.std(logs, ddof=1))})
+    processes = [(part, p) for parts in sessions for part in parts.values() for r in part["rounds"] for p in r.values()]
+    training = [(part, p) for part, p in processes if part.get("calls_per_block") is None]
+    return {"k": k, "alpha": alpha, "margin": MARGIN, "sessions": len(sessions), "rows": rows, "aa": aa_rows,
+            "drift": [{name: drift(part) for name, part in parts.items()} for parts in sessions],
+            "processes": len(processes), "invalid_processes": sum(not usable(part, p) for part, p in processes),
+            "interfered_processes": sum(interfered(part, p) for part, p in training), "training_processes":
+            len(training)}
+
+
+def share_of_peak(part: dict, process: dict) -> float | None:
+    """Steady training FLOP/s over the matmul peak probed in the same process: the one definition."""
+    if not usable(part, process) or "flops_per_block" not in process:
+        return None
+    return process["flops_per_block"] / process_mean(part, process) / process["matmul_peak_flops"]
 
 
 def spread(values: list[float]) -> dict | None:

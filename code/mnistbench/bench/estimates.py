@@ -7,7 +7,7 @@ validations rescaled to the run's epochs and steps; a later run of a session lea
 record's process start and keeps only its first epoch's excess (its compile), where the process
 has not compiled its program yet. An evidence part takes its recorded seconds, scaled by the
 processes it starts now against then; unrecorded, each of its processes is taken as the cold start
-of a run like it (``measure.part_runs``). Records of this device come first, else those of the
+of a session like it (``measure.part_processes``). Records of this device come first, else those of the
 device of the same kind with the most records; where no record holds anything alike, a run is put
 at ``UNMEASURED_S``.
 """
@@ -117,7 +117,7 @@ def session(runs: list, history: History) -> Estimate:
 
 def evidence_part(name: str, part: str, history: History) -> Estimate:
     """An evidence part's recorded seconds (the newest record's), scaled by its processes now
-    against then; unrecorded, the cold runs it starts."""
+    against then; unrecorded, the processes like it that it starts."""
     records, source = history.ranked([r for r in history.evidence if r["name"] == name
                                       and part in r["data"]["seconds"]])
     now = measure.process_count(name, part, history.device, history.quick)
@@ -125,6 +125,6 @@ def evidence_part(name: str, part: str, history: History) -> Estimate:
         newest = max(records, key=lambda r: r["timestamp"])
         then = measure.recorded_process_count(name, newest["data"]["parts"][part])
         return Estimate(newest["data"]["seconds"][part] * now / then, {source})
-    runs = measure.part_runs(name, part, history.device, history.quick)
-    return sum((cold_run(run, history) for run in runs), Estimate(0.0, set())) * (now / len(runs))
+    kinds = measure.part_processes(name, part, history.device, history.quick)
+    return sum((session(runs, history) for runs in kinds), Estimate(0.0, set())) * (now / len(kinds))
 

@@ -37,19 +37,23 @@ def prepare_process(framework: str, device: str) -> None:
 
 
 def use_compilation_cache(folder: Path | None) -> None:
-    """Point both frameworks' on-disk compilation caches at ``folder``, or, without
-    one, at a fresh empty folder for PyTorch (its default cache in the temporary
-    folder would otherwise make a "cold" torch.compile warm) and none for JAX.
-    Must run before the first compilation of the process."""
+    """Point both frameworks' on-disk compilation caches at ``folder``; without one, a cold
+    process: JAX's persistent cache off (whatever the environment says) and PyTorch's caches
+    (Inductor's, and Triton's kernels on a GPU) in a fresh empty folder of this process, since
+    their defaults in the temporary folder would make a "cold" torch.compile warm. Must run
+    before the first compilation of the process."""
     import jax  # a measuring process: it is about to train
 
     if folder is None:
-        cold = tempfile.mkdtemp(prefix="mnistbench-cold-inductor-")
+        cold = tempfile.mkdtemp(prefix="mnistbench-cold-caches-")
         atexit.register(shutil.rmtree, cold, ignore_errors=True)
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cold
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.environ["TRITON_CACHE_DIR"] = cold
+        jax.config.update("jax_enable_compilation_cache", False)
         return
     folder = Path(folder).resolve()
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder / "torchinductor")
+    os.environ["TRITON_CACHE_DIR"] = str(folder / "triton")
+    jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_compilation_cache_dir", str(folder / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # this step compiles fast on a CPU
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # no size threshold, no overrides

@@ -184,7 +184,35 @@ def fusion_kinds(hlo_text: str) -> dict:
     fused = [has_matmul(m.group(1)) for opcode, line in instructions if opcode == "fusion"
              and (m := _FUSED.search(line))]
     return {"with_matmul": sum(fused), "without_matmul": len(fused) - sum(fused),
-            "matmuls_outside_fusions": sum(opcode in MATMUL_OPS for opcode, _ in instructions)}
+            "matmuls_outside_fusions": sum(opcode in MATMUL_OPS for opcode, _ in instructions),
+            "update_loops": update_loops(instructions)}
+
+
+_DEFINED = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*([a-z]\w*\[[\d,]*\])")
+_OPERANDS = re.compile(r"\b(?:fusion|copy)\(([^)]*)\)")
+_STATE = re.compile(r"state_(?:params|velocity)")
+
+
+def update_loops(instructions: list[tuple[str, str]]) -> int:
+    """How many loops the momentum update takes: fusions whose result has the shape of a parameter
+    or velocity they read (the state's arrays, or copies of them), with no matrix product inside."""
+    shapes, state = {}, set()
+    for opcode, line in instructions:
+        defined = _DEFINED.match(line)
+        if not defined:
+            continue
+        name, shape = defined.groups()
+        shapes[name] = shape
+        operands = [o.strip().lstrip("%") for o in (_OPERANDS.search(line) or [None, ""])[1].split(",")]
+        if _STATE.search(name) or (opcode == "copy" and operands and operands[0] in state):
+            state.add(name)
+    loops = 0
+    for opcode, line in instructions:
+        defined, found = _DEFINED.match(line), _OPERANDS.search(line)
+        if opcode == "fusion" and defined and found and "kCustom" not in line:
+            operands = [o.strip().lstrip("%") for o in found.group(1).split(",")]
+            loops += any(o in state and shapes.get(o) == defined.group(2) for o in operands)
+    return loops
 
 
 def count_kernels(opcodes: list[str]) -> dict:

@@ -34,7 +34,7 @@ def train_and_time(trainer, config: Config, on_epoch: Callable[[int, dict], None
     charged to training.
     """
     keys = ("epoch_times_s", "host_epoch_times_s", "compiles", "train_loss", "val_loss", "val_accuracy",
-            "val_times_s", "machine_per_epoch")
+            "val_times_s", "elapsed_s", "machine_per_epoch")
     history = {key: [] for key in keys}
     for epoch in range(1, config.epochs + 1):
         compiles_before = count_compiles()
@@ -54,6 +54,7 @@ def train_and_time(trainer, config: Config, on_epoch: Callable[[int, dict], None
         history["train_loss"].append(train_loss)
         history["val_loss"].append(val_loss)
         history["val_accuracy"].append(val_accuracy)
+        history["elapsed_s"].append(time.perf_counter() - PROCESS_STARTED)  # since the process began: time to accuracy
         if on_epoch:
             on_epoch(epoch, {k: v[-1] for k, v in history.items()})
     history["test_loss"], history["test_accuracy"] = trainer.evaluate("test")
@@ -153,6 +154,7 @@ def train_run(framework: str, config: Config, device: str = "auto", data_dir: Pa
         "steady_epoch_s": steady_s,
         "steady_epoch_range_s": steady_range,
         "val_times_s": history["val_times_s"],
+        "elapsed_s": history["elapsed_s"],  # from the process's start to each epoch's validation done
         "train_loss": history["train_loss"],
         "val_loss": history["val_loss"],
         "val_accuracy": history["val_accuracy"],

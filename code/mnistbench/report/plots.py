@@ -92,3 +92,45 @@ def updates(record: dict, folder: Path | None = None, name: str = "updates"):
                frameon=False)
     fig.tight_layout()
     return save(fig, name, folder)
+
+
+SIDE_STYLES = {"jax-eager": ("#1f77b4", "o", ":"), "jax-jit": ("#1f77b4", "s", "-"), "jax-scan": ("#1f77b4", "^", "--"),
+               "torch-eager": ("#d62728", "o", ":"), "torch-compile": ("#d62728", "s", "-"),
+               "torch-cudagraph": ("#d62728", "^", "--")}  # a colour per framework, a marker and line per variant
+
+
+def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder: Path | None = None,
+                       name: str = "costs"):
+    """The report's figure. (a) A step's time against the batch size, every side's measured means
+    (markers) and its fitted line t = a + c b, beside the physical floor (a sample's FLOPs at the
+    highest probed peak, times b); (b) validation accuracy against seconds since the process began,
+    a line per framework and batch size (mean over seeds), the target accuracy dotted."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 2.5))
+    sizes = np.array(sorted({b for fit in fits for b in fit["step_s"]}), dtype=float)
+    for fit in fits:
+        color, marker, line = SIDE_STYLES.get(fit["variant"], ("#666666", "o", "-"))
+        measured = sorted(fit["step_s"].items())
+        left.plot([b for b, _ in measured], [1e3 * t for _, t in measured], marker=marker, color=color, linestyle="",
+                  markersize=3.5, label=fit["variant"].replace("jax-", "JAX ").replace("torch-", "PyTorch "))
+        left.plot(sizes, 1e3 * (fit["a_s"] + fit["c_s"] * sizes), color=color, linestyle=line, linewidth=1)
+    if fits and fits[0]["floor_per_sample_s"]:
+        left.plot(sizes, 1e3 * fits[0]["floor_per_sample_s"] * sizes, color="black", linewidth=1.5, alpha=0.4,
+                  label="physical floor")
+    left.set(xscale="log", yscale="log", xlabel="batch size", ylabel="time per step (ms)")
+    left.set_title("(a) a step's time", loc="left")
+    left.legend(ncol=2, fontsize=7, frameon=False, handletextpad=0.3, columnspacing=0.8)
+    timed = [r for r in default_variant_runs(runs) if r.get("elapsed_s") and r["cold_start"]]
+    for (framework, batch_size), group in group_by(timed, lambda r: (r["framework"], r["batch_size"])).items():
+        color = "#1f77b4" if framework == "jax" else "#d62728"
+        _, marker = BATCH_STYLES.get(batch_size, ("", "o"))
+        right.plot(np.mean([r["elapsed_s"] for r in group], axis=0),
+                   100 * np.mean([r["val_accuracy"] for r in group], axis=0), color=color, marker=marker,
+                   markersize=3, linewidth=1, label=f"{FRAMEWORK_NAMES[framework]} {batch_size}")
+    right.axhline(100 * target, color="black", linestyle=":", linewidth=1)
+    right.set(xscale="log", xlabel="seconds since the process began", ylabel="validation accuracy (%)")
+    right.set_title("(b) accuracy against time", loc="left")
+    right.legend(ncol=2, fontsize=7, frameon=False, handletextpad=0.3, columnspacing=0.8)
+    for ax in (left, right):
+        ax.grid(alpha=0.3, which="both")
+    fig.tight_layout(w_pad=1.0)
+    return save(fig, name, folder)

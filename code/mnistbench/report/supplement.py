@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 from ..bench import compare
-from ..bench.evidence import paired
-from ..networks.config import Config
 from . import analysis as analyze
 from .formatting import break_even_words, code_note, count, device_label, flops_text, seconds
 from .studies import Study, runs_of_setup
@@ -47,81 +45,6 @@ def equality_section(study: Study) -> str:
                           "Tolerance": f"{p['tolerance']:.0e}", "Passed": "yes" if p["passed"] else "NO"}
                          for part in record["data"]["parts"].values() for p in part.values()])
     return each_device(study, "equality", "the equality check", render)
-
-
-def paired_section(study: Study) -> str:
-    """Each device's paired record: the A/A and δ, the declared family, each side's costs."""
-    if not study.evidence("paired"):
-        return "*Not measured yet:* `python -m mnistbench evidence paired --device cpu` (or the campaign)."
-    return each_device(study, "paired", "the paired comparisons", _paired_text)
-
-
-def _paired_text(record: dict) -> str:
-    parts = record["data"]["parts"]
-    result = compare.analysis(parts, paired.FAMILY + paired.DISPATCH_FAMILY, paired.AA)
-    training = [part for name, part in parts.items() if name.startswith("bs")]
-    first = training[0] if training else next(iter(parts.values()))
-    autocorrelation = f"{result['autocorrelation']:.2f}" if result["autocorrelation"] is not None else "n/a"
-    delta = (f" (δ = {100 * result['delta']:.1f}%, the farther end of the widest A/A of processes)"
-             if result["delta"] is not None else "")
-    aa = markdown([{"Batch": row["part"].removeprefix("bs"), "A/A": row["comparison"], "Level": row["level"],
-                    "Ratio [95% interval]": interval_text(row), "Samples": str(row["n"])} for row in result["aa"]])
-    family = markdown([{"Batch": row["part"].removeprefix("bs"), "Comparison": row["comparison"],
-                        "B / A": f"{row['b']} / {row['a']}", "Ratio [95% interval]": interval_text(row),
-                        "Rounds": str(row["n"]), "p": p_text(row["p_value"]), "Holm p": p_text(row["holm_p"]),
-                        "Verdict": row["verdict"]} for row in result["rows"]])
-    sides = markdown([row for name, part in parts.items() for side in sorted({key for r in part["rounds"] for key in r})
-                      if (row := _side_row(name, part, side))],
-                     absent={"Compile, s": "no compiled side", "Evaluate compile, s": "no JAX side",
-                             "One call, µs": "no dispatch part", "Steady block, s": "no training part",
-                             "Share of peak, %": "no training part"})
-    return "\n\n".join([
-        f"{first['warmup_blocks']} warm-up block and {first['blocks']} measured blocks per process, a block an "
-        f"epoch over {Config(train_subset=first['train_subset']).n_train:,} images; {len(first['rounds'])} rounds "
-        f"a part; {result['processes']} processes in all, {result['invalid_processes']} left out (a clock below the "
-        f"physical floor). Steady training blocks measured while other processes or the hypervisor took more "
-        f"than a tenth of the machine: {result['interfered_blocks']} of {result['blocks']} "
-        "(a dispatch block lasts a few clock ticks of `/proc/stat`, too short to tell). Median lag-1 "
-        f"autocorrelation of a process's steady blocks: {autocorrelation}.",
-        f"**A/A**{delta}\n\n{aa}",
-        "**The declared comparisons** (B's time over A's: below 1, B is faster)\n\n" + family,
-        "**Each side** (mean over processes, 95% interval): the steady block; the share of peak (steady training "
-        "FLOP/s over the matmul peak probed in the same process); the step's compile (JAX: trace + lower + "
-        "compile; torch.compile: its first call, one step included) and JAX's `evaluate` compile; for the "
-        "dispatch part, one call\n\n" + sides])
-
-
-def _side_row(part_name: str, part: dict, side: str) -> dict | None:
-    """One side of a paired part over its usable processes (None: it has none), as a row of the sides' table."""
-    processes = [r[side] for r in part["rounds"] if compare.usable(r.get(side))]
-    if not processes:
-        return None
-    steady = [compare.process_mean(p["blocks_s"]) for p in processes]
-    calls = part["calls_per_block"]  # a dispatch part times calls, not training blocks
-    compiles = {key: [sum(p[key].values()) for p in processes if p.get(key)]
-                for key in ("compile_split", "evaluate_compile_split")}
-    return {"Part": part_name.removeprefix("bs"), "Side": side,
-            "Steady block, s": spread_text(None if calls else steady),
-            "Share of peak, %": spread_text([s for p in processes if (s := compare.share_of_peak(p)) is not None],
-                                            100, 1),
-            "Compile, s": spread_text(compiles["compile_split"], digits=1),
-            "Evaluate compile, s": spread_text(compiles["evaluate_compile_split"]),
-            "One call, µs": spread_text([s / calls for s in steady] if calls else None, 1e6, 1),
-            "Processes": str(len(processes))}
-
-
-def p_text(p: float) -> str:
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def spread_text(values: list[float] | None, scale: float = 1.0, digits: int = 2) -> str:
-    """'3.41 [3.30–3.52]': the mean of per-process values and its 95% interval ('-' when none)."""
-    if not (spread := compare.spread(values or [])):
-        return "-"
-    mean = f"{spread['mean'] * scale:.{digits}f}"
-    if spread["low"] is None:
-        return mean
-    return f"{mean} [{spread['low'] * scale:.{digits}f}–{spread['high'] * scale:.{digits}f}]"
 
 
 def grid_pairs_section(study: Study) -> str:

@@ -16,6 +16,7 @@ from ..bench.results import default_variant_runs
 from ..mnist_files import EXPECTED_SHAPES
 from ..networks.config import Config
 from . import analysis as analyze
+from . import verdicts
 from .analysis import median
 from .formatting import break_even_words, commit_of, fmt_s, short_label
 from .studies import Study
@@ -39,25 +40,30 @@ class Value(str):
 
 class Ratio(Value):
     """B's time over A's with its interval: '0.78× [0.66, 0.94]', and the verdict where the
-    interval does not resolve the direction: '1.08× [0.86, 1.36], not resolved'."""
+    interval does not say it alone: '1.08× [0.86, 1.36], not resolved', '1.01× [0.95, 1.06], within ±10%'.
+    A paired comparison prints the interval its verdict reads (the family's corrected level)."""
 
     def __new__(cls, interval: compare.Interval, verdict: str | None = None):
-        verdict = verdict or compare.verdict(interval, 0.0)
+        verdict = verdict or ("faster" if interval.high < 1 else "slower" if interval.low > 1 else "not resolved")
         digits = 1 if max(interval.high, 1 / interval.low) >= 10 else 2
         text = f"{interval.ratio:.{digits}f}× [{interval.low:.{digits}f}, {interval.high:.{digits}f}]"
-        if verdict in ("not resolved", "no difference beyond δ"):
-            text += f", {verdict}" + (" (Holm)" if verdict == "not resolved" and interval.excludes_one else "")
+        if verdict not in ("faster", "slower"):
+            text += ", " + verdict.removeprefix("faster, ").removeprefix("slower, ")
         obj = super().__new__(cls, text, interval.ratio)
         obj.interval, obj.verdict = interval, verdict
         return obj
 
     @property
     def slower(self) -> bool:  # B took longer than A, resolved
-        return self.verdict == "slower"
+        return self.verdict.startswith("slower")
 
     @property
     def faster(self) -> bool:
-        return self.verdict == "faster"
+        return self.verdict.startswith("faster")
+
+    @property
+    def equivalent(self) -> bool:  # within the margin, by the two one-sided tests
+        return "within" in self.verdict
 
 
 MISSING = Value(NOT_MEASURED)
@@ -141,6 +147,19 @@ def gpu_values(study: Study) -> dict:
     if compile_total and evaluate_s and jax_steady:
         epochs = (compile_total + evaluate_s) / jax_steady
         out["gpu_compile_in_epochs"] = Value(f"{epochs:.0f}", epochs)
+    split = {key: median(r["compile_split"][key] for r in jax_runs) for key in ("trace_s", "lower_s", "compile_s")}
+    out.update({f"gpu_{key}": seconds_value(value) for key, value in split.items()})
+    first = median(r["first_epoch_s"] for r in jax_runs)
+    out["gpu_jax_first_small"] = seconds_value(first)
+    out["gpu_jax_cold_small"] = seconds_value(first + evaluate_s if first and evaluate_s else None)
+    tf32 = [r for r in study.all_runs if study.same_setup(r, runs[0]) and r["precision"] == "tf32" and r["valid"]]
+    for name, b in (("small", small), ("large", large)):
+        compiled = median(r["compile_total_s"] for r in tf32 if (r["framework"], r["batch_size"]) == ("jax", b))
+        out[f"gpu_tf32_compile_{name}"] = seconds_value(compiled)
+    totals = {fw: median(sum(r["epoch_times_s"]) + sum(r["val_times_s"]) for r in tf32
+                         if (r["framework"], r["batch_size"]) == (fw, small)) for fw in ("jax", "torch")}
+    if None not in totals.values():  # JAX's ten epochs and validations against PyTorch's, with TF32 matmuls
+        out["gpu_tf32_jax_ahead_small"] = totals["jax"] < totals["torch"]
     cells = {}  # the twins' test accuracies by batch size and seed
     for r in runs:
         cells.setdefault((r["batch_size"], r["seed"]), {})[r["framework"]] = r["test_accuracy"]
@@ -150,37 +169,42 @@ def gpu_values(study: Study) -> dict:
 
 
 def paired_values(study: Study) -> dict:
-    """The newest paired record's declared comparisons (with Holm's correction and δ), dispatch and compile costs."""
-    record = max(study.evidence("paired"), key=lambda r: r["timestamp"], default=None)
-    if record is None:
+    """The CPU's paired sessions: the declared comparisons' verdicts (the family's corrected level, every
+    session's rounds together), the cost of one call, torch.compile's first call."""
+    records = verdicts.paired_sessions(study)
+    if not records:
         return {}
-    parts = record["data"]["parts"]
-    result = compare.analysis(parts, paired.FAMILY + paired.DISPATCH_FAMILY, paired.AA)
+    result = verdicts.paired_analysis(records)
     rows = {(row["part"], row["comparison"]): row for row in result["rows"]}
-    out = {"delta": Value(f"{100 * result['delta']:.0f}%", result["delta"])} if result["delta"] else {}
-    names = {"cpu_jit_over_eager": "frameworks' defaults", "jit_over_compile": "equal granularity: a call per step",
-             "jax_eager_over_torch_eager": "equal granularity: a call per operation",
-             "scan_over_jit": "JAX: scan against jit", "donation": "JAX: donation"}
+    out = {"margin": Value(f"±{100 * compare.MARGIN:.0f}%", compare.MARGIN), "family": Value(str(result["k"])),
+           "level": Value(f"{100 * (1 - result['alpha']):.1f}%"), "sessions": Value(str(len(records)), len(records))}
+    names = {"cpu_jit_over_eager": paired.DEFAULTS[0], "jit_over_compile": paired.STEP[0],
+             "jax_eager_over_torch_eager": paired.OPERATION[0], "jit_over_jax_eager": paired.JIT[0],
+             "scan_over_jit": paired.SCAN[0], "donation": paired.DONATION[0]}
+    small, large = (f"bs{b}" for b in paired.batch_sizes(False))
     for name, label in names.items():
-        for size, part in (("small", "bs64"), ("large", "bs1024")):
+        for size, part in (("small", small), ("large", large)):
             if (row := rows.get((part, label))) is not None:
-                out[f"{name}_{size}"] = Ratio(compare.Interval(**compare._fields(row)), row["verdict"])
-    if "donation_large" in out:
-        out["donation_large_verdict"] = Value(out["donation_large"].verdict)
+                equivalence_only = "within" in row["verdict"] and not row["verdict"].startswith(("faster", "slower"))
+                interval = row["equivalence" if equivalence_only else "difference"]
+                out[f"{name}_{size}"] = Ratio(compare.Interval(**interval), row["verdict"])
     for label, name, verdict in (("dispatch: one operation", "dispatch_op_jax_slower", "slower"),
                                  ("dispatch: one compiled call", "dispatch_call_jax_faster", "faster")):
         row = rows.get(("dispatch", label))
-        out[name] = None if row is None else row["verdict"] == verdict
-    if "dispatch" in parts:
-        part = parts["dispatch"]
-        for side, name in (("jax-op", "op_us_jax"), ("torch-op", "op_us_torch"), ("jax-jit-call", "call_us_jax"),
-                           ("torch-compile-call", "call_us_torch")):
-            if means := [m / part["calls_per_block"] for m in compare.side_means(part, side) if m is not None]:
-                out[name] = Value(f"{1e6 * float(np.mean(means)):.1f} µs", float(np.mean(means)))
-    compiles = [sum(r["torch-compile"]["compile_split"].values()) for p in parts.values() for r in p["rounds"]
-                if compare.usable(r.get("torch-compile")) and r["torch-compile"].get("compile_split")]
+        out[name] = None if row is None else row["verdict"].startswith(verdict)
+    parts = [r["data"]["parts"] for r in records]
+    for side, name in (("jax-op", "op_us_jax"), ("torch-op", "op_us_torch"), ("jax-jit-call", "call_us_jax"),
+                       ("torch-compile-call", "call_us_torch")):
+        calls = [compare.process_mean(p["dispatch"], r[side]) / p["dispatch"]["calls_per_block"] for p in parts
+                 if "dispatch" in p for r in p["dispatch"]["rounds"] if compare.usable(p["dispatch"], r.get(side))]
+        if calls:
+            out[name] = Value(f"{1e6 * float(np.mean(calls)):.1f} µs", float(np.mean(calls)))
+    compiles = [sum(r["torch-compile"]["compile_split"].values()) for p in parts for part in p.values()
+                for r in part["rounds"] if compare.usable(part, r.get("torch-compile"))
+                and r["torch-compile"].get("compile_split")]
     if compiles:
         out["torch_compile_first"] = Value(f"{np.mean(compiles):.1f} s", float(np.mean(compiles)))
+    out["aa_covers_one"] = all(row["covers_one"] for row in result["aa"]) if result["aa"] else None
     return out
 
 

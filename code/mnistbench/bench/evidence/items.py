@@ -17,7 +17,7 @@ from ...provenance import evidence_code_version
 from ..results import SCHEMA_VERSION, read_record, save_record, software_fingerprint
 from . import measure
 
-NAMES = ("equality", "compile", "updates", "paired")
+NAMES = ("equality", "compile", "updates", "paired", "cost-split")
 
 
 def describe_device(device: str) -> dict:

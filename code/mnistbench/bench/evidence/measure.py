@@ -26,7 +26,7 @@ from ..process import compilation_cache_use
 from ..session import Run, size
 from ..timing import timed_epoch
 from ..variants import DEFAULT_VARIANT, REGISTRY, for_device
-from . import paired
+from . import costsplit, paired
 from .child import CHILD_PREFIX, build_trainer, run_child, setup_child
 
 COMPILE_PROGRAMS = {"jax-jit": "jax step", "jax-scan": "jax scan epoch", "torch-compile": "torch compile step"}
@@ -272,6 +272,8 @@ def process_count(name: str, part: str, device: str, quick: bool) -> int:
     """The fresh processes one part starts."""
     if name == "paired":
         return paired.rounds(part, quick) * len(paired.part_sides(part, device, quick))
+    if name == "cost-split":
+        return 1 if quick else costsplit.REPLICATES[device]
     if name == "compile" and part != "partial-batch":
         return 3 if device == "gpu" and part.startswith("jax") else 2  # cold, warm (and autotuning off)
     return 1
@@ -281,43 +283,49 @@ def recorded_process_count(name: str, part_data: dict) -> int:
     """The processes a recorded part started."""
     if name == "paired":
         return sum(len(processes) for processes in part_data["rounds"])
+    if name == "cost-split":
+        return len(part_data["processes"])
     if name == "compile" and "cells" in part_data:
         return len({cell["setting"] for cell in part_data["cells"] if cell["applies"]})
     return 1
 
 
-def part_runs(name: str, part: str, device: str, quick: bool) -> list[Run]:
-    """Runs like the processes a part starts, one per kind (a paired part: one per side): a part
-    no record has measured is estimated as their cold starts."""
+def part_processes(name: str, part: str, device: str, quick: bool) -> list[list[Run]]:
+    """Processes like those a part starts, one per kind (a paired part: one per side), each as the
+    runs of a session: a part no record has measured is estimated as those sessions."""
     study = size(quick)
     one_epoch = Config(epochs=1, train_subset=study.train_subset or study.batch_sizes[-1] * STEPS)
+    if name == "cost-split":  # a process compiles and trains a few blocks at every size
+        return [[Run(*part.split("-", 1), Config(batch_size=b, epochs=1, train_subset=min(b * 8, Config().n_train)))
+                 for b in costsplit.sizes(device, quick)]]
     if name == "paired" and part != "dispatch":
         batch = int(part.removeprefix("bs"))
         config = Config(batch_size=batch, epochs=timing.WARMUP_EPOCHS + paired.BLOCKS,
                         train_subset=paired.train_subset(device, batch, quick))
-        return [Run(*paired.side_variant(side).split("-", 1), config)
+        return [[Run(*paired.side_variant(side).split("-", 1), config)]
                 for side in paired.part_sides(part, device, quick)]
     if name == "paired":  # the dispatch sides: a process that starts its framework and calls a tiny function
-        return [Run(side.split("-")[0], DEFAULT_VARIANT[side.split("-")[0]], one_epoch)
+        return [[Run(side.split("-")[0], DEFAULT_VARIANT[side.split("-")[0]], one_epoch)]
                 for side in paired.part_sides(part, device, quick)]
     if name == "compile" and part != "partial-batch":
         variant_key, batch = part.split(" bs")
-        return [Run(*variant_key.split("-", 1), one_epoch.replace(batch_size=int(batch)))]
+        return [[Run(*variant_key.split("-", 1), one_epoch.replace(batch_size=int(batch)))]]
     if name == "equality":
         framework = REGISTRY[equality_variants(part, device)[0]].framework
         config = Config(batch_size=BATCH_SIZE, epochs=1, train_subset=STEPS * BATCH_SIZE)
-        return [Run(framework, DEFAULT_VARIANT[framework], config)]
+        return [[Run(framework, DEFAULT_VARIANT[framework], config)]]
     if name == "updates":  # its arms, as long as the study's runs
-        return [Run("jax", "jit", Config(epochs=study.epochs, train_subset=study.train_subset))]
-    return [Run("jax", "jit", one_epoch)]  # the partial batch: JAX's step compiled twice in one process
+        return [[Run("jax", "jit", Config(epochs=study.epochs, train_subset=study.train_subset))]]
+    return [[Run("jax", "jit", one_epoch)]]  # the partial batch: JAX's step compiled twice in one process
 
 
 CHILD_TASKS = {"partial_batch_compiles": task_partial_batch_compiles, "compile_cell": task_compile_cell,
                "updates_seed": task_updates_seed, "equality": task_equality, "blocks": paired.task_blocks,
-               "dispatch": paired.task_dispatch}
-PARTS = {"compile": compile_parts, "updates": updates_parts, "equality": equality_parts, "paired": paired.parts}
+               "dispatch": paired.task_dispatch, "cost_split": costsplit.task_cost_split}
+PARTS = {"compile": compile_parts, "updates": updates_parts, "equality": equality_parts, "paired": paired.parts,
+         "cost-split": costsplit.parts}
 MEASURE_PART = {"compile": measure_compile_part, "updates": measure_updates_part, "equality": measure_equality_part,
-                "paired": paired.measure_part}
+                "paired": paired.measure_part, "cost-split": costsplit.measure_part}
 
 
 def child_main(argv: list[str]) -> int:

@@ -1,0 +1,182 @@
+"""Where a step's time goes, from the cost-split records, and how long a run takes to an accuracy.
+
+``fit_side``: per side, the step time t(b) = a + c b over the batch sizes (weighted least squares:
+every point counts by its relative error, so the small batches' microseconds weigh as much as the
+large batches' seconds), a the fixed cost of a step, c the cost per sample, b* = a / c the batch
+size at which the two are equal, each with its interval; c beside the physical per-sample floor
+(a sample's training FLOPs at the highest matmul peak the study probed). ``eager_split``: JAX
+eager's step as transformation + dispatch + arithmetic. ``time_to_accuracy``: from the grid's runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from ..bench.compare import CONFIDENCE
+from ..bench.results import group_by
+from .formatting import flops_text, seconds
+from .studies import Study
+from .supplement import each_device, heading
+from .tables import FRAMEWORK_NAMES, markdown
+
+FIT_TOLERANCE = 0.15  # declared: the line fits a side where every size's mean step lies within 15% of it
+
+
+def points(part: dict) -> list[tuple[int, float]]:
+    """(batch size, mean step time) of every batch size of every process of one side whose clock
+    never read below the physical floor."""
+    return [(row["batch_size"], float(np.mean(row["step_s"]))) for process in part["processes"]
+            if not process.get("floor_violations") for row in process["sizes"]]
+
+
+def fit_side(part: dict, floor_per_sample_s: float | None = None) -> dict:
+    """The line t(b) = a + c b through one side's points, with intervals and its residuals."""
+    b, t = (np.array(values, dtype=float) for values in zip(*points(part)))
+    weights = 1 / t**2
+    design = np.column_stack([np.ones_like(b), b])
+    gram = design.T @ (design * weights[:, None])
+    a, c = np.linalg.solve(gram, design.T @ (weights * t))
+    df = len(t) - 2
+    residual = t - (a + c * b)
+    scale = float(np.sum(weights * residual**2) / df) if df > 0 else math.nan
+    covariance = np.linalg.inv(gram) * scale
+    q = stats.t.ppf(0.5 + CONFIDENCE / 2, df) if df > 0 else math.nan
+    se_a, se_c = math.sqrt(covariance[0, 0]), math.sqrt(covariance[1, 1])
+    crossing = a / c if c > 0 else math.nan  # b*: the delta method's interval, on the log scale
+    se_log = math.sqrt(covariance[0, 0] / a**2 + covariance[1, 1] / c**2 - 2 * covariance[0, 1] / (a * c)) \
+        if a > 0 and c > 0 else math.nan
+    by_size = {size: float(np.mean([ti for bi, ti in zip(b, t) if bi == size])) for size in sorted(set(b))}
+    residuals = {int(size): mean / (a + c * size) - 1 for size, mean in by_size.items()}
+    return {"variant": part["variant"], "a_s": float(a), "a_low": float(a - q * se_a), "a_high": float(a + q * se_a),
+            "c_s": float(c), "c_low": float(c - q * se_c), "c_high": float(c + q * se_c),
+            "crossing": crossing, "crossing_low": crossing * math.exp(-q * se_log),
+            "crossing_high": crossing * math.exp(q * se_log), "points": len(t), "processes": len(part["processes"]),
+            "residuals": residuals, "fits": all(abs(r) <= FIT_TOLERANCE for r in residuals.values()),
+            "floor_per_sample_s": floor_per_sample_s,
+            "over_floor": c / floor_per_sample_s if floor_per_sample_s else None,
+            "step_s": {int(size): mean for size, mean in by_size.items()}}
+
+
+def cost_split(data: dict) -> list[dict]:
+    """Every side of a cost-split record, fitted, against the floor at the study's highest probed peak."""
+    parts = data["parts"]
+    peaks = [process["matmul_peak_flops"] for part in parts.values() for process in part["processes"]]
+    per_sample = next(process["flops_per_sample"] for part in parts.values() for process in part["processes"])
+    floor = per_sample / max(peaks) if peaks else None
+    return [fit_side(part, floor) for part in parts.values()]
+
+
+def peaks(data: dict) -> dict[str, float]:
+    """Each framework's probed matmul peak (FLOP/s; the median over its processes)."""
+    found: dict[str, list[float]] = {}
+    for part in data["parts"].values():
+        for process in part["processes"]:
+            found.setdefault(part["variant"].split("-")[0], []).append(process["matmul_peak_flops"])
+    return {framework: float(np.median(values)) for framework, values in found.items()}
+
+
+def eager_split(data: dict) -> list[dict]:
+    """JAX eager's step at each batch size: the transformation redone at every call, the operations'
+    dispatch (calls x one call's cost), the arithmetic (the jitted step's time at that size), and
+    what the three leave unexplained."""
+    eager, jit = data["parts"].get("jax-eager"), data["parts"].get("jax-jit")
+    if not eager or not jit:
+        return []
+    jitted = fit_side(jit)["step_s"]
+    rows = []
+    for size, group in group_by([row for p in eager["processes"] for row in p["sizes"]],
+                                lambda row: row["batch_size"]).items():
+        step = float(np.mean([np.mean(row["step_s"]) for row in group]))
+        transform = float(np.median([row["transform_s"] for row in group]))
+        dispatch = float(np.median([row["eager_calls"] * row["call_s"] for row in group]))
+        arithmetic = jitted.get(size)
+        rows.append({"batch_size": size, "step_s": step, "transform_s": transform, "dispatch_s": dispatch,
+                     "arithmetic_s": arithmetic, "calls": group[0]["eager_calls"],
+                     "unexplained_s": step - transform - dispatch - (arithmetic or 0.0)})
+    return rows
+
+
+def fusions_by_size(data: dict) -> list[dict]:
+    """The jitted step's optimized program at each batch size: what XLA fused, the update's loops."""
+    jit = data["parts"].get("jax-jit")
+    if not jit:
+        return []
+    rows = {row["batch_size"]: row["fusions"] for p in jit["processes"] for row in p["sizes"] if "fusions" in row}
+    return [{"batch_size": size, **kinds} for size, kinds in sorted(rows.items())]
+
+
+def time_to_accuracy(runs: list[dict], target: float) -> list[dict]:
+    """Per framework and batch size, over seeds: the seconds from the process's start (imports,
+    compiles and validations included) to the end of the first epoch whose validation accuracy
+    reached ``target``; a run that never did, or that did not record the time, is counted apart."""
+    rows = []
+    for (framework, batch_size), group in group_by([r for r in runs if r["cold_start"]],
+                                                   lambda r: (r["framework"], r["batch_size"])).items():
+        timed = [r for r in group if r.get("elapsed_s")]
+        reached = [next((t for t, a in zip(r["elapsed_s"], r["val_accuracy"]) if a >= target), None) for r in timed]
+        seconds = [s for s in reached if s is not None]
+        rows.append({"framework": framework, "batch_size": batch_size, "target": target, "runs": len(timed),
+                     "reached": len(seconds), "median_s": float(np.median(seconds)) if seconds else None,
+                     "range_s": [min(seconds), max(seconds)] if seconds else None})
+    return rows
+
+
+# --- the supplement's sections ------------------------------------------------------------------
+
+TARGET_ACCURACY = 0.975  # declared before the runs it reads: the time-to-accuracy target (validation accuracy)
+
+
+def cost_split_section(study: Study) -> str:
+    """Each device's cost split: the line per side, JAX eager taken apart, the jitted step's fusions."""
+    def render(record: dict) -> str:
+        fits = cost_split(record["data"])
+        probed = peaks(record["data"])
+        lines = markdown([{
+            "Side": fit["variant"], "Fixed a, ms": _range_text(fit, "a_s", 1e3, 3),
+            "Per sample c, µs": _range_text(fit, "c_s", 1e6, 2), "b* = a / c": _range_text(fit, "crossing", 1, 0),
+            "c / floor": f"{fit['over_floor']:.1f}" if fit["over_floor"] else "-",
+            "Largest residual": f"{100 * max(fit['residuals'].values(), key=abs):+.0f}%",
+            "Line fits": "yes" if fit["fits"] else "no", "Points": str(fit["points"])} for fit in fits])
+        eager = markdown([{"Batch": str(r["batch_size"]), "Eager step": seconds(r["step_s"]),
+                           "Transformation": seconds(r["transform_s"]),
+                           "Dispatch (calls × one)": f"{seconds(r['dispatch_s'])} ({r['calls']})",
+                           "Arithmetic (jit's step)": seconds(r["arithmetic_s"]),
+                           "Unexplained": seconds(r["unexplained_s"])} for r in eager_split(record["data"])])
+        fusions = markdown([{"Batch": str(r["batch_size"]), "Fusions with a matmul": str(r["with_matmul"]),
+                             "Without": str(r["without_matmul"]), "Matmuls alone": str(r["matmuls_outside_fusions"]),
+                             "The update's loops": str(r["update_loops"])}
+                            for r in fusions_by_size(record["data"])])
+        floor = fits[0]["floor_per_sample_s"] if fits else None
+        return "\n\n".join([
+            "Each framework's probed matmul peak: " + ", ".join(f"{FRAMEWORK_NAMES[fw]} {flops_text(v)}"
+                                                                for fw, v in probed.items())
+            + (f"; the floor per sample, a sample's training FLOPs at the higher: {1e6 * floor:.2f} µs." if floor else
+               "."), f"**t(b) = a + c b** per side (95% intervals; a side the line misses by more than "
+            f"{100 * FIT_TOLERANCE:.0f}% at some size does not fit)\n\n{lines}",
+            f"**JAX eager's step, taken apart** (medians; the transformation is `jax.make_jaxpr` of the "
+            f"gradient: tracing and transposing, no arithmetic)\n\n{eager}",
+            f"**The jitted step's optimized program, by batch size**\n\n{fusions}"])
+    if not study.evidence("cost-split"):
+        return "*Not measured yet:* `python -m mnistbench campaign --device cpu` (its cost-split item)."
+    return each_device(study, "cost-split", "the cost split", render)
+
+
+def _range_text(fit: dict, key: str, scale: float, digits: int) -> str:
+    base = key.removesuffix("_s")
+    return (f"{fit[key] * scale:.{digits}f} [{fit[base + '_low'] * scale:.{digits}f}, "
+            f"{fit[base + '_high'] * scale:.{digits}f}]")
+
+
+def time_to_accuracy_section(study: Study) -> str:
+    runs = [r for r in study.study_of("cpu") if r.get("elapsed_s")]
+    if not runs:
+        return "*Not measured yet:* a grid whose runs record each epoch's time since the process began."
+    rows = time_to_accuracy(runs, TARGET_ACCURACY)
+    return f"{heading(runs[0])}\n\n" + markdown([{
+        "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": str(r["batch_size"]),
+        f"Seconds to {100 * TARGET_ACCURACY:g}% (median, range)": "-" if r["median_s"] is None else
+        f"{r['median_s']:.1f} ({r['range_s'][0]:.1f}–{r['range_s'][1]:.1f})",
+        "Runs that got there": f"{r['reached']} of {r['runs']}"} for r in rows])

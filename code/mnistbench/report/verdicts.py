@@ -1,0 +1,138 @@
+"""The paired study's verdicts, as the supplement prints them and the report quotes them: the design
+declared before measuring, the sessions of the CPU's paired records, each side's costs."""
+
+from __future__ import annotations
+
+from ..bench import compare
+from ..bench.evidence import paired
+from .formatting import device_label
+from .studies import Study
+from .tables import interval_text, markdown
+
+
+def paired_sessions(study: Study) -> list[dict]:
+    """The CPU's paired records that form one study: those of the newest evidence code, each a session
+    (another day or machine), oldest first."""
+    found = [r for r in study.evidence("paired") if r["device"]["kind"] == "cpu"]
+    if not found:
+        return []
+    newest = max(found, key=lambda r: r["timestamp"])["platform"]["code_version"]
+    return sorted((r for r in found if r["platform"]["code_version"] == newest), key=lambda r: r["timestamp"])
+
+
+def paired_analysis(records: list[dict]) -> dict:
+    return compare.analysis([r["data"]["parts"] for r in records], paired.family(False), paired.aa(False))
+
+
+def design_section(study: Study) -> str:
+    """What was declared before anything was measured (``compare``, ``evidence.paired``): the margin,
+    the family and its level, the rounds from the pilot's spread and the power they give."""
+    k = paired.family_size()
+    alpha = compare.FAMILY_ALPHA / k
+    rows = []
+    for part, comparisons in paired.family(False).items():
+        pilot = paired.PILOT_SD[paired.role(part, False)]
+        rounds = paired.rounds(part, False)
+        for label, a, b, meaning in comparisons:
+            sd = pilot[label]
+            rows.append({"Part": part, "Comparison": label, "B / A": f"{b} / {a}", "Says": meaning,
+                         "Pilot s.d.": f"{sd:.3f}", "Rounds a session": str(rounds),
+                         "Power, all sessions": f"{compare.power(sd, paired.SESSIONS * rounds, alpha):.2f}",
+                         "Power, 1 session": f"{compare.power(sd, rounds, alpha):.2f}",
+                         "Equivalence power": f"{compare.equivalence_power(sd, paired.SESSIONS * rounds, alpha):.2f}"})
+    warmups = ", ".join(f"{side} {n} ({role})" for role, sides in paired.WARMUP.items() for side, n in sides.items())
+    return "\n\n".join([
+        f"Smallest effect of interest and equivalence margin: **±{100 * compare.MARGIN:.0f}%**, fixed before any "
+        "data. Family: the **{k} comparisons the report states** (below); family-wise error {fw:.0%}, each comparison "
+        "at {a:.4f} (Bonferroni), so every interval printed beside a verdict is a {lvl:.1f}% interval (the "
+        "equivalence test's, {lvl2:.1f}%). Rounds a session from the pilot's spread of each comparison's per-round "
+        "log ratio, for {target:.0%} power at the margin over {sessions} sessions; every side takes every position "
+        "once in a Williams square, its rows and places drawn anew for each part of each campaign (the seed is in "
+        "the record); the training seed is {seed} in every process. Warm-up blocks: 1, but {warmups} (the pilot's "
+        "blocks more than 2% above the last two). A process with a steady block under interference (other "
+        "processes or the hypervisor over a tenth of the machine) is flagged, and every verdict is given without "
+        "the flagged processes too.".format(k=k, fw=compare.FAMILY_ALPHA, a=alpha, lvl=100 * (1 - alpha),
+                                            lvl2=100 * (1 - 2 * alpha), target=compare.POWER_TARGET,
+                                            sessions=paired.SESSIONS, seed=paired.SEED, warmups=warmups),
+        markdown(rows)])
+
+
+def paired_section(study: Study) -> str:
+    """The CPU's paired sessions: each session's A/A and drift, the family's verdicts (all sessions
+    together, each session's beside them), and each side's costs."""
+    records = paired_sessions(study)
+    if not records:
+        return "*Not measured yet:* `python -m mnistbench campaign --device cpu` (its paired item)."
+    result = paired_analysis(records)
+    sessions = "; ".join(f"session {n + 1}: {r['timestamp'][:16].replace('T', ' ')} UTC, {device_label(r)}"
+                         for n, r in enumerate(records))
+    level = f"{100 * (1 - result['alpha']):.1f}%"
+    family = markdown([{
+        "Part": row["part"], "Comparison": row["comparison"], "B / A": f"{row['b']} / {row['a']}",
+        f"Ratio [{level}]": interval_text(row["difference"]),
+        f"[{100 * (1 - 2 * result['alpha']):.1f}%]": interval_text(row["equivalence"]).split(" ", 1)[1],
+        "Rounds": str(row["difference"]["n"]), "Verdict": row["verdict"],
+        "Without interference": row["without_interference"],
+        "Each session": " / ".join(s["verdict"] if s else "-" for s in row["sessions"]),
+        "Sessions differ, p": "-" if row["heterogeneity_p"] is None else f"{row['heterogeneity_p']:.3f}"}
+        for row in result["rows"]])
+    aa = markdown([{"Session": str(row["session"] + 1), "Part": row["part"], "A/A [95%]": interval_text(row),
+                    "Covers 1": "yes" if row["covers_one"] else "NO", "s.d. of log ratio": f"{row['sd']:.3f}",
+                    "Rounds": str(row["n"])} for row in result["aa"]])
+    drift = markdown([{"Session": str(number + 1), "Part": name, "Drift a minute [95%]":
+                       f"{100 * d['per_minute']:+.2f}% [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
+                       "Processes": str(d["processes"])}
+                      for number, parts in enumerate(result["drift"]) for name, d in parts.items() if d])
+    parts = records[-1]["data"]["parts"]
+    sides = markdown([row for name, part in parts.items() for side in sorted({key for r in part["rounds"] for key in r})
+                      if (row := _side_row(name, part, side))],
+                     absent={"Compile, s": "no compiled side", "Evaluate compile, s": "no JAX side",
+                             "One call, µs": "no dispatch part", "Steady block, s": "no training part",
+                             "Share of peak, %": "no training part"})
+    return "\n\n".join([
+        f"{len(records)} session{'s' * (len(records) > 1)} ({sessions}); {result['processes']} processes, "
+        f"{result['invalid_processes']} left out (a clock below the physical floor); "
+        f"{result['interfered_processes']} of {result['training_processes']} training processes had a steady block "
+        "under interference.",
+        f"**The declared comparisons** (B's time over A's: below 1, B is faster; every session's rounds together, "
+        f"the {level} interval the verdict reads, and the equivalence test's)\n\n{family}",
+        f"**A/A** (the instrument: its interval should cover 1; its spread beside the family's)\n\n{aa}",
+        "**Drift** (a process's log time against the minutes since its round began, after its side's and its "
+        f"round's effects; the balanced order cancels it)\n\n{drift}",
+        "**Each side**, the newest session (mean over processes, 95% interval): the steady block; the share of "
+        "peak (steady training FLOP/s over the matmul peak probed in the same process); the step's compile (JAX: "
+        "trace + lower + compile; torch.compile: its first call, one step included) and JAX's `evaluate` compile; "
+        "for the dispatch part, one call\n\n" + sides])
+
+
+def _side_row(part_name: str, part: dict, side: str) -> dict | None:
+    """One side of a paired part over its usable processes (None: it has none), as a row of the sides' table."""
+    processes = [r[side] for r in part["rounds"] if compare.usable(part, r.get(side))]
+    if not processes:
+        return None
+    steady = [compare.process_mean(part, p) for p in processes]
+    calls = part["calls_per_block"]  # a dispatch part times calls, not training blocks
+    compiles = {key: [sum(p[key].values()) for p in processes if p.get(key)]
+                for key in ("compile_split", "evaluate_compile_split")}
+    return {"Part": part_name.removeprefix("bs"), "Side": side,
+            "Steady block, s": spread_text(None if calls else steady),
+            "Share of peak, %": spread_text([s for p in processes if (s := compare.share_of_peak(part, p)) is not None],
+                                            100, 1),
+            "Compile, s": spread_text(compiles["compile_split"], digits=1),
+            "Evaluate compile, s": spread_text(compiles["evaluate_compile_split"]),
+            "One call, µs": spread_text([s / calls for s in steady] if calls else None, 1e6, 1),
+            "Processes": str(len(processes))}
+
+
+def p_text(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def spread_text(values: list[float] | None, scale: float = 1.0, digits: int = 2) -> str:
+    """'3.41 [3.30–3.52]': the mean of per-process values and its 95% interval ('-' when none)."""
+    if not (spread := compare.spread(values or [])):
+        return "-"
+    mean = f"{spread['mean'] * scale:.{digits}f}"
+    if spread["low"] is None:
+        return mean
+    return f"{mean} [{spread['low'] * scale:.{digits}f}–{spread['high'] * scale:.{digits}f}]"
