@@ -125,7 +125,7 @@ def test_report_cells_run_in_strict_mode_on_the_committed_results(tmp_path, monk
              if line.startswith("|")]
     cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table[2:]]
     assert {(row[0], row[1]) for row in cells} == {(f, b) for f in ("JAX", "PyTorch") for b in ("64", "256", "1024")}
-    assert (tmp_path / "figures" / "curves.svg").exists()
+    assert (tmp_path / "figures" / "costs.svg").exists()
     headings = ("# Setup", "**Network and data.**", "**Platforms and setup.**", "**How time is measured.**",
                 "# Results", "**Two paradigms.**", "**`grad` and `jit`.**", "*Compilation overhead.*",
                 "*Functional style and immutability.*", "*Graph optimizations and kernel fusion.*",

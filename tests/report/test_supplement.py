@@ -6,15 +6,15 @@ import math
 
 import numpy as np
 
-from mnistbench.networks.config import Config
 from mnistbench.report import supplement, values
 from mnistbench.report.studies import Study
 from tests.factories import run_record
 
 
-def process(rng, mean, compile_s=None, calls=False):
-    result = {"blocks_s": [mean * 3] + [mean * math.exp(rng.normal(0, 0.01)) for _ in range(4)],
-              "floor_violations": [], "machine": [{"interference": False, "others": 0.01, "steal": 0.0}] * 5}
+def process(rng, mean, compile_s=None, calls=False, started=0.0):
+    result = {"blocks_s": [mean * 3] + [mean * math.exp(rng.normal(0, 0.01)) for _ in range(4)], "warmup_blocks": 1,
+              "floor_violations": [], "machine": [{"interference": False, "others": 0.01, "steal": 0.0}] * 5,
+              "started_s": started}
     if not calls:
         result.update(flops_per_block=1e10, matmul_peak_flops=1e11,
                       compile_split={"trace_s": 0.1, "lower_s": 0.1, "compile_s": compile_s} if compile_s else None,
@@ -22,25 +22,33 @@ def process(rng, mean, compile_s=None, calls=False):
     return result
 
 
-def test_the_paired_section_prints_delta_the_family_and_each_side():
+def paired_record(rng, timestamp="2026-12-06T21:00:00+00:00", jax_jit=0.8):
+    training = {"batch_size": 64, "train_subset": 10_000, "calls_per_block": None, "blocks": 4, "order_seed": 1,
+                "rounds": [{side: process(rng, mean, compile_s=0.3 if side == "jax-jit" else None, started=20.0 * i)
+                            for i, (side, mean) in enumerate((("torch-eager", 1.0), ("torch-eager again", 1.0),
+                                                              ("jax-jit", jax_jit)))} for _ in range(6)]}
+    dispatch = {"batch_size": None, "train_subset": None, "calls_per_block": 2000, "blocks": 4,
+                "rounds": [{"jax-op": process(rng, 0.02, calls=True), "torch-op": process(rng, 0.004, calls=True),
+                            "jax-op again": process(rng, 0.02, calls=True)} for _ in range(5)]}
+    return {"name": "paired", "kind": "evidence", "timestamp": timestamp, "data": {"quick": False, "parts": {
+        "bs64": training, "dispatch": dispatch}}, "device": {"kind": "cpu", "name": "Test CPU"},
+        "platform": {"code_version": "v", "jax": "0", "torch": "0", "git": {"commit": "abcdef0"}}}
+
+
+def test_the_paired_section_prints_the_verdicts_of_every_session_the_a_a_and_the_drift(monkeypatch):
+    from mnistbench.report import verdicts
+
     rng = np.random.default_rng(0)
-    training = {"batch_size": 64, "train_subset": 10_000, "calls_per_block": None, "warmup_blocks": 1, "blocks": 4,
-                "rounds": [{"torch-eager": process(rng, 1.0), "torch-eager again": process(rng, 1.0),
-                            "jax-jit": process(rng, 0.8, compile_s=0.3)} for _ in range(5)]}
-    dispatch = {"batch_size": None, "train_subset": None, "calls_per_block": 2000, "warmup_blocks": 1, "blocks": 4,
-                "rounds": [{"jax-op": process(rng, 0.02, calls=True), "torch-op": process(rng, 0.004, calls=True)}
-                           for _ in range(5)]}
-    text = supplement._paired_text({"data": {"parts": {"bs64": training, "dispatch": dispatch}}})
-    assert "δ = " in text and "frameworks' defaults" in text and "dispatch: one operation" in text
-    assert "0.80× [" in text and "faster" in text and "slower" in text
-    assert "One call, µs" in text and "0.5 [" in text  # a call's cost; the step's compile, trace + lower + compile
-    assert "0 left out" in text and "0 of 60" in text and "<0.001" in text
-    assert "an epoch over 10,000 images" in text
-    training["train_subset"] = None  # every training image: as many as the configuration derives
-    text = supplement._paired_text({"data": {"parts": {"bs64": training}}})
-    assert f"an epoch over {Config().n_train:,} images" in text
-    text = supplement._paired_text({"data": {"parts": {"dispatch": dispatch}}})  # no A/A: no δ
-    assert "**A/A**\n\n(not measured)" in text and "δ" not in text
+    records = [paired_record(rng), paired_record(rng, "2026-12-07T09:00:00+00:00")]
+    monkeypatch.setattr(Study, "evidence", lambda self, name: records if name == "paired" else [])
+    text = verdicts.paired_section(Study(all_runs=[], all_evidence=[]))
+    assert "2 sessions" in text and "frameworks' defaults" in text and "dispatch: one operation" in text
+    assert "0.80× [" in text and "faster / faster" in text and "slower" in text
+    assert "Ratio [99.6%]" in text and "[99.2%]" in text  # the intervals the verdicts read, at the family's level
+    assert "**A/A**" in text and "| yes " in text and "Drift a minute" in text
+    assert "One call, µs" in text and "0 left out" in text
+    design = verdicts.design_section(Study(all_runs=[], all_evidence=[]))
+    assert "±10%" in design and "12 comparisons" in design and "Williams square" in design
 
 
 def hlo(with_matmul: int, without_matmul: int) -> dict:

@@ -81,17 +81,19 @@ def test_break_even_is_extrapolated_past_the_run_or_never():
     assert v.gpu_break_even_small == "never"
 
 
-def test_an_interval_that_holds_one_reads_not_resolved():
+def test_an_interval_that_holds_one_reads_not_resolved_and_an_equivalence_says_so():
     interval = compare.log_ratio_interval([0.1, -0.05, 0.2])
     ratio = values.Ratio(interval)
     assert ratio.verdict == "not resolved" and str(ratio).endswith(", not resolved")
     assert not ratio.slower and not ratio.faster
+    close = values.Ratio(compare.log_ratio_interval([0.01, -0.01, 0.0, 0.005]), "faster, within ±10%")
+    assert close.faster and close.equivalent and str(close).endswith(", within ±10%")
 
 
 def test_a_value_the_records_do_not_hold_reads_not_measured_and_fails_its_check(capsys, monkeypatch):
     v = values.quoted(study_of(grid()))
-    assert v.delta == values.NOT_MEASURED  # no paired record in this study
-    values.check(v.delta.value, "the A/A resolved the study")
+    assert v.margin == values.NOT_MEASURED  # no paired record in this study
+    values.check(v.margin.value, "the A/A resolved the study")
     assert "Claim not supported: the A/A resolved the study (the records do not hold" in capsys.readouterr().out
 
 

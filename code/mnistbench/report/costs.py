@@ -69,6 +69,18 @@ def cost_split(data: dict) -> list[dict]:
     return [fit_side(part, floor) for part in parts.values()]
 
 
+def newest_record(study, device_kind: str = "cpu") -> dict | None:
+    """The newest cost-split record of a device kind (a study's current evidence)."""
+    return max((r for r in study.evidence("cost-split") if r["device"]["kind"] == device_kind),
+               key=lambda r: r["timestamp"], default=None)
+
+
+def report_fits(study) -> list[dict]:
+    """The report's figure's lines: the CPU's sides, fitted (none without a record)."""
+    record = newest_record(study)
+    return cost_split(record["data"]) if record else []
+
+
 def peaks(data: dict) -> dict[str, float]:
     """Each framework's probed matmul peak (FLOP/s; the median over its processes)."""
     found: dict[str, list[float]] = {}

@@ -7,7 +7,7 @@ from tabulate import tabulate
 
 from ..bench.results import default_variant_runs, study_key, summarize
 from ..bench.variants import DEFAULT_VARIANT
-from .formatting import accuracy, code_note, commit_of, plural, seconds, seconds_range
+from .formatting import accuracy, code_note, commit_of, flops_text, plural, seconds, seconds_range
 
 FRAMEWORK_NAMES = {"jax": "JAX", "torch": "PyTorch"}
 LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± standard deviation over seeds; "
@@ -61,26 +61,45 @@ def summary_text(records: list[dict], fmt: str = "simple") -> str:
 
 
 def results_markdown(records: list[dict]) -> str:
-    """The report's compact results table: each framework's default, as a pipe table."""
-    rows = [{k: v for k, v in display_row(row).items() if k != "Runs"}
-            for row in summarize(default_variant_runs(records))]
+    """The report's results table, each framework's default: the first epoch with its validation (what
+    a user waits before epoch 2: JAX compiles its step in the epoch and ``evaluate`` in the validation),
+    both compiles, the steady epoch, accuracy, and the steady rate in FLOP/s beside its share of the
+    peak probed in the run's own process."""
+    from .analysis import evaluation_compile_s, median
+
+    rows = []
+    for row in summarize(default_variant_runs(records)):
+        runs = [r for r in default_variant_runs(records) if (r["framework"], r["batch_size"]) == (
+            row["framework"], row["batch_size"]) and study_key(r) == row["study"]]
+        cold = [r for r in runs if r["runs_before_in_process"] == 0]
+        waited = [r["epoch_times_s"][0] + r["val_times_s"][0] for r in cold]
+        compiles = [r["compile_total_s"] + (evaluation_compile_s(r) or 0.0) for r in cold if r["compile_total_s"]]
+        rows.append({"Framework": FRAMEWORK_NAMES[row["framework"]], "Batch": row["batch_size"],
+                     "First epoch + validation": seconds_range(median(waited), [min(waited), max(waited)])
+                     if waited else "-",
+                     "Of it, compiles": seconds(median(compiles)) if compiles else "none",
+                     "Steady epoch": seconds_range(row["steady_epoch_s"], row["steady_epoch_range_s"]),
+                     "Test accuracy": accuracy(row["test_accuracy"], row["test_accuracy_std"]),
+                     "Steady FLOP/s (of peak)": "-" if row["steady_epoch_s"] is None else
+                     f"{flops_text(row['achieved_flops'])} ({100 * row['fraction_of_peak']:.1f} %)"})
     return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True,
                     colalign=("left",) + ("right",) * (len(rows[0]) - 1) if rows else ())
 
 
 def platforms_markdown(study) -> str:
-    """The machines of the GPU and the CPU study: device and host, software, measuring code and date."""
+    """The machines of the GPU and the CPU study: device, host CPU and system, software and CUDA, the
+    measuring code and date (the reach of a GPU, where the records say it: a lent VM's kernel names it)."""
     rows = []
     for kind in ("gpu", "cpu"):
         runs = study.study_of(kind)
         if runs:
             device, platform = runs[0]["device"], runs[0]["platform"]
             host = platform["cpu"].replace("(R)", "").replace(" Processor", "")
+            system = platform.get("os", "").split("-with-")[0].replace("Linux-", "Linux ")
             rows.append({"Device": device["name"] if kind == "gpu" else f"{host} (CPU)",
-                         "Host": host if kind == "gpu" else "-",
+                         "Host CPU, system": f"{host}, {system}",
                          "Python, JAX, PyTorch": f"{platform['python']}, {platform['jax']}, {platform['torch']}",
-                         "Driver, JAX CUDA plugin": (f"{device['driver']}, {device['cuda']}"
-                                                     if device.get("driver") else "-"),
+                         "Driver, CUDA": (f"{device['driver']}, {device['cuda']}" if device.get("driver") else "-"),
                          "Code, date": f"{commit_of(runs[0])}, {runs[0]['timestamp'][:10]}"})
     return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True)  # its caption follows it
 

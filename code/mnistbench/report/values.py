@@ -10,15 +10,15 @@ import sys
 
 import numpy as np
 
-from ..bench import compare
-from ..bench.evidence import paired
+from ..bench import compare, timing
+from ..bench.evidence import costsplit, paired
 from ..bench.results import default_variant_runs
 from ..mnist_files import EXPECTED_SHAPES
 from ..networks.config import Config
 from . import analysis as analyze
-from . import verdicts
+from . import costs, verdicts
 from .analysis import median
-from .formatting import break_even_words, commit_of, fmt_s, short_label
+from .formatting import break_even_words, commit_of, device_label, flops_text, fmt_s, short_label
 from .studies import Study
 
 STRICT_ENV = "MNISTBENCH_STRICT"
@@ -116,7 +116,8 @@ def setup_values(study: Study) -> dict:
             "epochs": Value(str(config.epochs), config.epochs),
             "small": Value(str(batch_sizes[0]), batch_sizes[0]), "large": Value(str(batch_sizes[-1]), batch_sizes[-1]),
             "seeds": Value(", ".join(str(s) for s in sorted({r["seed"] for r in study.main}))),
-            "confidence": Value(f"{100 * compare.CONFIDENCE:.0f}%")}
+            "confidence": Value(f"{100 * compare.CONFIDENCE:.0f}%"), "peak_slack": Value(f"{timing.PEAK_SLACK:g}"),
+            "cost_sizes": Value(f"{costsplit.SIZES['cpu'][0]:,} to {costsplit.SIZES['cpu'][-1]:,}")}
 
 
 def gpu_values(study: Study) -> dict:
@@ -177,6 +178,7 @@ def paired_values(study: Study) -> dict:
     result = verdicts.paired_analysis(records)
     rows = {(row["part"], row["comparison"]): row for row in result["rows"]}
     out = {"margin": Value(f"±{100 * compare.MARGIN:.0f}%", compare.MARGIN), "family": Value(str(result["k"])),
+           "power_target": Value(f"{100 * compare.POWER_TARGET:.0f}%"), "planned_sessions": Value(str(paired.SESSIONS)),
            "level": Value(f"{100 * (1 - result['alpha']):.1f}%"), "sessions": Value(str(len(records)), len(records))}
     names = {"cpu_jit_over_eager": paired.DEFAULTS[0], "jit_over_compile": paired.STEP[0],
              "jax_eager_over_torch_eager": paired.OPERATION[0], "jit_over_jax_eager": paired.JIT[0],
@@ -221,6 +223,47 @@ def cpu_values(study: Study) -> dict:
     return out
 
 
+def costs_values(study: Study) -> dict:
+    """The CPU's cost split (the current code's): each side's fixed and per-sample cost with its
+    crossing, the per-sample floor, JAX eager taken apart, the update's loops, each framework's peak;
+    and the time to the declared accuracy from the CPU grid."""
+    out = {}
+    record = costs.newest_record(study)
+    if record is not None:
+        out["cpu_label"] = Value(device_label(record))
+        fits = {fit["variant"]: fit for fit in costs.cost_split(record["data"])}
+        for side, fit in fits.items():
+            name = side.replace("-", "_")
+            out[f"a_{name}"] = Value(f"{1e3 * fit['a_s']:.2g} ms [{1e3 * fit['a_low']:.2g}, {1e3 * fit['a_high']:.2g}]",
+                                     fit["a_s"])
+            out[f"c_{name}"] = Value(f"{1e6 * fit['c_s']:.3g} µs [{1e6 * fit['c_low']:.3g}, {1e6 * fit['c_high']:.3g}]",
+                                     fit["c_s"])
+            out[f"crossing_{name}"] = Value(f"{fit['crossing']:.0f}", fit["crossing"])
+            out[f"over_floor_{name}"] = Value(f"{fit['over_floor']:.1f}", fit["over_floor"])
+            out[f"fits_{name}"] = fit["fits"]
+        if fits:
+            floor = next(iter(fits.values()))["floor_per_sample_s"]
+            out["floor_per_sample"] = Value(f"{1e6 * floor:.0f} µs", floor)
+        small = paired.batch_sizes(False)[0]
+        if split := {row["batch_size"]: row for row in costs.eager_split(record["data"])}.get(small):
+            for key in ("step_s", "transform_s", "dispatch_s", "arithmetic_s", "unexplained_s"):
+                out[f"eager_{key.removesuffix('_s')}"] = seconds_value(split[key])
+            out["eager_calls"] = Value(str(split["calls"]), split["calls"])
+        if loops := {row["update_loops"] for row in costs.fusions_by_size(record["data"])}:
+            out["update_loops"] = Value(", ".join(map(str, sorted(loops))), max(loops))
+        peaks = costs.peaks(record["data"])
+        for framework, peak in peaks.items():
+            out[f"peak_{framework}"] = Value(flops_text(peak), peak)
+        if len(peaks) == 2:
+            out["peak_ratio"] = Value(f"{peaks['torch'] / peaks['jax']:.2f}", peaks["torch"] / peaks["jax"])
+    runs = [r for r in study.study_of("cpu") if r.get("elapsed_s")]
+    for row in costs.time_to_accuracy(runs, costs.TARGET_ACCURACY):
+        name = f"to_accuracy_{row['framework']}_{row['batch_size']}"
+        out[name] = seconds_value(row["median_s"]) if row["median_s"] is not None else Value("never", None)
+    out["target_accuracy"] = Value(f"{100 * costs.TARGET_ACCURACY:g}%", costs.TARGET_ACCURACY)
+    return out
+
+
 def updates_values(study: Study) -> dict:
     record = max(study.evidence("updates"), key=lambda r: r["timestamp"], default=None)
     if record is None:
@@ -243,6 +286,6 @@ def quoted(study: Study | None) -> Quoted:
     if study is None:
         return Quoted()
     values = {}
-    for part in (setup_values, gpu_values, paired_values, cpu_values, updates_values):
+    for part in (setup_values, gpu_values, paired_values, cpu_values, costs_values, updates_values):
         values.update(part(study))
     return Quoted(values)
