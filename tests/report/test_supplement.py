@@ -76,8 +76,11 @@ def test_a_study_of_one_epoch_runs_prints_no_nan_and_raises_nothing():
             for kind in ("gpu", "cpu") for fw in ("jax", "torch") for b in (64, 1024) for s in (0, 1, 2)]
     assert all(r["steady_epoch_s"] is None and len(r["val_times_s"]) == 1 for r in runs)
     study = Study(all_runs=runs, all_evidence=[])
-    sections = [f for name, f in inspect.getmembers(supplement, inspect.isfunction) if name.endswith("_section")]
-    assert len(sections) == 14
+    from mnistbench.report import costs, verdicts
+
+    sections = [f for module in (supplement, verdicts, costs) for name, f in inspect.getmembers(module, inspect.isfunction)
+                if name.endswith("_section") and f.__module__ == module.__name__]
+    assert len(sections) == 17
     texts = [section(study) for section in sections] + [str(v) for v in values.quoted(study).values()]
     assert not [text for text in texts if "nan" in text.lower()], texts
     assert "First epoch, JAX / PyTorch" in supplement.grid_pairs_section(study)  # the pairs of first epochs stay

@@ -110,9 +110,10 @@ def power(sigma: float, rounds: int, alpha: float, effect: float = MARGIN) -> fl
     ``sigma`` to find a true ratio of 1 + ``effect``."""
     df, shift = rounds - 1, math.log(1 + effect) / (sigma / math.sqrt(rounds))
     critical = stats.t.ppf(1 - alpha / 2, df)
-    if shift > 40:  # far beyond the critical value: the noncentral t's tail underflows
-        return 1.0
-    return float(stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift))
+    found = float(stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift))
+    if not math.isfinite(found):  # scipy's noncentral t fails far in its tail: the normal limit, there near 1
+        found = float(stats.norm.sf(critical - shift) + stats.norm.cdf(-critical - shift))
+    return found
 
 
 def equivalence_power(sigma: float, rounds: int, alpha: float, margin: float = MARGIN) -> float:
@@ -199,7 +200,7 @@ def analysis(sessions: list[dict[str, dict]], family: dict, aa: dict) -> dict:
     agree (the spread of the log ratios between sessions is no more than within them, an F test at
     the same level): where they do not, no verdict stands. Each part's A/A and drift, per session."""
     names = list(dict.fromkeys(name for parts in sessions for name in parts))
-    k = sum(len(family.get(name, ())) for name in names)
+    k = sum(len(comparisons) for comparisons in family.values())  # the declared family, measured or not
     alpha = FAMILY_ALPHA / max(k, 1)
     rows = []
     for name in names:

@@ -192,3 +192,13 @@ def time_to_accuracy_section(study: Study) -> str:
         f"Seconds to {100 * TARGET_ACCURACY:g}% (median, range)": "-" if r["median_s"] is None else
         f"{r['median_s']:.1f} ({r['range_s'][0]:.1f}–{r['range_s'][1]:.1f})",
         "Runs that got there": f"{r['reached']} of {r['runs']}"} for r in rows])
+
+
+def report_table(study) -> str:
+    """The report's table of the CPU's cost split: per side a, c (95% intervals), b* and c over the floor."""
+    names = {"jax-eager": "JAX eager", "jax-jit": "JAX jit", "jax-scan": "JAX scan", "torch-eager": "PyTorch eager",
+             "torch-compile": "torch.compile"}
+    return markdown([{"Side": names.get(fit["variant"], fit["variant"]), "Fixed a, ms": _range_text(fit, "a_s", 1e3, 2),
+                      "Per sample c, µs": _range_text(fit, "c_s", 1e6, 1), "b* = a / c": f"{fit['crossing']:.0f}",
+                      "c / floor": f"{fit['over_floor']:.2f}", "Line fits": "yes" if fit["fits"] else "no"}
+                     for fit in report_fits(study)])

@@ -128,6 +128,12 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
                    markersize=3, linewidth=1, label=f"{FRAMEWORK_NAMES[framework]} {batch_size}")
     right.axhline(100 * target, color="black", linestyle=":", linewidth=1)
     right.set(xscale="log", xlabel="seconds since the process began", ylabel="validation accuracy (%)")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    for ax, ticks in ((left, (8, 32, 128, 512, 2048)), (right, (10, 20, 40, 80))):  # plain numbers, not powers
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    left.yaxis.set_major_formatter(plain)
     right.set_title("(b) accuracy against time", loc="left")
     right.legend(ncol=2, fontsize=7, frameon=False, handletextpad=0.3, columnspacing=0.8)
     for ax in (left, right):

@@ -201,7 +201,7 @@ def donation_section(study: Study) -> str:
                   for name, part in record["data"]["parts"].items() if name.startswith("bs")
                   for side in ("jax-jit", "jax-jit-no-donation")
                   if (m := next((r[side]["record_fields"].get("compiled_memory") for r in part["rounds"]
-                                 if compare.usable(r.get(side))), None))]
+                                 if compare.usable(part, r.get(side))), None))]
         if memory:
             blocks.append(f"{heading(record)}, the paired item's processes (the timing: *JAX: donation* in the "
                           "declared comparisons)\n\n" + markdown(memory))

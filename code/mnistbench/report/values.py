@@ -151,6 +151,9 @@ def gpu_values(study: Study) -> dict:
     split = {key: median(r["compile_split"][key] for r in jax_runs) for key in ("trace_s", "lower_s", "compile_s")}
     out.update({f"gpu_{key}": seconds_value(value) for key, value in split.items()})
     first = median(r["first_epoch_s"] for r in jax_runs)
+    if first and evaluate_s:
+        share = evaluate_s / (first + evaluate_s)
+        out["gpu_eval_share"] = Value(f"{100 * share:.0f}%", share)
     out["gpu_jax_first_small"] = seconds_value(first)
     out["gpu_jax_cold_small"] = seconds_value(first + evaluate_s if first and evaluate_s else None)
     tf32 = [r for r in study.all_runs if study.same_setup(r, runs[0]) and r["precision"] == "tf32" and r["valid"]]
