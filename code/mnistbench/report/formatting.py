@@ -80,11 +80,17 @@ def seconds(value: float | None) -> str:
 
 
 def seconds_range(value: float | None, bounds: list[float] | None) -> str:
-    """'1.23 s (1.20 s–1.30 s)': a median with its range over repeats."""
+    """'1.23 (1.20–1.30) s': a median with its range over repeats, in the median's unit where the
+    range shares it ('125 ms (98 ms–1.02 s)' where it does not)."""
     if value is None:
         return "-"
     low, high = (seconds(b) for b in bounds) if bounds else (None, None)
-    return seconds(value) if low == high else f"{seconds(value)} ({low}–{high})"
+    if low == high:
+        return seconds(value)
+    number, unit = seconds(value).split(" ")
+    if low.endswith(" " + unit) and high.endswith(" " + unit):
+        return f"{number} ({low.split(' ')[0]}–{high.split(' ')[0]}) {unit}"
+    return f"{seconds(value)} ({low}–{high})"
 
 
 def accuracy(mean: float, spread: float) -> str:

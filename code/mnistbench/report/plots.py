@@ -105,7 +105,7 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
     (markers) and its fitted line t = a + c b, beside the physical floor (a sample's FLOPs at the
     highest probed peak, times b); (b) validation accuracy against seconds since the process began,
     a line per framework and batch size (mean over seeds), the target accuracy dotted."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 2.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 1.7))
     sizes = np.array(sorted({b for fit in fits for b in fit["step_s"]}), dtype=float)
     for fit in fits:
         color, marker, line = SIDE_STYLES.get(fit["variant"], ("#666666", "o", "-"))
@@ -118,7 +118,8 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
                   label="physical floor")
     left.set(xscale="log", yscale="log", xlabel="batch size", ylabel="time per step (ms)")
     left.set_title("(a) a step's time", loc="left")
-    left.legend(ncol=2, fontsize=7, frameon=False, handletextpad=0.3, columnspacing=0.8)
+    left.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3,
+                    borderaxespad=0.2, labelspacing=0.25)  # beside the panel, at the text's 8.5 pt
     timed = [r for r in default_variant_runs(runs) if r.get("elapsed_s") and r["cold_start"]]
     for (framework, batch_size), group in group_by(timed, lambda r: (r["framework"], r["batch_size"])).items():
         color = "#1f77b4" if framework == "jax" else "#d62728"
@@ -127,15 +128,16 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
                    100 * np.mean([r["val_accuracy"] for r in group], axis=0), color=color, marker=marker,
                    markersize=3, linewidth=1, label=f"{FRAMEWORK_NAMES[framework]} {batch_size}")
     right.axhline(100 * target, color="black", linestyle=":", linewidth=1)
-    right.set(xscale="log", xlabel="seconds since the process began", ylabel="validation accuracy (%)")
+    right.set(xscale="log", xlabel="seconds since the process began", ylabel="validation acc. (%)")
     plain = FuncFormatter(lambda value, _: f"{value:g}")
-    for ax, ticks in ((left, (8, 32, 128, 512, 2048)), (right, (10, 20, 40, 80))):  # plain numbers, not powers
+    for ax, ticks in ((left, (8, 64, 512, 4096)), (right, (10, 20, 40, 80))):  # plain numbers, not powers
         ax.set_xticks(ticks)
         ax.xaxis.set_major_formatter(plain)
         ax.xaxis.set_minor_formatter(NullFormatter())
     left.yaxis.set_major_formatter(plain)
     right.set_title("(b) accuracy against time", loc="left")
-    right.legend(ncol=2, fontsize=7, frameon=False, handletextpad=0.3, columnspacing=0.8)
+    right.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3,
+                     borderaxespad=0.2, labelspacing=0.25)  # beside the panel, at the text's 8.5 pt
     for ax in (left, right):
         ax.grid(alpha=0.3, which="both")
     fig.tight_layout(w_pad=1.0)

@@ -95,7 +95,7 @@ def platforms_markdown(study) -> str:
         if runs:
             device, platform = runs[0]["device"], runs[0]["platform"]
             host = platform["cpu"].replace("(R)", "").replace(" Processor", "")
-            system = platform.get("os", "").split("-with-")[0].replace("Linux-", "Linux ")
+            system = "Linux " + platform.get("os", "Linux-?").split("-")[1]  # the kernel's version
             rows.append({"Device": device["name"] if kind == "gpu" else f"{host} (CPU)",
                          "Host CPU, system": f"{host}, {system}",
                          "Python, JAX, PyTorch": f"{platform['python']}, {platform['jax']}, {platform['torch']}",

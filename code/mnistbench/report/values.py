@@ -210,6 +210,9 @@ def paired_values(study: Study) -> dict:
     if compiles:
         out["torch_compile_first"] = Value(f"{np.mean(compiles):.1f} s", float(np.mean(compiles)))
     out["aa_covers_one"] = all(row["covers_one"] for row in result["aa"]) if result["aa"] else None
+    if (row := rows.get((small, paired.DEFAULTS[0]))) is not None:  # the session's spread against the pilot's
+        pilot = paired.PILOT_SD["small"][paired.DEFAULTS[0]]
+        out["defaults_sd_over_pilot"] = Value(f"{row['sd'] / pilot:.1f}", row["sd"] / pilot)
     return out
 
 
