@@ -40,18 +40,22 @@ class Parser(argparse.ArgumentParser):
 # --- the parser -----------------------------------------------------------------------
 
 
-def add_common(parser: argparse.ArgumentParser, results: Path | None) -> None:
+DEVICES = ("auto", "cpu", "gpu")  # auto: the GPU where every framework of the command sees one
+
+
+def add_common(parser: argparse.ArgumentParser, results: Path | None, data: bool = True) -> None:
     if results is not None:
         parser.add_argument("--results-dir", type=Path, default=results,
                             help="folder of result records (default: %(default)s)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="MNIST folder (default: $MNISTBENCH_DATA, else data/ in the project folder)")
+    if data:
+        parser.add_argument("--data-dir", type=Path, default=None,
+                            help="MNIST folder (default: $MNISTBENCH_DATA, else data/ in the project folder)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
 
 def add_training(parser: argparse.ArgumentParser) -> None:
     defaults = Config()
-    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+    parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where to train (default: the GPU if there is one)")
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.matmul_precision,
                         help="float32 matmul precision in both frameworks (default: %(default)s)")
@@ -75,8 +79,9 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     fetch = commands.add_parser("fetch-data", help="download and verify MNIST")
-    fetch.add_argument("--force", action="store_true", help="fetch all four files again (repairs a damaged set)")
-    fetch.add_argument("--check", action="store_true", help="only check the four files in the folder; fetch nothing")
+    what = fetch.add_mutually_exclusive_group()
+    what.add_argument("--force", action="store_true", help="fetch all four files again (repairs a damaged set)")
+    what.add_argument("--check", action="store_true", help="only check the four files in the folder; fetch nothing")
     add_common(fetch, results=None)
 
     run = commands.add_parser("run", help="one training run in this process; writes one record")
@@ -87,7 +92,7 @@ def build_parser() -> Parser:
     run.add_argument("--batch-size", type=positive_int, default=Config().batch_size,
                      help="examples per step (default: %(default)s)")
     run.add_argument("--epochs", type=positive_int, default=Config().epochs, help="epochs (default: %(default)s)")
-    run.add_argument("--seed", type=seed_int, default=0,
+    run.add_argument("--seed", type=seed_int, default=Config().seed,
                      help="seed of the initial weights and the batch order (default: %(default)s)")
     add_training(run)
     add_common(run, results=ADHOC_RESULTS)
@@ -120,13 +125,12 @@ def build_parser() -> Parser:
                       help=f"one or more of: {', '.join(evidence.NAMES)}, all")
     item.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS / "evidence",
                       help="where evidence records go (default: %(default)s)")
-    item.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
-                      help="auto: the GPU if there is one (default)")
+    item.add_argument("--device", choices=DEVICES, default="auto", help="auto: the GPU if there is one (default)")
     item.add_argument("--quick", action="store_true", help="fewer batch sizes and steps (CPU-sized)")
-    item.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    add_common(item, results=None, data=False)
 
     campaign = commands.add_parser("campaign", help="everything the report needs from one device, within a budget")
-    campaign.add_argument("--device", choices=("cpu", "gpu"), required=True, help="the device whose study this is")
+    campaign.add_argument("--device", choices=DEVICES[1:], required=True, help="the device whose study this is")
     campaign.add_argument("--results-dir", type=Path, required=True, help="where the study goes")
     campaign.add_argument("--quick", action="store_true", help="a small plan that exercises every kind of step")
     campaign.add_argument("--max-seconds", type=positive_seconds, default=None, metavar="S",
@@ -134,9 +138,7 @@ def build_parser() -> Parser:
     campaign.add_argument("--dry-run", action="store_true", help="print the plan with states and estimates")
     campaign.add_argument("--json", action="store_true",
                           help="with --dry-run: the plan as JSON (steps, and how many are done, to do, blocked)")
-    campaign.add_argument("--data-dir", type=Path, default=None,
-                          help="MNIST folder (default: $MNISTBENCH_DATA, else data/ in the project folder)")
-    campaign.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    add_common(campaign, results=None)
     add_cache(campaign)
 
     cluster_cli.add_parser(commands)

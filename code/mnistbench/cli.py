@@ -72,8 +72,6 @@ def say(args, message: str) -> None:
 def cmd_fetch_data(args) -> int:
     check_data_dir(data_dir_of(args))
     if args.check:
-        if args.force:
-            raise UserError("--check fetches nothing; leave out --force")
         load_raw(data_dir_of(args))  # a missing or damaged file is one line naming it
         print(data_dir_of(args))
         return 0
@@ -82,7 +80,6 @@ def cmd_fetch_data(args) -> int:
 
 
 def cmd_run(args) -> int:
-
     config = training_config(args, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
     chosen = variants.get(args.framework, args.variant)
     prepare_process(args.framework, args.device)
@@ -107,9 +104,8 @@ def cmd_run(args) -> int:
         bars[0].set_postfix(val_acc=f"{info['val_accuracy']:.4f}", epoch_s=f"{info['epoch_times_s']:.2f}")
 
     try:
-        record = run.run_one(args.framework, config, device, args.data_dir, on_epoch,
-                                    log=lambda m: say(args, m), variant=chosen.name,
-                                    compilation_cache=args.compilation_cache, on_start=on_start)
+        record = run.run_one(args.framework, config, device, args.data_dir, on_epoch, log=lambda m: say(args, m),
+                             variant=chosen.name, compilation_cache=args.compilation_cache, on_start=on_start)
     finally:
         for bar in bars:
             bar.close()
@@ -124,7 +120,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_grid(args) -> int:
-
     study = size(args.quick)
     epochs, seeds = args.epochs or study.epochs, args.seeds or study.seeds
     batch_sizes = args.batch_sizes or study.batch_sizes
@@ -205,6 +200,8 @@ def continue_command(args, max_seconds: float | None = None) -> str:
 
 
 def cmd_campaign(args) -> int:
+    if args.json and not args.dry_run:
+        raise UserError("--json describes the plan: use it with --dry-run")
     visible = args.device == "cpu" or devices.resolve("auto", variants.FRAMEWORKS) == "gpu"
     if not args.dry_run and not visible:  # a dry run prints a GPU plan anywhere
         raise UserError("--device gpu: JAX and PyTorch see no GPU on this machine (--dry-run prints the plan)")
@@ -219,8 +216,6 @@ def cmd_campaign(args) -> int:
     steps = campaign.plan(args.device, args.quick, args.results_dir)
     planned = campaign.assess(steps, args.device, args.quick, args.results_dir, cached=bool(args.compilation_cache),
                               visible=visible)
-    if args.json and not args.dry_run:
-        raise UserError("--json describes the plan: use it with --dry-run")
     if args.dry_run and args.json:
         print(json.dumps(campaign.plan_json(planned)))
         return 0

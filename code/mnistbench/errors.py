@@ -12,3 +12,8 @@ class Error(Exception):
 
 class UserError(Error):
     """Bad input on the command line."""
+
+
+def last_line(output: str, default: str = "no output") -> str:
+    """The last non-blank line of a process's output: what a failed child said last, for a one-line error."""
+    return ([line for line in output.strip().splitlines() if line.strip()] or [default])[-1]

@@ -105,14 +105,14 @@ def test_a_run_takes_its_records_wall_time_scaled_to_its_epochs_from_this_device
     record = {**run_record("jax", 64, epoch_times=[10.0] + [1.0] * 9, val_times=[3.0] + [0.5] * 9),
               "wall_s": 40.0}  # 10 epochs of 1 s + 0.5 s steady: 15 s, so 25 s are the process's own
     ten, three = Run("jax", "jit", Config(batch_size=64)), Run("jax", "jit", Config(batch_size=64, epochs=3))
-    mine = estimates.cold_run(ten, history([record]))
+    mine = estimates.run_time(ten, history([record]))
     assert mine.seconds == pytest.approx(40.0) and mine.source == "Test GPU records"
-    assert estimates.cold_run(three, history([record])).seconds == pytest.approx(25.0 + 3 * 1.5)
-    other = estimates.cold_run(ten, history([record], name="Another GPU"))
+    assert estimates.run_time(three, history([record])).seconds == pytest.approx(25.0 + 3 * 1.5)
+    other = estimates.run_time(ten, history([record], name="Another GPU"))
     assert other.seconds == mine.seconds and other.source == "Test GPU records"  # another GPU's, and named
-    alone = estimates.cold_run(ten, history([record], device="cpu"))  # no CPU record: the one stated number
+    alone = estimates.run_time(ten, history([record], device="cpu"))  # no CPU record: the one stated number
     assert alone.seconds == estimates.UNMEASURED_S and alone.source == "no record"
-    scan = estimates.cold_run(Run("jax", "scan", Config(batch_size=64)), history([record]))
+    scan = estimates.run_time(Run("jax", "scan", Config(batch_size=64)), history([record]))
     assert scan.seconds == mine.seconds  # no scan record: the framework's default stands in
 
 

@@ -83,8 +83,11 @@ def test_the_jitted_step_compiles_once_per_shape_and_donates_its_state(mnist_dat
     assert losses[0] == pytest.approx(expected_loss, rel=1e-5)  # the step's loss is the loss before its update
     assert old_weights.is_deleted()  # donated: XLA wrote the new weights into the old buffer
     assert step._cache_size() == 1  # one batch shape, one program
-    step(params, velocity, x[:50], y[:50], learning_rate=0.03, momentum=0.9)
+    params, velocity, _ = step(params, velocity, x[:50], y[:50], learning_rate=0.03, momentum=0.9)
     assert step._cache_size() == 2  # a new shape is a new program
+    old_weights = params[0][0]
+    jax_mlp.jit_train_step(params, velocity, x[:50], y[:50], learning_rate=0.03, momentum=0.9)
+    assert old_weights.is_deleted()  # the module's own jitted step donates too (the copy above counts programs)
 
 
 @pytest.mark.slow

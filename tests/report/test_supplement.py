@@ -76,9 +76,9 @@ def test_a_study_of_one_epoch_runs_prints_no_nan_and_raises_nothing():
             for kind in ("gpu", "cpu") for fw in ("jax", "torch") for b in (64, 1024) for s in (0, 1, 2)]
     assert all(r["steady_epoch_s"] is None and len(r["val_times_s"]) == 1 for r in runs)
     study = Study(all_runs=runs, all_evidence=[])
-    from mnistbench.report import costs, verdicts
+    from mnistbench.report import cost_sections, verdicts
 
-    sections = [f for module in (supplement, verdicts, costs) for name, f in inspect.getmembers(module, inspect.isfunction)
+    sections = [f for module in (supplement, verdicts, cost_sections) for name, f in inspect.getmembers(module, inspect.isfunction)
                 if name.endswith("_section") and f.__module__ == module.__name__]
     assert len(sections) == 17
     texts = [section(study) for section in sections] + [str(v) for v in values.quoted(study).values()]

@@ -106,21 +106,26 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     small = f"bs{ends[0]}"
     equality = [evidence_step("equality", part, 1 if part == "gpu-only" else 2, evidence_dir)
                 for part in equality_parts(device, quick)]
-    compile_parts_here = [part for part in compile_parts(device, quick)  # on a GPU torch.compile's cold
-                          if not (device == "gpu" and part.startswith("torch-compile"))]  # compile: the session's
+    # on a GPU torch.compile's cold compile is measured by the sessions, not by the compile item
+    compile_parts_here = [part for part in compile_parts(device, quick)
+                          if not (device == "gpu" and part.startswith("torch-compile"))]
     compiles = [evidence_step("compile", part, 1 if part == f"jax-jit {small}" and device == "cpu" else 2,
                               evidence_dir) for part in compile_parts_here]
     steps = [step for step in equality if step.tier == 1]  # the variants no CPU test covers, before any is timed
-    for number, b in enumerate(sizes):  # the main grid's first seed, each batch size a cold start of each
-        order = FRAMEWORKS if number % 2 == 0 else FRAMEWORKS[::-1]  # framework in adjacent processes (ABBA),
-        for framework in order:  # then, in the same process, the other variants (steady state only)
+    # the main grid's first seed: each batch size a cold start of each framework in adjacent processes
+    # (ABBA), then, in the same process, the other variants (steady state only)
+    for number, b in enumerate(sizes):
+        order = FRAMEWORKS if number % 2 == 0 else FRAMEWORKS[::-1]
+        for framework in order:
             runs = [run(framework, default[framework], b, seeds[0], profile=b in ends)]
             runs += [run(framework, v, b, seeds[0], short, profile=True) for v in others(framework) if b in ends]
             steps.append(session_step(runs, 1, results_dir))
     steps += [step for step in compiles if step.tier == 1]
     steps += [step for step in equality if step.tier == 2]
-    cells = [(s, b) for s in seeds[1:] for b in sizes]  # tier 2: the main grid's other seeds; on the CPU each
-    if device == "cpu":  # run a cold start, the frameworks' processes adjacent (ABBA): pairs of processes
+    # tier 2: the main grid's other seeds; on the CPU each run a cold start, the frameworks' processes
+    # adjacent (ABBA)
+    cells = [(s, b) for s in seeds[1:] for b in sizes]
+    if device == "cpu":
         steps += [session_step([run(fw, default[fw], b, s)], 2, results_dir) for number, (s, b) in enumerate(cells)
                   for fw in (FRAMEWORKS if number % 2 else FRAMEWORKS[::-1])]
     else:  # on a GPU a process's start and compiles cost more than its epochs: one process per framework

@@ -95,16 +95,12 @@ def run_time(run, history: History, later: bool = False, compiles: bool = True) 
     return Estimate(fixed + run.config.epochs * per_epoch, {source})
 
 
-def cold_run(run, history: History) -> Estimate:
-    return run_time(run, history)
-
-
 def session(runs: list, history: History) -> Estimate:
     """A session of runs in one new process: the first is a cold start, the rest share it."""
     def program(run) -> tuple:
         return run.framework, run.variant, run.config.batch_size, run.config.matmul_precision
 
-    total, compiled = cold_run(runs[0], history), {program(runs[0])}
+    total, compiled = run_time(runs[0], history), {program(runs[0])}
     for run in runs[1:]:
         new = variants.get(run.framework, run.variant).compiles and program(run) not in compiled
         total = total + run_time(run, history, later=True, compiles=new)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..checks import positive_int, positive_seconds
 from ..errors import UserError
+from ..mnist_files import fetch_mnist
 
 SLURM_OPTIONS = ("partition", "constraint", "account")  # sbatch options of their own on the command line
 
@@ -67,8 +68,6 @@ def cmd_cluster(args) -> int:
     if args.action == "status":
         print(cluster.status_text(args.results_dir))
         return 0
-    from ..mnist_files import fetch_mnist
-
     results_dir = args.results_dir.resolve()
     sbatch = [(name, getattr(args, name)) for name in SLURM_OPTIONS if getattr(args, name) is not None]
     request = cluster.Request(results_dir, args.time, args.device, args.quick, tuple(args.setup), args.margin,

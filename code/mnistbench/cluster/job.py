@@ -21,7 +21,7 @@ from pathlib import Path
 
 import submitit
 
-from ..errors import Error
+from ..errors import Error, last_line
 
 REPORT_DIR = "report"  # the rendered PDFs, inside the results folder
 SIGNAL_DELAY_S = 30  # submitit's requeue signal comes this long before the limit (the net under an overrun)
@@ -58,7 +58,7 @@ def plan_status(device: str, quick: bool, results_dir: str) -> dict:
     done = subprocess.run(campaign_command(device, quick, results_dir, "--dry-run", "--json"), capture_output=True,
                           text=True)
     if done.returncode != 0:
-        raise Error(f"the campaign's dry run failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+        raise Error(f"the campaign's dry run failed: {last_line(done.stderr)}")
     return json.loads(done.stdout)
 
 
@@ -97,7 +97,7 @@ def render_report(results_dir: Path, log: Callable[[str], None], timeout_s: floa
             log(f"cluster: rendering did not finish within the job's time; {later}")
             return None
         if done.returncode != 0:
-            log(f"cluster: rendering failed ({(done.stderr.strip().splitlines() or ['no output'])[-1]}); {later}")
+            log(f"cluster: rendering failed ({last_line(done.stderr)}); {later}")
             return None
         target.mkdir(exist_ok=True)
         for pdf in ("report.pdf", "supplement.pdf"):

@@ -19,7 +19,7 @@ from submitit.core.utils import FailedJobError
 
 from ..bench import campaign, estimates
 from ..checks import check_not_a_file, check_writable
-from ..errors import Error, UserError
+from ..errors import Error, UserError, last_line
 from ..provenance import device_name
 from .job import JOB_START_S, REPORT_DIR, SIGNAL_DELAY_S, SIGNAL_EARLY_S, CampaignJob, plan_status
 
@@ -72,7 +72,7 @@ def longest_step(device: str, quick: bool, results_dir: Path) -> tuple[str, floa
                               visible=device == "cpu")
     left = [p for p in planned if p.state == "to do"]
     steps = [(p.step.label, p.estimate_s) for p in left if p.step.kind != "session"]
-    steps += [(f"{p.step.label}: {run.name}", estimates.cold_run(run, history).seconds)
+    steps += [(f"{p.step.label}: {run.name}", estimates.run_time(run, history).seconds)
               for p in left if p.step.kind == "session" for run in p.todo]
     label, seconds = max(steps, key=lambda step: step[1], default=("none: the plan is done", 0.0))
     return " ".join(label.split()), seconds
@@ -121,7 +121,7 @@ def submit(request: Request, command: str) -> str:
         job = executor.submit(CampaignJob(request.device, request.quick, str(request.results_dir), request.margin,
                                           request.time_min))
     except FailedJobError as error:
-        raise Error(f"sbatch refused the job: {(str(error).strip().splitlines() or ['?'])[-1]}") from None
+        raise Error(f"sbatch refused the job: {last_line(str(error))}") from None
     entry = {"job": job.job_id, "time": datetime.datetime.now().isoformat(timespec="seconds"), "command": command,
              "device": request.device, "quick": request.quick}
     with (folder / JOBS_FILE).open("a") as jobs:

@@ -1,5 +1,7 @@
-"""Numbers as text. Prose (``fmt_s``) keeps two or three significant digits and reads "n/a" for a
-missing value; tables keep one more and read "-"."""
+"""Numbers as text. Prose (``fmt_s``) reads "n/a" for a missing value, tables (``seconds``) "-";
+the two differ only where a table keeps more: two decimals of a second from 1 s up, a whole millisecond
+below 10 ms where prose keeps one decimal. (``campaign.format_seconds`` says how long a campaign
+takes, in minutes and hours: another quantity.)"""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ import re
 
 import numpy as np
 
+from ..provenance import code_version, evidence_code_version
+
 
 def fmt_s(seconds: float | None) -> str:
-    """Seconds for prose, one decimal fewer than the tables: '125 ms', '10.8 s'."""
+    """Seconds for prose: '125 ms', '5.3 ms', '10.8 s'."""
     if seconds is None or not np.isfinite(seconds):
         return "n/a"
     if seconds < 1e-3:
@@ -40,8 +44,6 @@ def short_label(runs: list[dict]) -> str:
 def code_note(record: dict) -> str:
     """', measured by older code (commit e0102aa)' for a record of another code version, else ''
     (a measured evidence record is set against the version of the evidence code)."""
-    from ..provenance import code_version, evidence_code_version
-
     current = evidence_code_version() if record["kind"] == "evidence" else code_version()
     if record["platform"]["code_version"] == current:
         return ""
@@ -70,6 +72,7 @@ def break_even_words(row: dict) -> str:
 
 
 def seconds(value: float | None) -> str:
+    """Seconds for tables: '125 ms', '5 ms', '10.81 s', '-' for none, a negative difference signed."""
     if value is None:
         return "-"
     if value < 0:  # a difference that came out negative (noise): the sign in front

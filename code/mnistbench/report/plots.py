@@ -11,7 +11,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ..bench.results import default_variant_runs, group_by
 from ..bench.session import FULL
-from .tables import FRAMEWORK_NAMES
+from ..bench.variants import DEFAULT_VARIANT
+from .tables import FRAMEWORK_NAMES, side_name
 
 FIGURES_ENV = "MNISTBENCH_FIGURES"  # where figures go; default figures/ in the working directory
 # a colour and a marker per batch size of the grid, so that the batch sizes are told apart in grey print too
@@ -111,7 +112,7 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
         color, marker, line = SIDE_STYLES.get(fit["variant"], ("#666666", "o", "-"))
         measured = sorted(fit["step_s"].items())
         left.plot([b for b, _ in measured], [1e3 * t for _, t in measured], marker=marker, color=color, linestyle="",
-                  markersize=3.5, label=fit["variant"].replace("jax-", "JAX ").replace("torch-", "PyTorch "))
+                  markersize=3.5, label=side_name(fit["variant"]))
         left.plot(sizes, 1e3 * (fit["a_s"] + fit["c_s"] * sizes), color=color, linestyle=line, linewidth=1)
     if fits and fits[0]["floor_per_sample_s"]:
         left.plot(sizes, 1e3 * fits[0]["floor_per_sample_s"] * sizes, color="black", linewidth=1.5, alpha=0.4,
@@ -122,7 +123,7 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
                     borderaxespad=0.2, labelspacing=0.25)  # beside the panel, at the text's 8.5 pt
     timed = [r for r in default_variant_runs(runs) if r.get("elapsed_s") and r["cold_start"]]
     for (framework, batch_size), group in group_by(timed, lambda r: (r["framework"], r["batch_size"])).items():
-        color = "#1f77b4" if framework == "jax" else "#d62728"
+        color = SIDE_STYLES[f"{framework}-{DEFAULT_VARIANT[framework]}"][0]
         _, marker = BATCH_STYLES.get(batch_size, ("", "o"))
         right.plot(np.mean([r["elapsed_s"] for r in group], axis=0),
                    100 * np.mean([r["val_accuracy"] for r in group], axis=0), color=color, marker=marker,

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from ..bench.results import default_variant_runs, study_key, summarize
+from ..bench.results import default_variant_runs, started_process, study_key, summarize
 from ..bench.variants import DEFAULT_VARIANT
+from .analysis import evaluation_compile_s, median
 from .formatting import accuracy, code_note, commit_of, flops_text, plural, seconds, seconds_range
 
 FRAMEWORK_NAMES = {"jax": "JAX", "torch": "PyTorch"}
+# a side of a comparison (framework-variant) as the documents name it: 'JAX jit', 'torch.compile'
+SIDE_NAMES = {"torch-compile": "torch.compile", "torch-cudagraph": "PyTorch CUDA graph"}
+
+
+def side_name(side: str) -> str:
+    framework, _, variant = side.partition("-")
+    return SIDE_NAMES.get(side, f"{FRAMEWORK_NAMES.get(framework, framework)} {variant}".strip())
 LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± standard deviation over seeds; "
           "epochs exclude validation.")
 
@@ -65,13 +73,11 @@ def results_markdown(records: list[dict]) -> str:
     a user waits before epoch 2: JAX compiles its step in the epoch and ``evaluate`` in the validation),
     both compiles, the steady epoch, accuracy, and the steady rate in FLOP/s beside its share of the
     peak probed in the run's own process."""
-    from .analysis import evaluation_compile_s, median
-
     rows = []
     for row in summarize(default_variant_runs(records)):
         runs = [r for r in default_variant_runs(records) if (r["framework"], r["batch_size"]) == (
             row["framework"], row["batch_size"]) and study_key(r) == row["study"]]
-        cold = [r for r in runs if r["runs_before_in_process"] == 0]
+        cold = [r for r in runs if started_process(r)]
         waited = [r["epoch_times_s"][0] + r["val_times_s"][0] for r in cold]
         compiles = [r["compile_total_s"] + (evaluation_compile_s(r) or 0.0) for r in cold if r["compile_total_s"]]
         rows.append({"Framework": FRAMEWORK_NAMES[row["framework"]], "Batch": row["batch_size"],

@@ -9,6 +9,8 @@ from .formatting import device_label
 from .studies import Study
 from .tables import interval_text, markdown
 
+LEVEL = f"{100 * compare.CONFIDENCE:.0f}%"  # of a single quantity's interval (the family's level is its own)
+
 
 def paired_sessions(study: Study) -> list[dict]:
     """The CPU's paired records that form one study: those of the newest evidence code, each a session
@@ -42,7 +44,7 @@ def design_section(study: Study) -> str:
                          "Equivalence power": f"{compare.equivalence_power(sd, paired.SESSIONS * rounds, alpha):.2f}"})
     warmups = ", ".join(f"{side} {n} ({role})" for role, sides in paired.WARMUP.items() for side, n in sides.items())
     return "\n\n".join([
-        f"Smallest effect of interest and equivalence margin: **±{100 * compare.MARGIN:.0f}%**, fixed before any "
+        "Smallest effect of interest and equivalence margin: **±{margin:.0f}%**, fixed before any "
         "data. Family: the **{k} comparisons the report states** (below); family-wise error {fw:.0%}, each comparison "
         "at {a:.4f} (Bonferroni), so every interval printed beside a verdict is a {lvl:.1f}% interval (the "
         "equivalence test's, {lvl2:.1f}%). Rounds a session from the pilot's spread of each comparison's per-round "
@@ -51,7 +53,7 @@ def design_section(study: Study) -> str:
         "the record); the training seed is {seed} in every process. Warm-up blocks: 1, but {warmups} (the pilot's "
         "blocks more than 2% above the last two). A process with a steady block under interference (other "
         "processes or the hypervisor over a tenth of the machine) is flagged, and every verdict is given without "
-        "the flagged processes too.".format(k=k, fw=compare.FAMILY_ALPHA, a=alpha, lvl=100 * (1 - alpha),
+        "the flagged processes too.".format(margin=100 * compare.MARGIN, k=k, fw=compare.FAMILY_ALPHA, a=alpha, lvl=100 * (1 - alpha),
                                             lvl2=100 * (1 - 2 * alpha), target=compare.POWER_TARGET,
                                             sessions=paired.SESSIONS, seed=paired.SEED, warmups=warmups),
         markdown(rows)])
@@ -76,10 +78,10 @@ def paired_section(study: Study) -> str:
         "Each session": " / ".join(s["verdict"] if s else "-" for s in row["sessions"]),
         "Sessions differ, p": "-" if row["heterogeneity_p"] is None else f"{row['heterogeneity_p']:.3f}"}
         for row in result["rows"]])
-    aa = markdown([{"Session": str(row["session"] + 1), "Part": row["part"], "A/A [95%]": interval_text(row),
+    aa = markdown([{"Session": str(row["session"] + 1), "Part": row["part"], f"A/A [{LEVEL}]": interval_text(row),
                     "Covers 1": "yes" if row["covers_one"] else "NO", "s.d. of log ratio": f"{row['sd']:.3f}",
                     "Rounds": str(row["n"])} for row in result["aa"]])
-    drift = markdown([{"Session": str(number + 1), "Part": name, "Drift a minute [95%]":
+    drift = markdown([{"Session": str(number + 1), "Part": name, f"Drift a minute [{LEVEL}]":
                        f"{100 * d['per_minute']:+.2f}% [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
                        "Processes": str(d["processes"])}
                       for number, parts in enumerate(result["drift"]) for name, d in parts.items() if d])
@@ -99,7 +101,7 @@ def paired_section(study: Study) -> str:
         f"**A/A** (the instrument: its interval should cover 1; its spread beside the family's)\n\n{aa}",
         "**Drift** (a process's log time against the minutes since its round began, after its side's and its "
         f"round's effects; the balanced order cancels it)\n\n{drift}",
-        "**Each side**, the newest session (mean over processes, 95% interval): the steady block; the share of "
+        f"**Each side**, the newest session (mean over processes, {LEVEL} interval): the steady block; the share of "
         "peak (steady training FLOP/s over the matmul peak probed in the same process); the step's compile (JAX: "
         "trace + lower + compile; torch.compile: its first call, one step included) and JAX's `evaluate` compile; "
         "for the dispatch part, one call\n\n" + sides])
@@ -124,12 +126,8 @@ def _side_row(part_name: str, part: dict, side: str) -> dict | None:
             "Processes": str(len(processes))}
 
 
-def p_text(p: float) -> str:
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def spread_text(values: list[float] | None, scale: float = 1.0, digits: int = 2) -> str:
-    """'3.41 [3.30–3.52]': the mean of per-process values and its 95% interval ('-' when none)."""
+    """'3.41 [3.30–3.52]': the mean of per-process values and its interval ('-' when none)."""
     if not (spread := compare.spread(values or [])):
         return "-"
     mean = f"{spread['mean'] * scale:.{digits}f}"
