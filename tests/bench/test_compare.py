@@ -214,3 +214,11 @@ def test_runs_of_one_epoch_have_no_steady_pair_and_no_interval_of_nan():
     assert compare.grid_pairs(runs, ("torch", "eager"), ("jax", "jit")) == {}
     assert compare.grid_pairs(runs, ("torch", "eager"), ("jax", "jit"), key="first")[64].ratio == pytest.approx(1.0)
     assert compare.log_ratio_interval([0.1, float("nan"), 0.2]) is None
+
+
+def test_the_rounds_a_spread_needs_are_the_fewest_that_reach_the_power_target():
+    alpha = compare.FAMILY_ALPHA / 12
+    for sigma in (0.03, 0.1, 0.2):
+        n = compare.rounds_needed(sigma, alpha)
+        assert compare.power(sigma, n, alpha) >= compare.POWER_TARGET > compare.power(sigma, n - 1, alpha)
+    assert compare.rounds_needed(5.0, alpha, most=50) is None  # past the bound: said, not clipped

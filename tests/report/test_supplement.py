@@ -80,7 +80,7 @@ def test_a_study_of_one_epoch_runs_prints_no_nan_and_raises_nothing():
 
     sections = [f for module in (supplement, verdicts, cost_sections) for name, f in inspect.getmembers(module, inspect.isfunction)
                 if name.endswith("_section") and f.__module__ == module.__name__]
-    assert len(sections) == 17
+    assert len(sections) == 18
     texts = [section(study) for section in sections] + [str(v) for v in values.quoted(study).values()]
     assert not [text for text in texts if "nan" in text.lower()], texts
     assert "First epoch, JAX / PyTorch" in supplement.grid_pairs_section(study)  # the pairs of first epochs stay

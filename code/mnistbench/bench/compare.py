@@ -125,6 +125,18 @@ def equivalence_power(sigma: float, rounds: int, alpha: float, margin: float = M
     return float(np.mean(np.abs(x.mean(axis=1)) + half < math.log(1 + margin)))
 
 
+def rounds_needed(sigma: float, alpha: float, most: int = 1000) -> int | None:
+    """All sessions' rounds that would give ``POWER_TARGET`` at ``MARGIN`` for a spread ``sigma``
+    (a session's observed one, read after it: how far the study is from resolving; None past ``most``)."""
+    low, high = 2, most
+    if power(sigma, high, alpha) < POWER_TARGET:
+        return None
+    while low < high:  # power grows with the rounds
+        middle = (low + high) // 2
+        low, high = (middle + 1, high) if power(sigma, middle, alpha) < POWER_TARGET else (low, middle)
+    return low
+
+
 def rounds_for(sigma: float, alpha: float, sessions: int, least: int = 3, most: int = 12) -> int:
     """Rounds per session so that the study of ``sessions`` sessions has ``POWER_TARGET`` at
     ``MARGIN`` (at most ``most``: the budget's bound, said beside the power it leaves)."""
@@ -218,7 +230,8 @@ def analysis(sessions: list[dict[str, dict]], family: dict, aa: dict) -> dict:
                          "verdict": pooled["verdict"] if agree else "sessions disagree",
                          "without_interference": clean["verdict"] if clean else "not resolved",
                          "sessions": [judged(logs, alpha) for logs in each], "heterogeneity_p": heterogeneity,
-                         "sd": float(np.std([x for logs in each for x in logs], ddof=1))})
+                         "sd": (sd := float(np.std([x for logs in each for x in logs], ddof=1))),
+                         "power": power(sd, pooled["difference"]["n"], alpha), "rounds_needed": rounds_needed(sd, alpha)})
     aa_rows = []
     for number, parts in enumerate(sessions):
         for name, part in parts.items():

@@ -19,8 +19,9 @@ def cost_split_section(study: Study) -> str:
         fits = cost_split(record["data"])
         probed = peaks(record["data"])
         lines = markdown([{
-            "Side": side_name(fit["variant"]), "Fixed a, ms": _range_text(fit, "a_s", 1e3, 3),
-            "Per sample c, µs": _range_text(fit, "c_s", 1e6, 2), "b* = a / c": _range_text(fit, "crossing", 1, 0),
+            "Side": side_name(fit["variant"]), "Fixed a, ms": processes_text(fit, "a", 1e3, 3),
+            "Per sample c, µs": processes_text(fit, "c", 1e6, 2), "b* = a / c": f"{fit['crossing']:.0f}",
+            f"Pooled {LEVEL} interval of c": _range_text(fit, "c_s", 1e6, 1),
             "c / floor": f"{fit['over_floor']:.1f}" if fit["over_floor"] else "-",
             "Largest residual": f"{100 * max(fit['residuals'].values(), key=abs):+.0f}%",
             "Line fits": "yes" if fit["fits"] else "no", "Points": str(fit["points"])} for fit in fits])
@@ -38,14 +39,20 @@ def cost_split_section(study: Study) -> str:
             "Each framework's probed matmul peak: " + ", ".join(f"{FRAMEWORK_NAMES[fw]} {flops_text(v)}"
                                                                 for fw, v in probed.items())
             + (f"; the floor per sample, a sample's training FLOPs at the higher: {1e6 * floor:.2f} µs." if floor else
-               "."), f"**t(b) = a + c b** per side ({LEVEL} intervals; a side the line misses by more than "
-            f"{100 * FIT_TOLERANCE:.0f}% at some size does not fit)\n\n{lines}",
+               "."), f"**t(b) = a + c b** per side (the fit over every point; in brackets each process's own; a side the "
+            f"line misses by more than {100 * FIT_TOLERANCE:.0f}% at some size does not fit)\n\n{lines}",
             f"**JAX eager's step, taken apart** (medians; the transformation is `jax.make_jaxpr` of the "
             f"gradient: tracing and transposing, no arithmetic)\n\n{eager}",
             f"**The jitted step's optimized program, by batch size**\n\n{fusions}"])
     if not study.evidence("cost-split"):
         return "*Not measured yet:* `python -m mnistbench campaign --device cpu` (its cost-split item)."
     return each_device(study, "cost-split", "the cost split", render)
+
+
+def processes_text(fit: dict, key: str, scale: float, digits: int) -> str:
+    """'16.80 (16.74, 16.85)': the fit over every point, then each process's own fit."""
+    own = ", ".join(f"{value * scale:.{digits}f}" for value in fit[f"{key}_processes"])
+    return f"{fit[key + '_s'] * scale:.{digits}f}" + (f" ({own})" if own else "")
 
 
 def _range_text(fit: dict, key: str, scale: float, digits: int) -> str:
@@ -57,18 +64,20 @@ def _range_text(fit: dict, key: str, scale: float, digits: int) -> str:
 def time_to_accuracy_section(study: Study) -> str:
     runs = [r for r in study.study_of("cpu") if r.get("elapsed_s")]
     if not runs:
-        return "*Not measured yet:* a grid whose runs record each epoch's time since the process began."
+        return "*Not measured yet:* a grid whose runs record each epoch's time since their process began."
     rows = time_to_accuracy(runs, TARGET_ACCURACY)
     return f"{heading(runs[0])}\n\n" + markdown([{
         "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": str(r["batch_size"]),
         f"Seconds to {100 * TARGET_ACCURACY:g}% (median, range)": "-" if r["median_s"] is None else
         f"{r['median_s']:.1f} ({r['range_s'][0]:.1f}–{r['range_s'][1]:.1f})",
-        "Runs that got there": f"{r['reached']} of {r['runs']}"} for r in rows])
+        "Runs that got there": f"{r['reached']} of {r['runs']}",
+        "Start-up before it, s": "-" if r["start_up_s"] is None else f"{r['start_up_s']:.1f}"} for r in rows])
 
 
 def report_table(study) -> str:
-    """The report's table of the CPU's cost split: per side a, c (with their intervals), b* and c over the floor."""
-    return markdown([{"Side": side_name(fit["variant"]), "Fixed a, ms": _range_text(fit, "a_s", 1e3, 2),
-                      "Per sample c, µs": _range_text(fit, "c_s", 1e6, 1), "b* = a / c": f"{fit['crossing']:.0f}",
+    """The report's table of the CPU's cost split: per side a and c (each process's own fit beside), b* and c
+    over the floor."""
+    return markdown([{"Side": side_name(fit["variant"]), "Fixed a, ms": processes_text(fit, "a", 1e3, 2),
+                      "Per sample c, µs": processes_text(fit, "c", 1e6, 1), "b* = a / c": f"{fit['crossing']:.0f}",
                       "c / floor": f"{fit['over_floor']:.2f}", "Line fits": "yes" if fit["fits"] else "no"}
                      for fit in report_fits(study)])

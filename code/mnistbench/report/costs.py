@@ -25,8 +25,31 @@ TARGET_ACCURACY = 0.975  # declared before the runs it reads: the time-to-accura
 def points(part: dict) -> list[tuple[int, float]]:
     """(batch size, mean step time) of every batch size of every process of one side whose clock
     never read below the physical floor."""
-    return [(row["batch_size"], float(np.mean(row["step_s"]))) for process in part["processes"]
-            if not process.get("floor_violations") for row in process["sizes"]]
+    return [point for process in part["processes"] for point in process_points(process)]
+
+
+def process_points(process: dict) -> list[tuple[int, float]]:
+    if process.get("floor_violations"):
+        return []
+    return [(row["batch_size"], float(np.mean(row["step_s"]))) for row in process["sizes"]]
+
+
+def line(b: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    """a, c of t = a + c b by least squares weighted by the relative error (1 / t²)."""
+    design = np.column_stack([np.ones_like(b), b])
+    weights = 1 / t**2
+    a, c = np.linalg.solve(design.T @ (design * weights[:, None]), design.T @ (weights * t))
+    return float(a), float(c)
+
+
+def process_fits(part: dict) -> list[tuple[float, float]]:
+    """a, c of each process's own line: the process is the unit that repeats (its sizes share its
+    machine state), so their spread, not the pooled fit's interval, says how well a and c are known."""
+    found = []
+    for process in part["processes"]:
+        if len(own := process_points(process)) > 2:
+            found.append(line(*(np.array(values, dtype=float) for values in zip(*own))))
+    return found
 
 
 def fit_side(part: dict, floor_per_sample_s: float | None = None) -> dict:
@@ -47,6 +70,7 @@ def fit_side(part: dict, floor_per_sample_s: float | None = None) -> dict:
         if a > 0 and c > 0 else math.nan
     by_size = {size: float(np.mean([ti for bi, ti in zip(b, t) if bi == size])) for size in sorted(set(b))}
     residuals = {int(size): mean / (a + c * size) - 1 for size, mean in by_size.items()}
+    own = process_fits(part)
     return {"variant": part["variant"], "a_s": float(a), "a_low": float(a - q * se_a), "a_high": float(a + q * se_a),
             "c_s": float(c), "c_low": float(c - q * se_c), "c_high": float(c + q * se_c),
             "crossing": crossing, "crossing_low": crossing * math.exp(-q * se_log),
@@ -54,7 +78,8 @@ def fit_side(part: dict, floor_per_sample_s: float | None = None) -> dict:
             "residuals": residuals, "fits": all(abs(r) <= FIT_TOLERANCE for r in residuals.values()),
             "floor_per_sample_s": floor_per_sample_s,
             "over_floor": c / floor_per_sample_s if floor_per_sample_s else None,
-            "step_s": {int(size): mean for size, mean in by_size.items()}}
+            "step_s": {int(size): mean for size, mean in by_size.items()},
+            "a_processes": [a for a, _ in own], "c_processes": [c for _, c in own]}
 
 
 def cost_split(data: dict) -> list[dict]:
@@ -117,17 +142,27 @@ def fusions_by_size(data: dict) -> list[dict]:
     return [{"batch_size": size, **kinds} for size, kinds in sorted(rows.items())]
 
 
+def since_training(run: dict) -> list[float]:
+    """Seconds from the start of training (the first epoch's clock) to each epoch's validation done:
+    compiles and validations in, the process's start-up out. The start-up is not the framework's own
+    cost alone: a PyTorch process also imports JAX, which draws the twins' shared initial weights."""
+    start_up = run["elapsed_s"][0] - run["epoch_times_s"][0] - run["val_times_s"][0]
+    return [t - start_up for t in run["elapsed_s"]]
+
+
 def time_to_accuracy(runs: list[dict], target: float) -> list[dict]:
-    """Per framework and batch size, over seeds: the seconds from the process's start (imports,
-    compiles and validations included) to the end of the first epoch whose validation accuracy
-    reached ``target``; a run that never did, or that did not record the time, is counted apart."""
+    """Per framework and batch size, over seeds: the seconds from the start of training
+    (``since_training``) to the end of the first epoch whose validation accuracy reached
+    ``target``; a run that never did, or that did not record the time, is counted apart."""
     rows = []
     for (framework, batch_size), group in group_by([r for r in runs if r["cold_start"]],
                                                    lambda r: (r["framework"], r["batch_size"])).items():
         timed = [r for r in group if r.get("elapsed_s")]
-        reached = [next((t for t, a in zip(r["elapsed_s"], r["val_accuracy"]) if a >= target), None) for r in timed]
+        reached = [next((t for t, a in zip(since_training(r), r["val_accuracy"]) if a >= target), None) for r in timed]
         seconds = [s for s in reached if s is not None]
         rows.append({"framework": framework, "batch_size": batch_size, "target": target, "runs": len(timed),
                      "reached": len(seconds), "median_s": float(np.median(seconds)) if seconds else None,
-                     "range_s": [min(seconds), max(seconds)] if seconds else None})
+                     "range_s": [min(seconds), max(seconds)] if seconds else None,
+                     "start_up_s": float(np.median([r["elapsed_s"][0] - since_training(r)[0] for r in timed]))
+                     if timed else None})
     return rows

@@ -63,12 +63,15 @@ def flops_text(flops: float) -> str:
 
 
 def break_even_words(row: dict) -> str:
-    """'epoch 3', 'epoch 40 (extrapolated)', 'not within 1000 epochs' or 'never' (JAX's steady epoch is slower)."""
+    """'epoch 3', 'about epoch 540 (extrapolated)', 'not within 1000 epochs' or 'never' (JAX's steady epoch is slower)."""
     if row["never"]:
         return "never"
     if row["break_even_epoch"] is None:
         return f"not within {row['horizon']} epochs"
-    return f"epoch {row['break_even_epoch']}" + ("" if row["measured"] else " (extrapolated)")
+    if row["measured"]:
+        return f"epoch {row['break_even_epoch']}"
+    epoch = row["break_even_epoch"]  # a line through two steady rates: two significant digits are all it holds
+    return f"about epoch {int(float(f'{epoch:.2g}'))} (extrapolated)"
 
 
 def seconds(value: float | None) -> str:

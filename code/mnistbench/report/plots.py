@@ -12,6 +12,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from ..bench.results import default_variant_runs, group_by
 from ..bench.session import FULL
 from ..bench.variants import DEFAULT_VARIANT
+from .costs import since_training
 from .tables import FRAMEWORK_NAMES, side_name
 
 FIGURES_ENV = "MNISTBENCH_FIGURES"  # where figures go; default figures/ in the working directory
@@ -104,8 +105,8 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
                        name: str = "costs"):
     """The report's figure. (a) A step's time against the batch size, every side's measured means
     (markers) and its fitted line t = a + c b, beside the physical floor (a sample's FLOPs at the
-    highest probed peak, times b); (b) validation accuracy against seconds since the process began,
-    a line per framework and batch size (mean over seeds), the target accuracy dotted."""
+    highest probed peak, times b); (b) validation accuracy against seconds since training began
+    (``costs.since_training``), a line per framework and batch size (mean over seeds), the target dotted."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 1.7))
     sizes = np.array(sorted({b for fit in fits for b in fit["step_s"]}), dtype=float)
     for fit in fits:
@@ -125,11 +126,11 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
     for (framework, batch_size), group in group_by(timed, lambda r: (r["framework"], r["batch_size"])).items():
         color = SIDE_STYLES[f"{framework}-{DEFAULT_VARIANT[framework]}"][0]
         _, marker = BATCH_STYLES.get(batch_size, ("", "o"))
-        right.plot(np.mean([r["elapsed_s"] for r in group], axis=0),
+        right.plot(np.mean([since_training(r) for r in group], axis=0),
                    100 * np.mean([r["val_accuracy"] for r in group], axis=0), color=color, marker=marker,
                    markersize=3, linewidth=1, label=f"{FRAMEWORK_NAMES[framework]} {batch_size}")
     right.axhline(100 * target, color="black", linestyle=":", linewidth=1)
-    right.set(xscale="log", xlabel="seconds since the process began", ylabel="validation acc. (%)")
+    right.set(xscale="log", xlabel="seconds since training began", ylabel="validation acc. (%)")
     plain = FuncFormatter(lambda value, _: f"{value:g}")
     for ax, ticks in ((left, (8, 64, 512, 4096)), (right, (10, 20, 40, 80))):  # plain numbers, not powers
         ax.set_xticks(ticks)

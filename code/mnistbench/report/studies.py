@@ -72,6 +72,12 @@ class Study:
         found = [r for r in self.all_evidence if r["name"] == name and "parts" in r["data"] and not r["data"]["quick"]]
         return sorted(found, key=lambda r: (r["device"]["kind"] != "gpu", r["timestamp"]))
 
+    def older_evidence(self, name: str, device_kind: str = "gpu") -> dict | None:
+        """The newest evidence record ``name`` of the older format (one process, no parts: the H100
+        study's, by older code), or None. The documents quote it as an anecdote, its commit beside it."""
+        return max((r for r in self.all_evidence if r["name"] == name and "parts" not in r["data"]
+                    and r["device"]["kind"] == device_kind), key=lambda r: r["timestamp"], default=None)
+
 
 def runs_of_setup(study: Study, record: dict) -> list[dict]:
     """The runs an evidence record speaks for: the main cold float32 study (one length, one code

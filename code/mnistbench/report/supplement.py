@@ -154,6 +154,28 @@ def fusion_section(study: Study) -> str:
             f"and {kinds['matmuls_outside_fusions']} matrix products stand alone (library calls).")
 
 
+def older_gpu_section(study: Study) -> str:
+    """The H100 study's older evidence records the report quotes: one process each, older code."""
+    fusion, variants = study.older_evidence("fusion"), study.older_evidence("variants")
+    if not (fusion or variants):
+        return "*None:* no older GPU evidence records."
+    blocks = []
+    if fusion:
+        data = fusion["data"]
+        jax = data["jax"]["after_optimization"]
+        blocks.append(f"{heading(fusion)}, batch {data['torch']['batch_size']}: PyTorch's profiler saw "
+                      f"{data['torch']['gpu_kernels_per_step']:.0f} GPU kernels and "
+                      f"{data['torch']['top_level_ops_per_step']:.0f} top-level operators a step (over "
+                      f"{data['torch']['steps']} steps); JAX's optimized program ran {jax['operations']} operations "
+                      f"({', '.join(f'{n} {op}' for op, n in sorted(jax['by_opcode'].items()))}).")
+    if variants:
+        blocks.append(f"{heading(variants)}, one process each, its epochs after the first:\n\n" + markdown([{
+            "Variant": row["variant"], "Batch": str(row["batch_size"]),
+            "Steady epochs": ", ".join(seconds(t) for t in row["epoch_times_s"][1:]),
+            "First epoch": seconds(row["first_epoch_s"])} for row in variants["data"]["rows"]]))
+    return "\n\n".join(blocks)
+
+
 def overhead_section(study: Study) -> str:
     rows = analyze.overhead_rows(study.variants_runs)
     if not rows:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..bench import compare, timing
 from ..bench.evidence import costsplit, paired
-from ..bench.results import default_variant_runs
+from ..bench.results import default_variant_runs, started_process
 from ..mnist_files import EXPECTED_SHAPES
 from ..networks.config import Config
 from . import analysis as analyze
@@ -110,7 +110,11 @@ def seed_ratio(runs: list[dict], a: tuple[str, int], b: tuple[str, int], per_ste
 def setup_values(study: Study) -> dict:
     config = Config.from_dict(study.first["config"])
     batch_sizes = sorted({r["batch_size"] for r in study.main})
-    return {"layers": Value("–".join(map(str, config.layer_sizes))), "n_train": Value(f"{config.n_train:,}"),
+    hidden = config.layer_sizes[1:-1]
+    words = {1: "one", 2: "two", 3: "three"}.get(len(hidden), str(len(hidden)))
+    width = f"{hidden[0]:,}" if len(set(hidden)) == 1 else ", ".join(f"{h:,}" for h in hidden)
+    return {"layers": Value("–".join(map(str, config.layer_sizes))),
+            "hidden": Value(f"{words} hidden layer{'s' * (len(hidden) > 1)} of {width}"), "n_train": Value(f"{config.n_train:,}"),
             "n_val": Value(f"{config.validation_size:,}"), "n_test": Value(f"{EXPECTED_SHAPES['test_images'][0]:,}"),
             "momentum": Value(f"{config.momentum:g}"), "learning_rate": Value(f"{config.learning_rate:g}"),
             "epochs": Value(str(config.epochs), config.epochs),
@@ -150,12 +154,14 @@ def gpu_values(study: Study) -> dict:
         out["gpu_compile_in_epochs"] = Value(f"{epochs:.0f}", epochs)
     split = {key: median(r["compile_split"][key] for r in jax_runs) for key in ("trace_s", "lower_s", "compile_s")}
     out.update({f"gpu_{key}": seconds_value(value) for key, value in split.items()})
-    first = median(r["first_epoch_s"] for r in jax_runs)
-    if first and evaluate_s:
-        share = evaluate_s / (first + evaluate_s)
+    # what a user waits before epoch 2, seed by seed as Table 2 prints it: the first epoch and its validation
+    cold = [r for r in jax_runs if started_process(r)]
+    out["gpu_jax_first_small"] = seconds_value(median(r["first_epoch_s"] for r in cold))
+    out["gpu_jax_cold_small"] = seconds_value(median(r["epoch_times_s"][0] + r["val_times_s"][0] for r in cold))
+    shares = [analyze.evaluation_compile_s(r) / (r["epoch_times_s"][0] + r["val_times_s"][0]) for r in cold
+              if analyze.evaluation_compile_s(r) is not None]
+    if share := median(shares):
         out["gpu_eval_share"] = Value(f"{100 * share:.0f}%", share)
-    out["gpu_jax_first_small"] = seconds_value(first)
-    out["gpu_jax_cold_small"] = seconds_value(first + evaluate_s if first and evaluate_s else None)
     tf32 = [r for r in study.all_runs if study.same_setup(r, runs[0]) and r["precision"] == "tf32" and r["valid"]]
     for name, b in (("small", small), ("large", large)):
         compiled = median(r["compile_total_s"] for r in tf32 if (r["framework"], r["batch_size"]) == ("jax", b))
@@ -193,6 +199,14 @@ def paired_values(study: Study) -> dict:
                 equivalence_only = "within" in row["verdict"] and not row["verdict"].startswith(("faster", "slower"))
                 interval = row["equivalence" if equivalence_only else "difference"]
                 out[f"{name}_{size}"] = Ratio(compare.Interval(**interval), row["verdict"])
+    if unresolved := [row for row in result["rows"] if row["verdict"] == "not resolved"]:
+        # what "not resolved" is worth: the power those rounds had with the spread they met, and the rounds it asks
+        top = max(row["power"] for row in unresolved)
+        out["unresolved_power"] = Value(f"{100 * top:.0f}%", top)
+        needed = [row["rounds_needed"] or 1000 for row in unresolved]
+        out["unresolved_rounds"] = Value(f"{min(needed)}–{max(needed)}", max(needed))
+        out["planned_rounds"] = Value(f"{min(row['difference']['n'] for row in unresolved)}–"
+                                      f"{max(row['difference']['n'] for row in unresolved)}")
     for label, name, verdict in (("dispatch: one operation", "dispatch_op_jax_slower", "slower"),
                                  ("dispatch: one compiled call", "dispatch_call_jax_faster", "faster")):
         row = rows.get(("dispatch", label))
@@ -247,6 +261,8 @@ def costs_values(study: Study) -> dict:
             out[f"crossing_{name}"] = Value(f"{fit['crossing']:.0f}", fit["crossing"])
             out[f"over_floor_{name}"] = Value(f"{fit['over_floor']:.1f}", fit["over_floor"])
             out[f"fits_{name}"] = fit["fits"]
+        if own := [c for side in ("jax-eager", "jax-jit", "torch-eager") for c in fits.get(side, {}).get("c_processes", [])]:
+            out["c_spread"] = Value(f"{100 * (max(own) / min(own) - 1):.0f}%", max(own) / min(own))  # over processes
         if fits:
             floor = next(iter(fits.values()))["floor_per_sample_s"]
             out["floor_per_sample"] = Value(f"{1e6 * floor:.0f} µs", floor)
@@ -270,12 +286,36 @@ def costs_values(study: Study) -> dict:
     return out
 
 
+def older_gpu_values(study: Study) -> dict:
+    """What the H100 study's older evidence records (one process each, older code) say of the step:
+    kernels a PyTorch step launched and operations JAX's program ran; lax.scan's epoch against the
+    jitted loop's; a CUDA graph's epoch against PyTorch eager's; PyTorch's time per kernel."""
+    out = {}
+    if fusion := study.older_evidence("fusion"):
+        data = fusion["data"]
+        kernels, operations = data["torch"]["gpu_kernels_per_step"], data["jax"]["after_optimization"]["operations"]
+        out.update(gpu_torch_kernels=Value(f"{kernels:.0f}", kernels), gpu_jax_operations=Value(str(operations)),
+                   gpu_kernel_ratio=Value(f"{kernels / operations:.1f}", kernels / operations))
+        torch_runs = [r for r in default_variant_runs(study.study_of("gpu"))
+                      if (r["framework"], r["batch_size"]) == ("torch", data["torch"]["batch_size"])]
+        if step := median(r["steady_epoch_s"] / r["steps_per_epoch"] for r in torch_runs if r["steady_epoch_s"]):
+            out["gpu_torch_step"] = seconds_value(step)
+            out["gpu_torch_per_kernel"] = Value(f"{1e6 * step / kernels:.0f} µs", step / kernels)
+    if older := study.older_evidence("variants"):
+        steady = {row["variant"]: row["steady_epoch_s"] for row in older["data"]["rows"]}
+        for name, b, a in (("gpu_scan_over_loop", "jax-scan", "jax-loop"),
+                           ("gpu_cudagraph_over_eager", "torch-cudagraphs", "torch-eager")):
+            if steady.get(a) and steady.get(b):
+                out[name] = Value(f"{steady[b] / steady[a]:.2f}×", steady[b] / steady[a])
+    return out
+
+
 def updates_values(study: Study) -> dict:
     record = max(study.evidence("updates"), key=lambda r: r["timestamp"], default=None)
     if record is None:
         return {}
     arms = {row["arm"]: row for part in record["data"]["parts"].values() for row in part["rows"] if row["seed"] == 0}
-    out = {}
+    out = {"updates_commit": Value(commit_of(record))}
     for arm, name in (("reference", "acc_reference"), ("equal epochs", "acc_equal_epochs"),
                       ("equal updates", "acc_equal_updates"), ("linear learning rate, warm-up", "acc_linear_warmup")):
         if (accuracy := arms.get(arm, {}).get("test_accuracy")) is not None:
@@ -292,6 +332,6 @@ def quoted(study: Study | None) -> Quoted:
     if study is None:
         return Quoted()
     values = {}
-    for part in (setup_values, gpu_values, paired_values, cpu_values, costs_values, updates_values):
+    for part in (setup_values, gpu_values, paired_values, cpu_values, costs_values, older_gpu_values, updates_values):
         values.update(part(study))
     return Quoted(values)

@@ -74,6 +74,7 @@ def paired_section(study: Study) -> str:
         f"Ratio [{level}]": interval_text(row["difference"]),
         f"[{100 * (1 - 2 * result['alpha']):.1f}%]": interval_text(row["equivalence"]).split(" ", 1)[1],
         "Rounds": str(row["difference"]["n"]), "Verdict": row["verdict"],
+        "Power at its s.d.": f"{row['power']:.2f}", "Rounds for 80%": str(row["rounds_needed"] or ">1000"),
         "Without interference": row["without_interference"],
         "Each session": " / ".join(s["verdict"] if s else "-" for s in row["sessions"]),
         "Sessions differ, p": "-" if row["heterogeneity_p"] is None else f"{row['heterogeneity_p']:.3f}"}
@@ -97,7 +98,10 @@ def paired_section(study: Study) -> str:
         f"{result['interfered_processes']} of {result['training_processes']} training processes had a steady block "
         "under interference.",
         f"**The declared comparisons** (B's time over A's: below 1, B is faster; every session's rounds together, "
-        f"the {level} interval the verdict reads, and the equivalence test's)\n\n{family}",
+        f"the {level} interval the verdict reads, and the equivalence test's; the power those rounds had at "
+        f"±{100 * compare.MARGIN:.0f}% with the spread they met, and the rounds, all sessions together, that would "
+        f"give {compare.POWER_TARGET:.0%}: a comparison not resolved at low power says nothing of its "
+        f"effect)\n\n{family}",
         f"**A/A** (the instrument: its interval should cover 1; its spread beside the family's)\n\n{aa}",
         "**Drift** (a process's log time against the minutes since its round began, after its side's and its "
         f"round's effects; the balanced order cancels it)\n\n{drift}",
