@@ -25,6 +25,16 @@ def test_the_fit_recovers_a_known_fixed_and_per_sample_cost_with_intervals():
         1e-4 / 9.5e-5, rel=0.1)
 
 
+def test_each_process_gets_its_own_line_and_one_below_the_floor_none():
+    part = side("jax-jit", a=0.002, c=1e-4, processes=3, noise=0.01)
+    part["processes"][1]["sizes"] = [dict(row, step_s=[2 * t for t in row["step_s"]]) for row in part["processes"][1]["sizes"]]
+    part["processes"][2]["floor_violations"] = ["epoch 1 took 1 ms, below the physical floor of 2 ms"]
+    [row] = costs.cost_split({"parts": {"jax-jit": part}})
+    assert len(row["a_processes"]) == 2  # the process below the floor has no line
+    assert row["a_processes"][0] == pytest.approx(0.002, rel=0.1) and row["a_processes"][1] == pytest.approx(0.004, rel=0.1)
+    assert row["c_processes"][1] == pytest.approx(2e-4, rel=0.1)  # a slower process shows as spread, not as a point
+
+
 def test_a_side_the_line_does_not_fit_is_said_to_be_so():
     [row] = costs.cost_split({"parts": {"torch-eager": side("torch-eager", a=0.002, c=1e-4, curve=3.0)}})
     assert not row["fits"] and max(abs(r) for r in row["residuals"].values()) > costs.FIT_TOLERANCE
