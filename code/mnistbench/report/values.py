@@ -168,6 +168,10 @@ def gpu_values(study: Study) -> dict:
         out[f"gpu_tf32_compile_{name}"] = seconds_value(compiled)
     totals = {fw: median(sum(r["epoch_times_s"]) + sum(r["val_times_s"]) for r in tf32
                          if (r["framework"], r["batch_size"]) == (fw, small)) for fw in ("jax", "torch")}
+    slower = [median(r["steady_epoch_s"] for r in tf32 if (r["framework"], r["batch_size"]) == (fw, small))
+              > median(r["steady_epoch_s"] for r in runs if (r["framework"], r["batch_size"]) == (fw, small))
+              for fw in ("jax", "torch") if any(r["framework"] == fw for r in tf32)]
+    out["gpu_tf32_both_slower"] = all(slower) if len(slower) == 2 else None  # the TF32 runs came later: a confound
     if None not in totals.values():  # JAX's ten epochs and validations against PyTorch's, with TF32 matmuls
         out["gpu_tf32_jax_ahead_small"] = totals["jax"] < totals["torch"]
     cells = {}  # the twins' test accuracies by batch size and seed
@@ -304,6 +308,7 @@ def older_gpu_values(study: Study) -> dict:
     if older := study.older_evidence("variants"):
         steady = {row["variant"]: row["steady_epoch_s"] for row in older["data"]["rows"]}
         for name, b, a in (("gpu_scan_over_loop", "jax-scan", "jax-loop"),
+                           ("gpu_undonated_over_loop", "jax-no-donation", "jax-loop"),
                            ("gpu_cudagraph_over_eager", "torch-cudagraphs", "torch-eager")):
             if steady.get(a) and steady.get(b):
                 out[name] = Value(f"{steady[b] / steady[a]:.2f}×", steady[b] / steady[a])
