@@ -26,8 +26,8 @@ def test_jax_eager_is_timed_with_its_transformation_and_its_calls_beside_it():
 def test_a_cold_process_has_caches_of_its_own_and_no_persistent_jax_cache(tmp_path):
     code = ("import os, jax\nfrom mnistbench.bench.process import use_compilation_cache\nuse_compilation_cache(None)\n"
             "folder = os.environ['TORCHINDUCTOR_CACHE_DIR']\n"
-            "print(folder == os.environ['TRITON_CACHE_DIR'], os.listdir(folder), jax.config.jax_enable_compilation_cache,"
-            " folder)")
+            "print(folder == os.environ['TRITON_CACHE_DIR'], os.listdir(folder),"
+            " jax.config.jax_enable_compilation_cache, folder)")
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
     first, second = (subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
                      .stdout.split() for _ in range(2))

@@ -78,7 +78,8 @@ def test_a_study_of_one_epoch_runs_prints_no_nan_and_raises_nothing():
     study = Study(all_runs=runs, all_evidence=[])
     from mnistbench.report import cost_sections, verdicts
 
-    sections = [f for module in (supplement, verdicts, cost_sections) for name, f in inspect.getmembers(module, inspect.isfunction)
+    sections = [f for module in (supplement, verdicts, cost_sections)
+                for name, f in inspect.getmembers(module, inspect.isfunction)
                 if name.endswith("_section") and f.__module__ == module.__name__]
     assert len(sections) == 18
     texts = [section(study) for section in sections] + [str(v) for v in values.quoted(study).values()]

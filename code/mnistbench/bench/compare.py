@@ -231,7 +231,8 @@ def analysis(sessions: list[dict[str, dict]], family: dict, aa: dict) -> dict:
                          "without_interference": clean["verdict"] if clean else "not resolved",
                          "sessions": [judged(logs, alpha) for logs in each], "heterogeneity_p": heterogeneity,
                          "sd": (sd := float(np.std([x for logs in each for x in logs], ddof=1))),
-                         "power": power(sd, pooled["difference"]["n"], alpha), "rounds_needed": rounds_needed(sd, alpha)})
+                         "power": power(sd, pooled["difference"]["n"], alpha),
+                         "rounds_needed": rounds_needed(sd, alpha)})
     aa_rows = []
     for number, parts in enumerate(sessions):
         for name, part in parts.items():

@@ -4,8 +4,16 @@ the supplement's sections and the report's table."""
 from __future__ import annotations
 
 from ..bench.compare import CONFIDENCE
-from .costs import FIT_TOLERANCE, TARGET_ACCURACY, cost_split, eager_split, fusions_by_size, peaks, report_fits, \
-    time_to_accuracy
+from .costs import (
+    FIT_TOLERANCE,
+    TARGET_ACCURACY,
+    cost_split,
+    eager_split,
+    fusions_by_size,
+    peaks,
+    report_fits,
+    time_to_accuracy,
+)
 from .formatting import flops_text, seconds
 from .studies import Study
 from .supplement import each_device, heading
@@ -39,7 +47,8 @@ def cost_split_section(study: Study) -> str:
             "Each framework's probed matmul peak: " + ", ".join(f"{FRAMEWORK_NAMES[fw]} {flops_text(v)}"
                                                                 for fw, v in probed.items())
             + (f"; the floor per sample, a sample's training FLOPs at the higher: {1e6 * floor:.2f} µs." if floor else
-               "."), f"**t(b) = a + c b** per side (the fit over every point; in brackets each process's own; a side the "
+               "."),
+            "**t(b) = a + c b** per side (the fit over every point; in brackets each process's own; a side the "
             f"line misses by more than {100 * FIT_TOLERANCE:.0f}% at some size does not fit)\n\n{lines}",
             f"**JAX eager's step, taken apart** (medians; the transformation is `jax.make_jaxpr` of the "
             f"gradient: tracing and transposing, no arithmetic)\n\n{eager}",

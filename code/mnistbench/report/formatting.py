@@ -63,7 +63,8 @@ def flops_text(flops: float) -> str:
 
 
 def break_even_words(row: dict) -> str:
-    """'epoch 3', 'about epoch 540 (extrapolated)', 'not within 1000 epochs' or 'never' (JAX's steady epoch is slower)."""
+    """'epoch 3', 'about epoch 540 (extrapolated)', 'not within 1000 epochs' or 'never' (JAX's steady
+    epoch is slower)."""
     if row["never"]:
         return "never"
     if row["break_even_epoch"] is None:

@@ -11,7 +11,6 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 
 from ..bench.results import default_variant_runs, group_by
 from ..bench.session import FULL
-from ..bench.variants import DEFAULT_VARIANT
 from .tables import FRAMEWORK_NAMES, side_name
 
 FIGURES_ENV = "MNISTBENCH_FIGURES"  # where figures go; default figures/ in the working directory

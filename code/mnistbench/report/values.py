@@ -114,7 +114,8 @@ def setup_values(study: Study) -> dict:
     words = {1: "one", 2: "two", 3: "three"}.get(len(hidden), str(len(hidden)))
     width = f"{hidden[0]:,}" if len(set(hidden)) == 1 else ", ".join(f"{h:,}" for h in hidden)
     return {"layers": Value("–".join(map(str, config.layer_sizes))),
-            "hidden": Value(f"{words} hidden layer{'s' * (len(hidden) > 1)} of {width}"), "n_train": Value(f"{config.n_train:,}"),
+            "hidden": Value(f"{words} hidden layer{'s' * (len(hidden) > 1)} of {width}"),
+            "n_train": Value(f"{config.n_train:,}"),
             "n_val": Value(f"{config.validation_size:,}"), "n_test": Value(f"{EXPECTED_SHAPES['test_images'][0]:,}"),
             "momentum": Value(f"{config.momentum:g}"), "learning_rate": Value(f"{config.learning_rate:g}"),
             "epochs": Value(str(config.epochs), config.epochs),
@@ -265,7 +266,8 @@ def costs_values(study: Study) -> dict:
             out[f"crossing_{name}"] = Value(f"{fit['crossing']:.0f}", fit["crossing"])
             out[f"over_floor_{name}"] = Value(f"{fit['over_floor']:.1f}", fit["over_floor"])
             out[f"fits_{name}"] = fit["fits"]
-        if own := [c for side in ("jax-eager", "jax-jit", "torch-eager") for c in fits.get(side, {}).get("c_processes", [])]:
+        main_sides = ("jax-eager", "jax-jit", "torch-eager")
+        if own := [c for side in main_sides for c in fits.get(side, {}).get("c_processes", [])]:
             out["c_spread"] = Value(f"{100 * (max(own) / min(own) - 1):.0f}%", max(own) / min(own))  # over processes
         if fits:
             floor = next(iter(fits.values()))["floor_per_sample_s"]

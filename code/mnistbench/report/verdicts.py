@@ -44,18 +44,17 @@ def design_section(study: Study) -> str:
                          "Equivalence power": f"{compare.equivalence_power(sd, paired.SESSIONS * rounds, alpha):.2f}"})
     warmups = ", ".join(f"{side} {n} ({role})" for role, sides in paired.WARMUP.items() for side, n in sides.items())
     return "\n\n".join([
-        "Smallest effect of interest and equivalence margin: **±{margin:.0f}%**, fixed before any "
-        "data. Family: the **{k} comparisons the report states** (below); family-wise error {fw:.0%}, each comparison "
-        "at {a:.4f} (Bonferroni), so every interval printed beside a verdict is a {lvl:.1f}% interval (the "
-        "equivalence test's, {lvl2:.1f}%). Rounds a session from the pilot's spread of each comparison's per-round "
-        "log ratio, for {target:.0%} power at the margin over {sessions} sessions; every side takes every position "
-        "once in a Williams square, its rows and places drawn anew for each part of each campaign (the seed is in "
-        "the record); the training seed is {seed} in every process. Warm-up blocks: 1, but {warmups} (the pilot's "
-        "blocks more than 2% above the last two). A process with a steady block under interference (other "
-        "processes or the hypervisor over a tenth of the machine) is flagged, and every verdict is given without "
-        "the flagged processes too.".format(margin=100 * compare.MARGIN, k=k, fw=compare.FAMILY_ALPHA, a=alpha, lvl=100 * (1 - alpha),
-                                            lvl2=100 * (1 - 2 * alpha), target=compare.POWER_TARGET,
-                                            sessions=paired.SESSIONS, seed=paired.SEED, warmups=warmups),
+        f"Smallest effect of interest and equivalence margin: **±{100 * compare.MARGIN:.0f}%**, fixed before any "
+        f"data. Family: the **{k} comparisons the report states** (below); family-wise error "
+        f"{compare.FAMILY_ALPHA:.0%}, each comparison at {alpha:.4f} (Bonferroni), so every interval printed beside "
+        f"a verdict is a {100 * (1 - alpha):.1f}% interval (the equivalence test's, {100 * (1 - 2 * alpha):.1f}%). "
+        "Rounds a session from the pilot's spread of each comparison's per-round log ratio, for "
+        f"{compare.POWER_TARGET:.0%} power at the margin over {paired.SESSIONS} sessions; every side takes every "
+        "position once in a Williams square, its rows and places drawn anew for each part of each campaign (the "
+        f"seed is in the record); the training seed is {paired.SEED} in every process. Warm-up blocks: 1, but "
+        f"{warmups} (the pilot's blocks more than 2% above the last two). A process with a steady block under "
+        "interference (other processes or the hypervisor over a tenth of the machine) is flagged, and every verdict "
+        "is given without the flagged processes too.",
         markdown(rows)])
 
 
