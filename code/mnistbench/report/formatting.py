@@ -62,6 +62,15 @@ def flops_text(flops: float) -> str:
     return f"{value:.{max(0, 3 - len(str(int(value))))}f} {unit}"
 
 
+def ratio_text(ratio: float, low: float, high: float) -> str:
+    """'0.82× [0.78, 0.86]': a ratio of times and its interval; one digit past 10, and three where an
+    interval that excludes 1 would otherwise print a bound of 1.00 (0.997 is not 1)."""
+    digits = 1 if max(high, 1 / low) >= 10 else 2
+    if (high < 1 or low > 1) and 1 in (round(low, digits), round(high, digits)):
+        digits = 3
+    return f"{ratio:.{digits}f}× [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def break_even_words(row: dict) -> str:
     """'epoch 3', 'about epoch 540 (extrapolated)', 'not within 1000 epochs' or 'never' (JAX's steady
     epoch is slower)."""

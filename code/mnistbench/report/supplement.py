@@ -217,6 +217,7 @@ def donation_section(study: Study) -> str:
             "Temporaries": " / ".join(mebibytes(r["compiled_memory"][v], "temp_size_in_bytes")
                                       for v in ("jit", "jit-no-donation")),
         } for r in rows]))
+    sessions: dict[tuple[str, str], int] = {}  # (device heading, table): the sessions that compiled it so
     for record in study.evidence("paired"):
         memory = [{"Batch": name.removeprefix("bs"), "Step": side, "Aliased": mebibytes(m, "alias_size_in_bytes"),
                    "Temporaries": mebibytes(m, "temp_size_in_bytes")}
@@ -225,8 +226,12 @@ def donation_section(study: Study) -> str:
                   if (m := next((r[side]["record_fields"].get("compiled_memory") for r in part["rounds"]
                                  if compare.usable(part, r.get(side))), None))]
         if memory:
-            blocks.append(f"{heading(record)}, the paired item's processes (the timing: *JAX: donation* in the "
-                          "declared comparisons)\n\n" + markdown(memory))
+            key = (heading(record), markdown(memory))
+            sessions[key] = sessions.get(key, 0) + 1
+    for (title, table), held in sessions.items():
+        same = f"{held} sessions, the same in each; " if held > 1 else ""
+        blocks.append(f"{title}, the paired item's processes ({same}the timing: *JAX: donation* in the declared "
+                      "comparisons)\n\n" + table)
     return "\n\n".join(blocks) or "*Not measured yet:* the jit-no-donation variant (`python -m mnistbench campaign`)."
 
 

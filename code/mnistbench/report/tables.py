@@ -8,7 +8,7 @@ from tabulate import tabulate
 from ..bench.results import default_variant_runs, started_process, study_key, summarize
 from ..bench.variants import DEFAULT_VARIANT
 from .analysis import evaluation_compile_s, median
-from .formatting import accuracy, code_note, commit_of, flops_text, plural, seconds, seconds_range
+from .formatting import accuracy, code_note, commit_of, flops_text, plural, ratio_text, seconds, seconds_range
 
 FRAMEWORK_NAMES = {"jax": "JAX", "torch": "PyTorch"}
 # a side of a comparison (framework-variant) as the documents name it: 'JAX jit', 'torch.compile'
@@ -124,4 +124,4 @@ def markdown(rows: list[dict], absent: dict[str, str] | None = None) -> str:
 
 def interval_text(row: dict) -> str:
     """'0.82× [0.78, 0.86]': a paired ratio and its interval."""
-    return f"{row['ratio']:.2f}× [{row['low']:.2f}, {row['high']:.2f}]"
+    return ratio_text(row["ratio"], row["low"], row["high"])

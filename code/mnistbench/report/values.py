@@ -18,7 +18,7 @@ from ..networks.config import Config
 from . import analysis as analyze
 from . import costs, verdicts
 from .analysis import median
-from .formatting import break_even_words, commit_of, device_label, flops_text, fmt_s, short_label
+from .formatting import break_even_words, commit_of, device_label, flops_text, fmt_s, ratio_text, short_label
 from .studies import Study
 
 STRICT_ENV = "MNISTBENCH_STRICT"
@@ -45,8 +45,7 @@ class Ratio(Value):
 
     def __new__(cls, interval: compare.Interval, verdict: str | None = None):
         verdict = verdict or ("faster" if interval.high < 1 else "slower" if interval.low > 1 else "not resolved")
-        digits = 1 if max(interval.high, 1 / interval.low) >= 10 else 2
-        text = f"{interval.ratio:.{digits}f}× [{interval.low:.{digits}f}, {interval.high:.{digits}f}]"
+        text = ratio_text(interval.ratio, interval.low, interval.high)
         if verdict not in ("faster", "slower"):
             text += ", " + verdict.removeprefix("faster, ").removeprefix("slower, ")
         obj = super().__new__(cls, text, interval.ratio)
@@ -229,6 +228,8 @@ def paired_values(study: Study) -> dict:
     if compiles:
         out["torch_compile_first"] = Value(f"{np.mean(compiles):.1f} s", float(np.mean(compiles)))
     out["aa_covers_one"] = all(row["covers_one"] for row in result["aa"]) if result["aa"] else None
+    out["sessions_agree"] = (all(row["verdict"] != "sessions disagree" for row in result["rows"])
+                             if len(records) > 1 else None)
     if (row := rows.get((small, paired.DEFAULTS[0]))) is not None:  # the session's spread against the pilot's
         pilot = paired.PILOT_SD["small"][paired.DEFAULTS[0]]
         out["defaults_sd_over_pilot"] = Value(f"{row['sd'] / pilot:.1f}", row["sd"] / pilot)

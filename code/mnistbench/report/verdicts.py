@@ -74,10 +74,12 @@ def paired_section(study: Study) -> str:
         f"[{100 * (1 - 2 * result['alpha']):.1f}%]": interval_text(row["equivalence"]).split(" ", 1)[1],
         "Rounds": str(row["difference"]["n"]), "Verdict": row["verdict"],
         "Power at its s.d.": f"{row['power']:.2f}", "Rounds for 80%": str(row["rounds_needed"] or ">1000"),
-        "Without interference": row["without_interference"],
-        "Each session": " / ".join(s["verdict"] if s else "-" for s in row["sessions"]),
-        "Sessions differ, p": "-" if row["heterogeneity_p"] is None else f"{row['heterogeneity_p']:.3f}"}
-        for row in result["rows"]])
+        "Without interference": row["without_interference"]} for row in result["rows"]])
+    each = markdown([{"Part": row["part"], "Comparison": row["comparison"],
+                      **{f"Session {n + 1} [{level}]": f"{interval_text(s['difference'])}, {s['verdict']}" if s else "-"
+                         for n, s in enumerate(row["sessions"])},
+                      "Sessions differ, p": "-" if row["heterogeneity_p"] is None else f"{row['heterogeneity_p']:.3f}"}
+                     for row in result["rows"]])
     aa = markdown([{"Session": str(row["session"] + 1), "Part": row["part"], f"A/A [{LEVEL}]": interval_text(row),
                     "Covers 1": "yes" if row["covers_one"] else "NO", "s.d. of log ratio": f"{row['sd']:.3f}",
                     "Rounds": str(row["n"])} for row in result["aa"]])
@@ -101,6 +103,9 @@ def paired_section(study: Study) -> str:
         f"±{100 * compare.MARGIN:.0f}% with the spread they met, and the rounds, all sessions together, that would "
         f"give {compare.POWER_TARGET:.0%}: a comparison not resolved at low power says nothing of its "
         f"effect)\n\n{family}",
+        f"**Each session apart** (its own rounds, the same {level} interval and verdict; the F test of the "
+        "log ratios by session: a verdict above stands only where the sessions do not differ at the family's "
+        f"level)\n\n{each}",
         f"**A/A** (the instrument: its interval should cover 1; its spread beside the family's)\n\n{aa}",
         "**Drift** (a process's log time against the minutes since its round began, after its side's and its "
         f"round's effects; the balanced order cancels it)\n\n{drift}",
