@@ -228,6 +228,12 @@ def paired_values(study: Study) -> dict:
     if compiles:
         out["torch_compile_first"] = Value(f"{np.mean(compiles):.1f} s", float(np.mean(compiles)))
     out["aa_covers_one"] = all(row["covers_one"] for row in result["aa"]) if result["aa"] else None
+    # PyTorch eager's matmul peak over JAX jit's, probed in the same round's processes (the largest batch)
+    peaks = [r["torch-eager"]["matmul_peak_flops"] / r["jax-jit"]["matmul_peak_flops"] for p in parts
+             if large in p for r in p[large]["rounds"] if r.get("torch-eager") and r.get("jax-jit")]
+    if peaks:
+        ratio = float(np.exp(np.mean(np.log(peaks))))
+        out["paired_peak_ratio_large"] = Value(f"{ratio:.2f}×", ratio)
     out["sessions_agree"] = (all(row["verdict"] != "sessions disagree" for row in result["rows"])
                              if len(records) > 1 else None)
     if (row := rows.get((small, paired.DEFAULTS[0]))) is not None:  # the session's spread against the pilot's
@@ -301,18 +307,23 @@ def older_gpu_values(study: Study) -> dict:
     if fusion := study.older_evidence("fusion"):
         data = fusion["data"]
         kernels, operations = data["torch"]["gpu_kernels_per_step"], data["jax"]["after_optimization"]["operations"]
+        ops = data["torch"].get("all_ops_per_step")  # ATen operations a step dispatched from the host
         out.update(gpu_torch_kernels=Value(f"{kernels:.0f}", kernels), gpu_jax_operations=Value(str(operations)),
-                   gpu_kernel_ratio=Value(f"{kernels / operations:.1f}", kernels / operations))
+                   gpu_kernel_ratio=Value(f"{kernels / operations:.1f}", kernels / operations),
+                   gpu_torch_ops=Value(f"{ops:.0f}", ops) if ops else None)
         torch_runs = [r for r in default_variant_runs(study.study_of("gpu"))
                       if (r["framework"], r["batch_size"]) == ("torch", data["torch"]["batch_size"])]
         if step := median(r["steady_epoch_s"] / r["steps_per_epoch"] for r in torch_runs if r["steady_epoch_s"]):
             out["gpu_torch_step"] = seconds_value(step)
             out["gpu_torch_per_kernel"] = Value(f"{1e6 * step / kernels:.0f} µs", step / kernels)
+            if ops:
+                out["gpu_torch_per_op"] = Value(f"{1e6 * step / ops:.0f} µs", step / ops)
     if older := study.older_evidence("variants"):
         steady = {row["variant"]: row["steady_epoch_s"] for row in older["data"]["rows"]}
         for name, b, a in (("gpu_scan_over_loop", "jax-scan", "jax-loop"),
                            ("gpu_undonated_over_loop", "jax-no-donation", "jax-loop"),
-                           ("gpu_cudagraph_over_eager", "torch-cudagraphs", "torch-eager")):
+                           ("gpu_cudagraph_over_eager", "torch-cudagraphs", "torch-eager"),
+                           ("gpu_compile_over_eager", "torch-compile", "torch-eager")):
             if steady.get(a) and steady.get(b):
                 out[name] = Value(f"{steady[b] / steady[a]:.2f}×", steady[b] / steady[a])
     return out
