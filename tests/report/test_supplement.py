@@ -88,3 +88,19 @@ def test_a_study_of_one_epoch_runs_prints_no_nan_and_raises_nothing():
     texts = [section(study) for section in sections] + [str(v) for v in values.quoted(study).values()]
     assert not [text for text in texts if "nan" in text.lower()], texts
     assert "First epoch, JAX / PyTorch" in supplement.grid_pairs_section(study)  # the pairs of first epochs stay
+
+
+def test_the_report_sets_pytorchs_peak_over_jaxs_from_the_same_rounds_and_says_whether_sessions_agree(monkeypatch):
+    """At the largest batch the ratio of the matmul peaks PyTorch's and JAX's processes probed, round by
+    round (a geometric mean over every session's rounds); two sessions with the same effect agree."""
+    rng = np.random.default_rng(1)
+    records = [paired_record(rng), paired_record(rng, "2026-12-07T09:00:00+00:00")]
+    for record in records:
+        large = {**record["data"]["parts"]["bs64"], "batch_size": 1024}
+        large["rounds"] = [{side: {**p, "matmul_peak_flops": 0.9e11 if side == "torch-eager" else 1e11}
+                            for side, p in r.items()} for r in large["rounds"]]
+        record["data"]["parts"]["bs1024"] = large
+    monkeypatch.setattr(Study, "evidence", lambda self, name: records if name == "paired" else [])
+    v = values.paired_values(Study(all_runs=[], all_evidence=[]))
+    assert v["paired_peak_ratio_large"] == "0.90×" and math.isclose(v["paired_peak_ratio_large"].value, 0.9)
+    assert v["sessions_agree"] is True and v["sessions"].value == 2

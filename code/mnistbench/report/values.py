@@ -309,8 +309,9 @@ def older_gpu_values(study: Study) -> dict:
         kernels, operations = data["torch"]["gpu_kernels_per_step"], data["jax"]["after_optimization"]["operations"]
         ops = data["torch"].get("all_ops_per_step")  # ATen operations a step dispatched from the host
         out.update(gpu_torch_kernels=Value(f"{kernels:.0f}", kernels), gpu_jax_operations=Value(str(operations)),
-                   gpu_kernel_ratio=Value(f"{kernels / operations:.1f}", kernels / operations),
-                   gpu_torch_ops=Value(f"{ops:.0f}", ops) if ops else None)
+                   gpu_kernel_ratio=Value(f"{kernels / operations:.1f}", kernels / operations))
+        if ops:
+            out["gpu_torch_ops"] = Value(f"{ops:.0f}", ops)
         torch_runs = [r for r in default_variant_runs(study.study_of("gpu"))
                       if (r["framework"], r["batch_size"]) == ("torch", data["torch"]["batch_size"])]
         if step := median(r["steady_epoch_s"] / r["steps_per_epoch"] for r in torch_runs if r["steady_epoch_s"]):
