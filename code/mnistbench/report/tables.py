@@ -7,7 +7,7 @@ from tabulate import tabulate
 
 from ..bench.results import default_variant_runs, started_process, study_key, summarize
 from ..bench.variants import DEFAULT_VARIANT
-from .analysis import evaluation_compile_s, median
+from .analysis import median
 from .formatting import accuracy, code_note, commit_of, flops_text, plural, ratio_text, seconds, seconds_range
 
 FRAMEWORK_NAMES = {"jax": "JAX", "torch": "PyTorch"}
@@ -69,21 +69,19 @@ def summary_text(records: list[dict], fmt: str = "simple") -> str:
 
 
 def results_markdown(records: list[dict]) -> str:
-    """The report's results table, each framework's default: the first epoch with its validation (what
-    a user waits before epoch 2: JAX compiles its step in the epoch and ``evaluate`` in the validation),
-    both compiles, the steady epoch, accuracy, and the steady rate in FLOP/s beside its share of the
-    peak probed in the run's own process."""
+    """The report's results table, each framework's default: the first epoch and the first validation
+    (JAX compiles its step in the one and ``evaluate`` in the other), the steady epoch, accuracy, and the
+    steady rate in FLOP/s beside its share of the peak probed in the run's own process."""
     rows = []
     for row in summarize(default_variant_runs(records)):
         runs = [r for r in default_variant_runs(records) if (r["framework"], r["batch_size"]) == (
             row["framework"], row["batch_size"]) and study_key(r) == row["study"]]
         cold = [r for r in runs if started_process(r)]
-        waited = [r["epoch_times_s"][0] + r["val_times_s"][0] for r in cold]
-        compiles = [r["compile_total_s"] + (evaluation_compile_s(r) or 0.0) for r in cold if r["compile_total_s"]]
+        first = [r["epoch_times_s"][0] for r in cold]
+        validation = [r["val_times_s"][0] for r in cold]
         rows.append({"Framework": FRAMEWORK_NAMES[row["framework"]], "Batch": row["batch_size"],
-                     "First epoch + validation": seconds_range(median(waited), [min(waited), max(waited)])
-                     if waited else "-",
-                     "Of it, compiles": seconds(median(compiles)) if compiles else "none",
+                     "First epoch": seconds_range(median(first), [min(first), max(first)]) if first else "-",
+                     "First validation": seconds(median(validation)) if validation else "-",
                      "Steady epoch": seconds_range(row["steady_epoch_s"], row["steady_epoch_range_s"]),
                      "Test accuracy": accuracy(row["test_accuracy"], row["test_accuracy_std"]),
                      "Steady FLOP/s (of peak)": "-" if row["steady_epoch_s"] is None else
