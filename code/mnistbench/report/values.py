@@ -4,13 +4,12 @@ claim the records contradict. The sentences are report.qmd's; a value the record
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 
 import numpy as np
 
-from ..bench import compare, timing
+from ..bench import compare
 from ..bench.evidence import costsplit, paired
 from ..bench.results import default_variant_runs, started_process
 from ..mnist_files import EXPECTED_SHAPES
@@ -18,7 +17,7 @@ from ..networks.config import Config
 from . import analysis as analyze
 from . import costs, verdicts
 from .analysis import median
-from .formatting import break_even_words, commit_of, device_label, flops_text, fmt_s, ratio_text, short_label
+from .formatting import break_even_words, commit_of, device_label, fmt_s, ratio_text, short_label
 from .studies import Study
 
 STRICT_ENV = "MNISTBENCH_STRICT"
@@ -120,7 +119,7 @@ def setup_values(study: Study) -> dict:
             "epochs": Value(str(config.epochs), config.epochs),
             "small": Value(str(batch_sizes[0]), batch_sizes[0]), "large": Value(str(batch_sizes[-1]), batch_sizes[-1]),
             "seeds": Value(", ".join(str(s) for s in sorted({r["seed"] for r in study.main}))),
-            "confidence": Value(f"{100 * compare.CONFIDENCE:.0f}%"), "peak_slack": Value(f"{timing.PEAK_SLACK:g}"),
+            "confidence": Value(f"{100 * compare.CONFIDENCE:.0f}%"),
             "cost_sizes": Value(f"{costsplit.SIZES['cpu'][0]:,} to {costsplit.SIZES['cpu'][-1]:,}")}
 
 
@@ -162,18 +161,6 @@ def gpu_values(study: Study) -> dict:
               if analyze.evaluation_compile_s(r) is not None]
     if share := median(shares):
         out["gpu_eval_share"] = Value(f"{100 * share:.0f}%", share)
-    tf32 = [r for r in study.all_runs if study.same_setup(r, runs[0]) and r["precision"] == "tf32" and r["valid"]]
-    for name, b in (("small", small), ("large", large)):
-        compiled = median(r["compile_total_s"] for r in tf32 if (r["framework"], r["batch_size"]) == ("jax", b))
-        out[f"gpu_tf32_compile_{name}"] = seconds_value(compiled)
-    totals = {fw: median(sum(r["epoch_times_s"]) + sum(r["val_times_s"]) for r in tf32
-                         if (r["framework"], r["batch_size"]) == (fw, small)) for fw in ("jax", "torch")}
-    slower = [median(r["steady_epoch_s"] for r in tf32 if (r["framework"], r["batch_size"]) == (fw, small))
-              > median(r["steady_epoch_s"] for r in runs if (r["framework"], r["batch_size"]) == (fw, small))
-              for fw in ("jax", "torch") if any(r["framework"] == fw for r in tf32)]
-    out["gpu_tf32_both_slower"] = all(slower) if len(slower) == 2 else None  # the TF32 runs came later: a confound
-    if None not in totals.values():  # JAX's ten epochs and validations against PyTorch's, with TF32 matmuls
-        out["gpu_tf32_jax_ahead_small"] = totals["jax"] < totals["torch"]
     cells = {}  # the twins' test accuracies by batch size and seed
     for r in runs:
         cells.setdefault((r["batch_size"], r["seed"]), {})[r["framework"]] = r["test_accuracy"]
@@ -191,7 +178,7 @@ def paired_values(study: Study) -> dict:
     result = verdicts.paired_analysis(records)
     rows = {(row["part"], row["comparison"]): row for row in result["rows"]}
     out = {"margin": Value(f"±{100 * compare.MARGIN:.0f}%", compare.MARGIN), "family": Value(str(result["k"])),
-           "power_target": Value(f"{100 * compare.POWER_TARGET:.0f}%"), "planned_sessions": Value(str(paired.SESSIONS)),
+           "power_target": Value(f"{100 * compare.POWER_TARGET:.0f}%"),
            "level": Value(f"{100 * (1 - result['alpha']):.1f}%"), "sessions": Value(str(len(records)), len(records))}
     names = {"cpu_jit_over_eager": paired.DEFAULTS[0], "jit_over_compile": paired.STEP[0],
              "jax_eager_over_torch_eager": paired.OPERATION[0], "jit_over_jax_eager": paired.JIT[0],
@@ -207,10 +194,6 @@ def paired_values(study: Study) -> dict:
         # what "not resolved" is worth: the power those rounds had with the spread they met, and the rounds it asks
         top = max(row["power"] for row in unresolved)
         out["unresolved_power"] = Value(f"{100 * top:.0f}%", top)
-        needed = [row["rounds_needed"] or 1000 for row in unresolved]
-        out["unresolved_rounds"] = Value(f"{min(needed)}–{max(needed)}", max(needed))
-        out["planned_rounds"] = Value(f"{min(row['difference']['n'] for row in unresolved)}–"
-                                      f"{max(row['difference']['n'] for row in unresolved)}")
     for label, name, verdict in (("dispatch: one operation", "dispatch_op_jax_slower", "slower"),
                                  ("dispatch: one compiled call", "dispatch_call_jax_faster", "faster")):
         row = rows.get(("dispatch", label))
@@ -227,10 +210,10 @@ def paired_values(study: Study) -> dict:
                 and r["torch-compile"].get("compile_split")]
     if compiles:
         out["torch_compile_first"] = Value(f"{np.mean(compiles):.1f} s", float(np.mean(compiles)))
-    out["aa_covers_one"] = all(row["covers_one"] for row in result["aa"]) if result["aa"] else None
     # PyTorch eager's matmul peak over JAX jit's, probed in the same round's processes (the largest batch)
-    peaks = [r["torch-eager"]["matmul_peak_flops"] / r["jax-jit"]["matmul_peak_flops"] for p in parts
-             if large in p for r in p[large]["rounds"] if r.get("torch-eager") and r.get("jax-jit")]
+    peaks = [r["torch-eager"]["matmul_peak_flops"] / r["jax-jit"]["matmul_peak_flops"] for p in parts if large in p
+             for r in p[large]["rounds"] if compare.usable(p[large], r.get("torch-eager"))
+             and compare.usable(p[large], r.get("jax-jit"))]
     if peaks:
         ratio = float(np.exp(np.mean(np.log(peaks))))
         out["paired_peak_ratio_large"] = Value(f"{ratio:.2f}×", ratio)
@@ -257,8 +240,7 @@ def cpu_values(study: Study) -> dict:
 
 def costs_values(study: Study) -> dict:
     """The CPU's cost split (the current code's): each side's fixed and per-sample cost with its
-    crossing, the per-sample floor, JAX eager taken apart, the update's loops, each framework's peak;
-    and the time to the declared accuracy from the CPU grid."""
+    crossing, JAX eager taken apart, the update's loops; and the declared time-to-accuracy target."""
     out = {}
     record = costs.newest_record(study)
     if record is not None:
@@ -276,9 +258,6 @@ def costs_values(study: Study) -> dict:
         main_sides = ("jax-eager", "jax-jit", "torch-eager")
         if own := [c for side in main_sides for c in fits.get(side, {}).get("c_processes", [])]:
             out["c_spread"] = Value(f"{100 * (max(own) / min(own) - 1):.0f}%", max(own) / min(own))  # over processes
-        if fits:
-            floor = next(iter(fits.values()))["floor_per_sample_s"]
-            out["floor_per_sample"] = Value(f"{1e6 * floor:.0f} µs", floor)
         small = paired.batch_sizes(False)[0]
         if split := {row["batch_size"]: row for row in costs.eager_split(record["data"])}.get(small):
             for key in ("step_s", "transform_s", "dispatch_s", "arithmetic_s", "unexplained_s"):
@@ -286,44 +265,26 @@ def costs_values(study: Study) -> dict:
             out["eager_calls"] = Value(str(split["calls"]), split["calls"])
         if loops := {row["update_loops"] for row in costs.fusions_by_size(record["data"])}:
             out["update_loops"] = Value(", ".join(map(str, sorted(loops))), max(loops))
-        peaks = costs.peaks(record["data"])
-        for framework, peak in peaks.items():
-            out[f"peak_{framework}"] = Value(flops_text(peak), peak)
-        if len(peaks) == 2:
-            out["peak_ratio"] = Value(f"{peaks['torch'] / peaks['jax']:.2f}", peaks["torch"] / peaks["jax"])
-    runs = [r for r in study.study_of("cpu") if r.get("elapsed_s")]
-    for row in costs.time_to_accuracy(runs, costs.TARGET_ACCURACY):
-        name = f"to_accuracy_{row['framework']}_{row['batch_size']}"
-        out[name] = seconds_value(row["median_s"]) if row["median_s"] is not None else Value("never", None)
     out["target_accuracy"] = Value(f"{100 * costs.TARGET_ACCURACY:g}%", costs.TARGET_ACCURACY)
     return out
 
 
 def older_gpu_values(study: Study) -> dict:
-    """What the H100 study's older evidence records (one process each, older code) say of the step:
-    kernels a PyTorch step launched and operations JAX's program ran; lax.scan's epoch against the
-    jitted loop's; a CUDA graph's epoch against PyTorch eager's; PyTorch's time per kernel."""
+    """What the H100 study's older evidence records (one process each, older code) say of PyTorch's step:
+    the ATen operations it dispatched from the host, its time, and the compiled variants' epochs against
+    eager's."""
     out = {}
     if fusion := study.older_evidence("fusion"):
         data = fusion["data"]
-        kernels, operations = data["torch"]["gpu_kernels_per_step"], data["jax"]["after_optimization"]["operations"]
-        ops = data["torch"].get("all_ops_per_step")  # ATen operations a step dispatched from the host
-        out.update(gpu_torch_kernels=Value(f"{kernels:.0f}", kernels), gpu_jax_operations=Value(str(operations)),
-                   gpu_kernel_ratio=Value(f"{kernels / operations:.1f}", kernels / operations))
-        if ops:
+        if ops := data["torch"].get("all_ops_per_step"):  # ATen operations a step dispatched from the host
             out["gpu_torch_ops"] = Value(f"{ops:.0f}", ops)
         torch_runs = [r for r in default_variant_runs(study.study_of("gpu"))
                       if (r["framework"], r["batch_size"]) == ("torch", data["torch"]["batch_size"])]
         if step := median(r["steady_epoch_s"] / r["steps_per_epoch"] for r in torch_runs if r["steady_epoch_s"]):
             out["gpu_torch_step"] = seconds_value(step)
-            out["gpu_torch_per_kernel"] = Value(f"{1e6 * step / kernels:.0f} µs", step / kernels)
-            if ops:
-                out["gpu_torch_per_op"] = Value(f"{1e6 * step / ops:.0f} µs", step / ops)
     if older := study.older_evidence("variants"):
         steady = {row["variant"]: row["steady_epoch_s"] for row in older["data"]["rows"]}
-        for name, b, a in (("gpu_scan_over_loop", "jax-scan", "jax-loop"),
-                           ("gpu_undonated_over_loop", "jax-no-donation", "jax-loop"),
-                           ("gpu_cudagraph_over_eager", "torch-cudagraphs", "torch-eager"),
+        for name, b, a in (("gpu_cudagraph_over_eager", "torch-cudagraphs", "torch-eager"),
                            ("gpu_compile_over_eager", "torch-compile", "torch-eager")):
             if steady.get(a) and steady.get(b):
                 out[name] = Value(f"{steady[b] / steady[a]:.2f}×", steady[b] / steady[a])
@@ -335,15 +296,11 @@ def updates_values(study: Study) -> dict:
     if record is None:
         return {}
     arms = {row["arm"]: row for part in record["data"]["parts"].values() for row in part["rows"] if row["seed"] == 0}
-    out = {"updates_commit": Value(commit_of(record))}
+    out = {}
     for arm, name in (("reference", "acc_reference"), ("equal epochs", "acc_equal_epochs"),
-                      ("equal updates", "acc_equal_updates"), ("linear learning rate, warm-up", "acc_linear_warmup")):
+                      ("equal updates", "acc_equal_updates")):
         if (accuracy := arms.get(arm, {}).get("test_accuracy")) is not None:
             out[name] = Value(f"{100 * accuracy:.1f}%", accuracy)
-    if linear := arms.get("linear learning rate"):
-        accuracy = linear["test_accuracy"]
-        out["linear_outcome"] = Value("diverged" if accuracy is None or not math.isfinite(accuracy)
-                                      else f"reached {100 * accuracy:.1f}%", accuracy)
     return out
 
 
