@@ -190,10 +190,8 @@ def paired_values(study: Study) -> dict:
                 equivalence_only = "within" in row["verdict"] and not row["verdict"].startswith(("faster", "slower"))
                 interval = row["equivalence" if equivalence_only else "difference"]
                 out[f"{name}_{size}"] = Ratio(compare.Interval(**interval), row["verdict"])
-    if unresolved := [row for row in result["rows"] if row["verdict"] == "not resolved"]:
-        # what "not resolved" is worth: the power those rounds had with the spread they met, and the rounds it asks
-        top = max(row["power"] for row in unresolved)
-        out["unresolved_power"] = Value(f"{100 * top:.0f}%", top)
+                # what "not resolved" is worth: the power those rounds had at the margin with the spread they met
+                out[f"{name}_{size}_power"] = Value(f"{100 * row['power']:.0f}%", row["power"])
     for label, name, verdict in (("dispatch: one operation", "dispatch_op_jax_slower", "slower"),
                                  ("dispatch: one compiled call", "dispatch_call_jax_faster", "faster")):
         row = rows.get(("dispatch", label))

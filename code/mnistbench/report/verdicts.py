@@ -75,9 +75,9 @@ def paired_section(study: Study) -> str:
         "Rounds": str(row["difference"]["n"]), "Verdict": row["verdict"],
         "Power at its s.d.": f"{row['power']:.2f}", "Rounds for 80%": str(row["rounds_needed"] or ">1000"),
         "Without interference": row["without_interference"]} for row in result["rows"]])
-    each = markdown([{"Part": row["part"], "Comparison": row["comparison"],
-                      **{f"Session {n + 1} [{level}]": f"{interval_text(s['difference'])}, {s['verdict']}" if s else "-"
-                         for n, s in enumerate(row["sessions"])},
+    each = markdown([{"Comparison": row["comparison"] if row["comparison"].startswith(row["part"])
+                      else f"{row['part']}: {row['comparison']}",
+                      **{f"Session {n + 1} [{level}]": session_cell(s) for n, s in enumerate(row["sessions"])},
                       "Sessions differ, p": "-" if row["heterogeneity_p"] is None else f"{row['heterogeneity_p']:.3f}"}
                      for row in result["rows"]])
     aa = markdown([{"Session": str(row["session"] + 1), "Part": row["part"], f"A/A [{LEVEL}]": interval_text(row),
@@ -103,9 +103,9 @@ def paired_section(study: Study) -> str:
         f"±{100 * compare.MARGIN:.0f}% with the spread they met, and the rounds, all sessions together, that would "
         f"give {compare.POWER_TARGET:.0%}: a comparison not resolved at low power says nothing of its "
         f"effect)\n\n{family}",
-        f"**Each session apart** (its own rounds, the same {level} interval and verdict; the F test of the "
-        "log ratios by session: a verdict above stands only where the sessions do not differ at the family's "
-        f"level)\n\n{each}",
+        f"**Each session apart** (its own rounds, the same {level} interval, and its verdict where that session "
+        "alone resolves the comparison, *within* meaning within the margin; the F test of the log ratios by "
+        f"session: a verdict above stands only where the sessions do not differ at the family's level)\n\n{each}",
         f"**A/A** (the instrument: its interval should cover 1; its spread beside the family's)\n\n{aa}",
         "**Drift** (a process's log time against the minutes since its round began, after its side's and its "
         f"round's effects; the balanced order cancels it)\n\n{drift}",
@@ -113,6 +113,15 @@ def paired_section(study: Study) -> str:
         "peak (steady training FLOP/s over the matmul peak probed in the same process); the step's compile (JAX: "
         "trace + lower + compile; torch.compile: its first call, one step included) and JAX's `evaluate` compile; "
         "for the dispatch part, one call\n\n" + sides])
+
+
+def session_cell(estimate: dict | None) -> str:
+    """One session's estimate of a comparison: its interval, and its verdict where it reaches one
+    ("within" for within the margin: the columns stay narrow enough for three sessions)."""
+    if not estimate or estimate["verdict"] == "not resolved":
+        return "-" if not estimate else interval_text(estimate["difference"])
+    verdict = estimate["verdict"].replace(f" ±{100 * compare.MARGIN:.0f}%", "")
+    return f"{interval_text(estimate['difference'])}, {verdict}"
 
 
 def _side_row(part_name: str, part: dict, side: str) -> dict | None:
