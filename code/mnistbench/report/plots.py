@@ -107,7 +107,7 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
     validation (compiles inside), a line per framework (JAX solid, PyTorch dashed) and batch size (a
     colour each), mean over seeds with their range shaded, the target dotted: ``runs`` is the study
     whose curves it draws (the report's GPU)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 2.1))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 1.9))
     sizes = np.array(sorted({b for fit in fits for b in fit["step_s"]}), dtype=float)
     for fit in fits:
         color, marker, line = SIDE_STYLES.get(fit["variant"], ("#666666", "o", "-"))
