@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ..bench.results import default_variant_runs, group_by
@@ -103,47 +104,64 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
                        name: str = "costs"):
     """The report's figure. (a) A step's time against the batch size, every side's measured means
     (markers) and its fitted line t = a + c b, beside the physical floor (a sample's FLOPs at the
-    highest probed peak, times b); (b) validation accuracy against the seconds of timed training and
-    validation (compiles inside), a line per framework (JAX solid, PyTorch dashed) and batch size (a
-    colour each), mean over seeds with their range shaded, the target dotted: ``runs`` is the study
+    highest probed peak, times b); validation accuracy (b) against the seconds of timed training and
+    validation (compiles inside) and (c) against the epoch (where the curves a compile squeezes on
+    the time axis come apart): a line per framework (JAX solid, PyTorch dashed) and batch size (a
+    colour each), mean over seeds with their range shaded, the target dotted. ``runs`` is the study
     whose curves it draws (the report's GPU)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 1.9))
+    width, height = 7.0, 1.9  # inches; the panels placed by hand, each legend beside its panel
+    fig = plt.figure(figsize=(width, height))
+    box = [(0.45, 1.4), (3.5, 1.4), (5.05, 1.05)]  # (left, width) of panels a, b, c
+    left, middle, right = (fig.add_axes((x / width, 0.42 / height, w / width, 1.25 / height)) for x, w in box)
     sizes = np.array(sorted({b for fit in fits for b in fit["step_s"]}), dtype=float)
     for fit in fits:
         color, marker, line = SIDE_STYLES.get(fit["variant"], ("#666666", "o", "-"))
         measured = sorted(fit["step_s"].items())
         left.plot([b for b, _ in measured], [1e3 * t for _, t in measured], marker=marker, color=color, linestyle="",
-                  markersize=3.5, label=side_name(fit["variant"]))
+                  markersize=3.5)
         left.plot(sizes, 1e3 * (fit["a_s"] + fit["c_s"] * sizes), color=color, linestyle=line, linewidth=1)
+        left.plot([], [], marker=marker, color=color, linestyle=line, markersize=3.5, linewidth=1,
+                  label=side_name(fit["variant"]))  # the legend's key: the side's marker on its fitted line
     if fits and fits[0]["floor_per_sample_s"]:
         left.plot(sizes, 1e3 * fits[0]["floor_per_sample_s"] * sizes, color="black", linewidth=1.5, alpha=0.4,
-                  label="physical floor")
+                  label="floor")
     left.set(xscale="log", yscale="log", xlabel="batch size", ylabel="time per step (ms)")
     left.set_title("(a) a step's time", loc="left")
-    left.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3,
-                    borderaxespad=0.2, labelspacing=0.25)  # beside the panel, at the text's 8.5 pt
+    left.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3, borderaxespad=0.2,
+                labelspacing=0.25, handlelength=1.2)  # beside the panel, at the text's 8.5 pt
     for (framework, batch_size), group in group_by(default_variant_runs(runs),
                                                    lambda r: (r["framework"], r["batch_size"])).items():
         color, marker = BATCH_STYLES.get(batch_size, ("#666666", "o"))
         accuracy = 100 * np.array([r["val_accuracy"] for r in group])
         seconds = np.mean([np.cumsum(np.add(r["epoch_times_s"], r["val_times_s"])) for r in group], axis=0)
-        right.fill_between(seconds, accuracy.min(axis=0), accuracy.max(axis=0), color=color, alpha=0.15, linewidth=0)
-        right.plot(seconds, accuracy.mean(axis=0), color=color, marker=marker, markersize=3, linewidth=1,
-                   linestyle="-" if framework == "jax" else "--", label=f"{FRAMEWORK_NAMES[framework]} {batch_size}")
-    right.axhline(100 * target, color="black", linestyle=":", linewidth=1)
+        epochs = np.arange(1, accuracy.shape[1] + 1)
+        line = "-" if framework == "jax" else "--"
+        style = dict(color=color, marker=marker, markersize=3, linewidth=1, linestyle=line)
+        for ax, x in ((middle, seconds), (right, epochs)):
+            ax.fill_between(x, accuracy.min(axis=0), accuracy.max(axis=0), color=color, alpha=0.15, linewidth=0)
+            ax.plot(x, accuracy.mean(axis=0), **style)
     plain = FuncFormatter(lambda value, _: f"{value:g}")  # tick labels as plain numbers, not powers
-    right.set(xscale="log", xlabel="seconds of training and validation", ylabel="validation acc. (%)")
-    right.set_xticks((0.5, 2, 8, 32))
-    right.xaxis.set_major_formatter(plain)
-    right.xaxis.set_minor_formatter(NullFormatter())
+    middle.set(xscale="log", xlabel="seconds (training, validation)", ylabel="validation acc. (%)")
+    middle.set_xticks((0.5, 2, 8, 32))
+    right.set(xlabel="epoch", xticks=(1, 4, 7, 10))
+    right.sharey(middle)
+    right.tick_params(labelleft=False)
+    for ax in (middle, right):
+        ax.axhline(100 * target, color="black", linestyle=":", linewidth=1)
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(NullFormatter())
     left.set_xticks((8, 64, 512, 4096))  # plain numbers, not powers
     left.xaxis.set_major_formatter(plain)
     left.xaxis.set_minor_formatter(NullFormatter())
     left.yaxis.set_major_formatter(plain)
-    right.set_title("(b) accuracy against time", loc="left")
-    right.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3,
-                     borderaxespad=0.2, labelspacing=0.25)  # beside the panel, at the text's 8.5 pt
-    for ax in (left, right):
+    middle.set_title("(b) against time", loc="left")
+    right.set_title("(c) against the epoch", loc="left")
+    keys = [Line2D([], [], color=color, marker=marker, markersize=3, linewidth=1, label=f"batch {b}")
+            for b, (color, marker) in BATCH_STYLES.items()]
+    keys += [Line2D([], [], color="black", linewidth=1, linestyle=style, label=FRAMEWORK_NAMES[fw])
+             for fw, style in (("jax", "-"), ("torch", "--"))]
+    right.legend(handles=keys, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3,
+                 borderaxespad=0.2, labelspacing=0.25, handlelength=1.6)  # colour: batch; line: framework
+    for ax in (left, middle, right):
         ax.grid(alpha=0.3, which="both")
-    fig.tight_layout(w_pad=1.0)
     return save(fig, name, folder)
