@@ -255,6 +255,10 @@ def costs_values(study: Study) -> dict:
         if own := [c for fit in fits.values() for c in fit.get("c_processes", [])]:  # every side's processes
             out["c_spread"] = Value(f"{100 * (max(own) / min(own) - 1):.0f}%", max(own) / min(own))
         small = paired.batch_sizes(False)[0]
+        if {"jax-jit", "torch-eager"} <= fits.keys():  # the defaults' step ratio the fitted lines predict
+            for size, b in zip(("small", "large"), paired.batch_sizes(False)):
+                jit, eager = (fits[side]["a_s"] + fits[side]["c_s"] * b for side in ("jax-jit", "torch-eager"))
+                out[f"fits_jit_over_eager_{size}"] = Value(f"{jit / eager:.2f}×", jit / eager)
         if split := {row["batch_size"]: row for row in costs.eager_split(record["data"])}.get(small):
             for key in ("step_s", "transform_s", "dispatch_s", "arithmetic_s", "unexplained_s"):
                 out[f"eager_{key.removesuffix('_s')}"] = seconds_value(split[key])
