@@ -180,7 +180,7 @@ def paired_values(study: Study) -> dict:
     out = {"margin": Value(f"±{100 * compare.MARGIN:.0f}%", compare.MARGIN), "family": Value(str(result["k"])),
            "power_target": Value(f"{100 * compare.POWER_TARGET:.0f}%"),
            "level": Value(f"{100 * (1 - result['alpha']):.1f}%"), "sessions": Value(str(len(records)), len(records))}
-    names = {"cpu_jit_over_eager": paired.DEFAULTS[0], "jit_over_compile": paired.STEP[0],
+    names = {"cpu_jax_over_torch": paired.DEFAULTS[0], "jit_over_compile": paired.STEP[0],
              "jax_eager_over_torch_eager": paired.OPERATION[0], "jit_over_jax_eager": paired.JIT[0],
              "scan_over_jit": paired.SCAN[0], "donation": paired.DONATION[0]}
     small, large = (f"bs{b}" for b in paired.batch_sizes(False))
