@@ -103,7 +103,7 @@ def test_an_interval_that_holds_one_reads_not_resolved_and_an_equivalence_says_s
 def test_an_interval_that_excludes_one_never_prints_a_bound_of_one():
     from mnistbench.report.formatting import ratio_text
     assert ratio_text(0.921, 0.849, 0.9986) == "0.921× [0.849, 0.999]"  # faster: 0.9986 is not 1.00
-    assert ratio_text(0.92, 0.85, 1.004) == "0.92× [0.85, 1.00]"  # not resolved: the bound may read 1.00
+    assert ratio_text(0.92, 0.85, 1.004) == "0.920× [0.850, 1.004]"  # not resolved: the bound says it includes 1
     assert ratio_text(8.8, 5.71, 13.5) == "8.8× [5.7, 13.5]"
 
 

@@ -63,10 +63,10 @@ def flops_text(flops: float) -> str:
 
 
 def ratio_text(ratio: float, low: float, high: float) -> str:
-    """'0.82× [0.78, 0.86]': a ratio of times and its interval; one digit past 10, and three where an
-    interval that excludes 1 would otherwise print a bound of 1.00 (0.997 is not 1)."""
+    """'0.82× [0.78, 0.86]': a ratio of times and its interval; one digit past 10, and three where a
+    bound would otherwise print as 1.00 (0.997 and 1.003 say on which side of 1 it lies)."""
     digits = 1 if max(high, 1 / low) >= 10 else 2
-    if (high < 1 or low > 1) and 1 in (round(low, digits), round(high, digits)):
+    if 1 in (round(low, digits), round(high, digits)) and 1 not in (low, high):
         digits = 3
     return f"{ratio:.{digits}f}× [{low:.{digits}f}, {high:.{digits}f}]"
 

@@ -259,6 +259,9 @@ def costs_values(study: Study) -> dict:
             for size, b in zip(("small", "large"), paired.batch_sizes(False)):
                 jit, eager = (fits[side]["a_s"] + fits[side]["c_s"] * b for side in ("jax-jit", "torch-eager"))
                 out[f"fits_jit_over_eager_{size}"] = Value(f"{jit / eager:.2f}×", jit / eager)
+            top = sorted(fits["jax-jit"]["step_s"])[-2:]  # the cost split's two largest sizes, unpaired
+            out["split_torch_faster_largest"] = all(fits["torch-eager"]["step_s"][b] < fits["jax-jit"]["step_s"][b]
+                                                    for b in top)
         if split := {row["batch_size"]: row for row in costs.eager_split(record["data"])}.get(small):
             for key in ("step_s", "transform_s", "dispatch_s", "arithmetic_s", "unexplained_s"):
                 out[f"eager_{key.removesuffix('_s')}"] = seconds_value(split[key])
