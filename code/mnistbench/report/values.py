@@ -274,8 +274,7 @@ def costs_values(study: Study) -> dict:
 
 def older_gpu_values(study: Study) -> dict:
     """What the H100 study's older evidence records (one process each, older code) say of PyTorch's step:
-    the ATen operations it dispatched from the host, its time, and the compiled variants' epochs against
-    eager's."""
+    the ATen operations it dispatched from the host, and its time."""
     out = {}
     if fusion := study.older_evidence("fusion"):
         data = fusion["data"]
@@ -285,12 +284,6 @@ def older_gpu_values(study: Study) -> dict:
                       if (r["framework"], r["batch_size"]) == ("torch", data["torch"]["batch_size"])]
         if step := median(r["steady_epoch_s"] / r["steps_per_epoch"] for r in torch_runs if r["steady_epoch_s"]):
             out["gpu_torch_step"] = seconds_value(step)
-    if older := study.older_evidence("variants"):
-        steady = {row["variant"]: row["steady_epoch_s"] for row in older["data"]["rows"]}
-        for name, b, a in (("gpu_cudagraph_over_eager", "torch-cudagraphs", "torch-eager"),
-                           ("gpu_compile_over_eager", "torch-compile", "torch-eager")):
-            if steady.get(a) and steady.get(b):
-                out[name] = Value(f"{steady[b] / steady[a]:.2f}×", steady[b] / steady[a])
     return out
 
 
