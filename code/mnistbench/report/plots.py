@@ -16,6 +16,7 @@ from .tables import FRAMEWORK_NAMES, side_name
 
 FIGURES_ENV = "MNISTBENCH_FIGURES"  # where figures go; default figures/ in the working directory
 # a colour and a marker per batch size of the grid, so that the batch sizes are told apart in grey print too
+FRAMEWORK_DASHES = {"jax": "-", "torch": "--"}  # the accuracy curves' line per framework
 BATCH_STYLES = dict(zip(FULL.batch_sizes, (("#1b9e77", "o"), ("#d95f02", "s"), ("#7570b3", "^"))))
 plt.rcParams.update({"font.size": 8.5, "axes.titlesize": 8.5, "legend.fontsize": 8.5, "figure.dpi": 150,
                      "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "mnistbench"})
@@ -135,11 +136,10 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
         accuracy = 100 * np.array([r["val_accuracy"] for r in group])
         seconds = np.mean([np.cumsum(np.add(r["epoch_times_s"], r["val_times_s"])) for r in group], axis=0)
         epochs = np.arange(1, accuracy.shape[1] + 1)
-        line = "-" if framework == "jax" else "--"
-        style = dict(color=color, marker=marker, markersize=3, linewidth=1, linestyle=line)
+        dash = FRAMEWORK_DASHES[framework]
         for ax, x in ((middle, seconds), (right, epochs)):
             ax.fill_between(x, accuracy.min(axis=0), accuracy.max(axis=0), color=color, alpha=0.15, linewidth=0)
-            ax.plot(x, accuracy.mean(axis=0), **style)
+            ax.plot(x, accuracy.mean(axis=0), color=color, marker=marker, markersize=3, linewidth=1, linestyle=dash)
     plain = FuncFormatter(lambda value, _: f"{value:g}")  # tick labels as plain numbers, not powers
     middle.set(xscale="log", xlabel="seconds (training, validation)", ylabel="validation acc. (%)")
     middle.set_xticks((0.5, 2, 8, 32))
@@ -158,8 +158,8 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
     right.set_title("(c) against the epoch", loc="left")
     keys = [Line2D([], [], color=color, marker=marker, markersize=3, linewidth=1, label=f"batch {b}")
             for b, (color, marker) in BATCH_STYLES.items()]
-    keys += [Line2D([], [], color="black", linewidth=1, linestyle=style, label=FRAMEWORK_NAMES[fw])
-             for fw, style in (("jax", "-"), ("torch", "--"))]
+    keys += [Line2D([], [], color="black", linewidth=1, linestyle=dash, label=FRAMEWORK_NAMES[fw])
+             for fw, dash in FRAMEWORK_DASHES.items()]
     right.legend(handles=keys, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3,
                  borderaxespad=0.2, labelspacing=0.25, handlelength=1.6)  # colour: batch; line: framework
     for ax in (left, middle, right):
