@@ -54,13 +54,13 @@ def empty(path: Path):
 def wrong_magic(path: Path):
     raw = bytearray(gzip.decompress(path.read_bytes()))
     raw[2] = 0x0D  # float data instead of unsigned bytes
-    path.write_bytes(gzip.compress(bytes(raw)))
+    path.write_bytes(gzip.compress(bytes(raw), compresslevel=1))
 
 
 def wrong_label_counts(path: Path):
     raw = bytearray(gzip.decompress(path.read_bytes()))
     raw[8:18] = bytes(10)  # ten labels turned into zeros
-    path.write_bytes(gzip.compress(bytes(raw)))
+    path.write_bytes(gzip.compress(bytes(raw), compresslevel=1))
 
 
 @pytest.mark.parametrize("damage, message", [

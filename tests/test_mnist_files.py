@@ -18,7 +18,7 @@ def test_truncated_file_is_rejected_by_name(raw_dir, tmp_path):
     folder = _copy_dataset(raw_dir, tmp_path)
     path = folder / mnist_files.FILES["test_images"]
     raw = gzip.decompress(path.read_bytes())
-    path.write_bytes(gzip.compress(raw[:-100]))
+    path.write_bytes(gzip.compress(raw[:-100], compresslevel=1))
     with pytest.raises(mnist_files.DataError, match="t10k-images.*truncated"):
         mnist_files.load_raw(folder)
 
@@ -28,7 +28,7 @@ def test_altered_pixels_are_rejected(raw_dir, tmp_path):
     path = folder / mnist_files.FILES["train_images"]
     raw = bytearray(gzip.decompress(path.read_bytes()))
     raw[5000] ^= 0xFF
-    path.write_bytes(gzip.compress(bytes(raw)))
+    path.write_bytes(gzip.compress(bytes(raw), compresslevel=1))
     with pytest.raises(mnist_files.DataError, match="train-images.*sha256"):
         mnist_files.load_raw(folder)
 
@@ -38,7 +38,7 @@ def test_swapped_labels_are_rejected(raw_dir, tmp_path):
     path = folder / mnist_files.FILES["test_labels"]
     raw = bytearray(gzip.decompress(path.read_bytes()))
     raw[8 + 3] = (raw[8 + 3] + 1) % 10
-    path.write_bytes(gzip.compress(bytes(raw)))
+    path.write_bytes(gzip.compress(bytes(raw), compresslevel=1))
     with pytest.raises(mnist_files.DataError, match="t10k-labels.*label counts"):
         mnist_files.load_raw(folder)
 

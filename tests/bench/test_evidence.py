@@ -67,7 +67,16 @@ def test_the_warm_up_rises_from_the_reference_rate_to_the_scaled_one_in_five_epo
     assert all(a < b for a, b in zip(rates[:6], rates[1:6]))
 
 
-def test_the_warm_up_arm_trains_each_epoch_at_the_rate_it_records(monkeypatch):
+@pytest.fixture(scope="module")
+def updates_rows():
+    """The quick updates experiment's rows for seed 0, its warm-up one epoch long (epoch 1 warms up;
+    epoch 2 is at the arm's own rate); trained once for the tests that read it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(measure, "LR_WARMUP_EPOCHS", 1)
+        return measure.task_updates_seed("cpu", seed=0, quick=True)
+
+
+def test_the_warm_up_arm_trains_each_epoch_at_the_rate_it_records(updates_rows):
     """The warm-up reaches its rate: each epoch's steps use the rate the plan gives it, recorded per epoch
     (the fault: the step was replaced only while the rate differed from the arm's own, so every epoch
     after the warm-up kept the last warm-up epoch's rate)."""
@@ -75,9 +84,7 @@ def test_the_warm_up_arm_trains_each_epoch_at_the_rate_it_records(monkeypatch):
     from mnistbench.networks.config import Config
     from mnistbench.networks.data import load_mnist
 
-    monkeypatch.setattr(measure, "LR_WARMUP_EPOCHS", 1)  # epoch 1 warms up; epoch 2 is at the arm's own rate
-    rows = measure.task_updates_seed("cpu", seed=0, quick=True)
-    arm = next(row for row in rows if row["arm"] == "linear learning rate, warm-up")
+    arm = next(row for row in updates_rows if row["arm"] == "linear learning rate, warm-up")
     assert arm["learning_rates"] == [pytest.approx(arm["warmup_from"]), pytest.approx(arm["learning_rate"])]
     assert arm["learning_rate"] > arm["warmup_from"]
     config = Config(batch_size=arm["batch_size"], epochs=2, train_subset=QUICK.train_subset)
@@ -88,10 +95,9 @@ def test_the_warm_up_arm_trains_each_epoch_at_the_rate_it_records(monkeypatch):
     assert trainer.epoch_loss() == pytest.approx(arm["train_loss"][-1], rel=1e-6)
 
 
-def test_the_equal_epochs_arm_is_read_on_the_way_of_the_equal_updates_arm():
+def test_the_equal_epochs_arm_is_read_on_the_way_of_the_equal_updates_arm(updates_rows):
     """Training 10 epochs and stopping gives what the first 10 epochs of a longer training give."""
-    rows = measure.task_updates_seed("cpu", seed=0, quick=True)
-    arms = {row["arm"]: row for row in rows}
+    arms = {row["arm"]: row for row in updates_rows}
     assert list(arms) == ["reference", "equal epochs", "equal updates", "linear learning rate",
                           "linear learning rate, warm-up", "square-root learning rate"]
     assert len(arms["equal updates"]["val_accuracy"]) == arms["equal updates"]["epochs"]  # the curves, per epoch

@@ -7,7 +7,9 @@ campaign prints.
 """
 
 import json
+import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -113,6 +115,43 @@ def test_without_quarto_the_report_is_skipped_with_a_line(monkeypatch, tmp_path)
     lines = []
     assert cluster_job.render_report(tmp_path, lines.append, 100) is None
     assert len(lines) == 1 and "Quarto is not installed" in lines[0] and "make report" in lines[0]
+
+
+FAKE_QUARTO = """#!/usr/bin/env bash
+# quarto render DOC: a PDF that says where it was made and from which results
+printf '%s\\n%s\\n' "$PWD" "$MNISTBENCH_RESULTS" > "${2%.qmd}.pdf"
+"""
+
+
+def test_with_quarto_the_report_and_supplement_are_rendered_from_a_copy_into_the_results(monkeypatch, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "quarto").write_text(FAKE_QUARTO)
+    (bin_dir / "quarto").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    results = tmp_path / "study"
+    results.mkdir()
+    lines = []
+    target = cluster_job.render_report(results, lines.append, 100)
+    assert target == results / cluster_job.REPORT_DIR and lines == [
+        f"cluster: report rendered: {target / 'report.pdf'} and {target / 'supplement.pdf'}"]
+    for pdf in ("report.pdf", "supplement.pdf"):
+        made_in, read_from = (target / pdf).read_text().splitlines()
+        assert read_from == str(results)  # the documents read this study's records
+        assert Path(made_in).name.startswith("mnistbench-render-") and not Path(made_in).exists()  # in a copy
+
+
+def test_a_failing_render_is_one_line_that_says_how_to_render_later(monkeypatch, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "quarto").write_text("#!/usr/bin/env bash\necho 'ERROR: no kernel' >&2\nexit 1\n")
+    (bin_dir / "quarto").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    lines = []
+    assert cluster_job.render_report(tmp_path, lines.append, 100) is None
+    assert lines == [f"cluster: rendering failed (ERROR: no kernel); render later where Quarto is: "
+                     f"MNISTBENCH_RESULTS={tmp_path} make report"]
+    assert not (tmp_path / cluster_job.REPORT_DIR).exists()
 
 
 @pytest.mark.parametrize("text, seconds", [("1:30", 90), ("2:03:04", 7384), ("1-00:00:05", 86405),
