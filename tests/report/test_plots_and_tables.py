@@ -97,3 +97,18 @@ def test_the_platforms_table_is_one_table_its_caption_can_follow():
     cpu = [run_record(fw, 64, device_kind="cpu") for fw in ("jax", "torch")]
     text = tables.platforms_markdown(Study(all_runs=cpu, all_evidence=[]))
     assert all(line.startswith("|") for line in text.splitlines()) and "Test CPU (CPU)" in text
+
+
+def test_the_platforms_caption_names_every_commit_of_a_device_once_in_order_and_its_days():
+    """Each commit that measured a device's records (runs and the evidence of their setup), not only the first."""
+    from mnistbench.report.studies import Study
+
+    def made(record, commit, timestamp):
+        record["platform"]["git"]["commit"], record["timestamp"] = commit, timestamp
+        return record
+
+    cpu = [made(run_record("jax", 64, device_kind="cpu"), "bbbbbbb0", "2026-12-07T01:00:00+00:00"),
+           made(run_record("torch", 64, device_kind="cpu"), "aaaaaaa0", "2026-12-06T21:00:00+00:00"),
+           made(run_record("jax", 256, device_kind="cpu"), "bbbbbbb0", "2026-12-07T02:00:00+00:00")]
+    assert tables.commits_text(Study(all_runs=cpu, all_evidence=[])) == "CPU: aaaaaaa, bbbbbbb, 2026-12-06 to 07"
+

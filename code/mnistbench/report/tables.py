@@ -91,8 +91,8 @@ def results_markdown(records: list[dict]) -> str:
 
 
 def platforms_markdown(study) -> str:
-    """The machines of the GPU and the CPU study: device, host CPU and system, software and CUDA, the
-    measuring code and date (the reach of a GPU, where the records say it: a lent VM's kernel names it)."""
+    """The machines of the GPU and the CPU study: device, host CPU and system, software and CUDA (the
+    reach of a GPU, where the records say it: a lent VM's kernel names it); their code: ``commits_text``."""
     rows = []
     for kind in ("gpu", "cpu"):
         runs = study.study_of(kind)
@@ -103,9 +103,23 @@ def platforms_markdown(study) -> str:
             rows.append({"Device": device["name"] if kind == "gpu" else f"{host} (CPU)",
                          "Host CPU, system": f"{host}, {system}",
                          "Python, JAX, PyTorch": f"{platform['python']}, {platform['jax']}, {platform['torch']}",
-                         "Driver, CUDA": (f"{device['driver']}, {device['cuda']}" if device.get("driver") else "-"),
-                         "Code, date": f"{commit_of(runs[0])}, {runs[0]['timestamp'][:10]}"})
+                         "Driver, CUDA": (f"{device['driver']}, {device['cuda']}" if device.get("driver") else "-")})
     return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True)  # its caption follows it
+
+
+def commits_text(study) -> str:
+    """'GPU: e0102aa, 2026-11-24; CPU: c5a76e6, 5dad1bf, 2026-12-06 to 07': per device, the commits that
+    made its records (its study's runs and the evidence of the same setup), oldest first, and their days."""
+    texts = []
+    for kind in ("gpu", "cpu"):
+        runs = study.study_of(kind)
+        if runs:
+            records = sorted(runs + [r for r in study.all_evidence if study.same_setup(r, runs[0])],
+                             key=lambda r: r["timestamp"])
+            first, last = records[0]["timestamp"][:10], records[-1]["timestamp"][:10]
+            days = first if first == last else f"{first} to {last[8:] if last[:8] == first[:8] else last}"
+            texts.append(f"{kind.upper()}: {', '.join(dict.fromkeys(map(commit_of, records)))}, {days}")
+    return "; ".join(texts)
 
 
 def markdown(rows: list[dict], absent: dict[str, str] | None = None) -> str:
