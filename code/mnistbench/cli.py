@@ -80,6 +80,7 @@ def cmd_fetch_data(args) -> int:
 
 
 def cmd_run(args) -> int:
+    """One timed run in this process: every check before training, a progress bar per epoch, the record saved."""
     config = training_config(args, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
     chosen = variants.get(args.framework, args.variant)
     prepare_process(args.framework, args.device)
@@ -120,6 +121,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_grid(args) -> int:
+    """Frameworks x batch sizes x seeds, each run a fresh process; recorded runs are skipped unless --force."""
     study = size(args.quick)
     epochs, seeds = args.epochs or study.epochs, args.seeds or study.seeds
     batch_sizes = args.batch_sizes or study.batch_sizes
@@ -200,6 +202,7 @@ def continue_command(args, max_seconds: float | None = None) -> str:
 
 
 def cmd_campaign(args) -> int:
+    """A device's whole plan, most important first, within --max-seconds; --dry-run prints it (--json: as data)."""
     if args.json and not args.dry_run:
         raise UserError("--json describes the plan: use it with --dry-run")
     visible = args.device == "cpu" or devices.resolve("auto", variants.FRAMEWORKS) == "gpu"

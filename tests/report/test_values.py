@@ -62,7 +62,7 @@ def grid(jax_steady=(1.0, 1.1, 0.9), torch_steady=(3.0, 3.3, 2.7), batch_sizes=(
 
 def test_gpu_ratios_pair_the_seeds_and_their_interval_comes_from_the_seeds():
     v = values.quoted(study_of(grid()))
-    ratio = v.gpu_eager_over_jit_small
+    ratio = v.gpu_torch_over_jax_small
     assert ratio.value == pytest.approx(3.0)  # every seed's PyTorch epoch is 3x its JAX epoch: no spread
     assert ratio.interval.low == pytest.approx(3.0) and ratio.slower
     assert str(ratio).startswith("3.00× [3.00, 3.00]")

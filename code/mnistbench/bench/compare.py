@@ -24,7 +24,7 @@ the declared family):
   given with and without the flagged processes.
 - **Drift**: what is left of a process's log time after its side's and its round's effects,
   against the minutes since its round began (the balanced order cancels it; its slope is printed).
-- **Sessions**: the study is planned as two sessions (other days or machines), each a whole
+- **Sessions**: the study is planned as at least two sessions (other days or machines), each a whole
   replicate; a verdict comes from every session's rounds together, stands only where the sessions
   agree (an F test of the log ratios by session, at the corrected level), and each session's own
   verdict is printed beside it.

@@ -59,8 +59,8 @@ def cost_split_section(study: Study) -> str:
 
 
 def processes_text(fit: dict, key: str, scale: float, digits: int) -> str:
-    """'16.80 (16.74, 16.85)': the fit over every point, then each process's own fit."""
-    own = ", ".join(f"{value * scale:.{digits}f}" for value in fit[f"{key}_processes"])
+    """'16.80 (16.74, 16.85)': the fit over every point, then each process's own fit, lowest first."""
+    own = ", ".join(f"{value * scale:.{digits}f}" for value in sorted(fit[f"{key}_processes"]))
     return f"{fit[key + '_s'] * scale:.{digits}f}" + (f" ({own})" if own else "")
 
 
@@ -84,9 +84,10 @@ def time_to_accuracy_section(study: Study) -> str:
 
 
 def report_table(study) -> str:
-    """The report's table of the CPU's cost split: per side a and c (each process's own fit beside), b* and c
-    over the floor."""
+    """The report's table of the CPU's cost split: per side a and c (each process's own fit beside), b* (where
+    the line fits) and c over the floor."""
     return markdown([{"Side": side_name(fit["variant"]), "Fixed a, ms": processes_text(fit, "a", 1e3, 2),
-                      "Per sample c, µs": processes_text(fit, "c", 1e6, 1), "b* = a / c": f"{fit['crossing']:.0f}",
+                      "Per sample c, µs": processes_text(fit, "c", 1e6, 1),
+                      "b* = a / c": f"{fit['crossing']:.0f}" if fit["fits"] else "-",
                       "c / floor": f"{fit['over_floor']:.2f}", "Line fits": "yes" if fit["fits"] else "no"}
                      for fit in report_fits(study)])

@@ -125,6 +125,7 @@ def setup_values(study: Study) -> dict:
 
 
 def gpu_values(study: Study) -> dict:
+    """The older GPU study's defaults: PyTorch over JAX per seed, break-evens, JAX's cold start and its parts."""
     runs = default_variant_runs(study.study_of("gpu"))
     if not runs:
         return {}
@@ -134,7 +135,7 @@ def gpu_values(study: Study) -> dict:
     amortized = {row["batch_size"]: row for row in analyze.amortization(runs)}
     for name, b in (("small", small), ("large", large)):
         if ratio := seed_ratio(runs, ("jax", b), ("torch", b)):
-            out[f"gpu_eager_over_jit_{name}"] = ratio
+            out[f"gpu_torch_over_jax_{name}"] = ratio
         if b in amortized:
             out[f"gpu_break_even_{name}"] = Value(break_even_words(amortized[b]), amortized[b]["break_even_epoch"])
     if amortized:  # PyTorch eager's running total stayed ahead through every measured epoch
@@ -244,6 +245,10 @@ def costs_values(study: Study) -> dict:
             out[f"fits_{name}"] = fit["fits"]
         if own := [c for fit in fits.values() for c in fit.get("c_processes", [])]:  # every side's processes
             out["c_spread"] = Value(f"{100 * (max(own) / min(own) - 1):.0f}%", max(own) / min(own))
+        if within := [max(f["c_processes"]) / min(f["c_processes"]) for f in fits.values() if f.get("c_processes")]:
+            out["c_within_side"] = Value(f"{100 * (max(within) - 1):.0f}%", max(within))  # one side's processes
+            sides = [fit["c_s"] for fit in fits.values()]
+            out["c_between_sides"] = Value(f"{100 * (max(sides) / min(sides) - 1):.0f}%", max(sides) / min(sides))
         small = paired.batch_sizes(False)[0]
         if {"jax-jit", "torch-eager"} <= fits.keys():  # the defaults' step ratio the fitted lines predict
             for size, b in zip(("small", "large"), paired.batch_sizes(False)):
