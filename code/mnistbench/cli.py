@@ -22,7 +22,8 @@ from .bench import campaign, results, run, session, variants
 from .bench.evidence import items as evidence
 from .bench.evidence.items import describe_device
 from .bench.process import prepare_process
-from .bench.results import load_records, select_study
+from .bench.results import load_records
+from .bench.selection import select_study
 from .bench.session import size
 from .checks import check_data_dir, check_not_a_file, check_precision, check_writable
 from .cluster import cli as cluster_cli

@@ -5,7 +5,7 @@ its records contradict."""
 import pytest
 
 from mnistbench.bench import compare, timing
-from mnistbench.bench.results import summarize
+from mnistbench.bench.selection import summarize
 from mnistbench.report import values
 from mnistbench.report.studies import Study
 from tests.factories import run_record

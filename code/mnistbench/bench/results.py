@@ -18,20 +18,22 @@ import re
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import Error
-from ..provenance import code_version
-from .variants import DEFAULT_VARIANT
+from ..networks.config import PRECISIONS
+from .variants import DEFAULT_VARIANT, FRAMEWORKS
 
 SCHEMA_VERSION = 1
 RESULTS_ENV = "MNISTBENCH_RESULTS"  # the folder the documents (and a campaign's reminders) read; default results/
 
 
+def fingerprint(data: dict) -> str:
+    """A short stable hash of plain data (its JSON with sorted keys): part of record file names, so fixed."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
+
+
 def config_fingerprint(config) -> str:
     """Short stable hash of every setting of a ``Config``, used to name and match records."""
-    text = json.dumps(config.to_dict(), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    return fingerprint(config.to_dict())
 
 
 def results_folder(results_dir: Path | str | None = None) -> Path:
@@ -75,12 +77,12 @@ def _kind(*types):
 
 
 RUN_SCHEMA = {  # field: (check, what it must be)
-    "framework": (lambda v: v in ("jax", "torch"), "'jax' or 'torch'"),
+    "framework": (lambda v: v in FRAMEWORKS, " or ".join(map(repr, FRAMEWORKS))),
     "variant": (_kind(str), "a variant name"),
     "batch_size": (_whole(1), "a whole number of at least 1"),
     "seed": (_whole(0), "a whole number of at least 0"),
     "epochs": (_whole(1), "a whole number of at least 1"),
-    "precision": (lambda v: v in ("float32", "tf32"), "'float32' or 'tf32'"),
+    "precision": (lambda v: v in PRECISIONS, " or ".join(map(repr, PRECISIONS))),
     "config": (_kind(dict), "an object"),
     "config_fingerprint": (_kind(str), "a string"),
     "epoch_times_s": (_list_of(_positive), "a list of positive seconds"),
@@ -268,7 +270,7 @@ STUDY_VARIABLES = ("batch_size", "seed")  # what varies inside one study; everyt
 def settings_fingerprint(record: dict, also_varying: tuple[str, ...] = ()) -> str:
     """Hash of the run's configuration without the study's own variables (and ``also_varying``)."""
     settings = {k: v for k, v in record.get("config", {}).items() if k not in STUDY_VARIABLES + also_varying}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    return fingerprint(settings)
 
 
 SOFTWARE_KEYS = ("python", "numpy", "jax", "jaxlib", "torch", "cpu")  # of the record's platform
@@ -280,7 +282,7 @@ def software_fingerprint(record: dict) -> str:
     JAX, PyTorch or driver are another study, even on a GPU of the same name."""
     platform, device = record.get("platform", {}), record.get("device", {})
     software = {**{k: platform.get(k) for k in SOFTWARE_KEYS}, **{k: device.get(k) for k in DEVICE_SOFTWARE_KEYS}}
-    return hashlib.sha256(json.dumps(software, sort_keys=True).encode()).hexdigest()[:10]
+    return fingerprint(software)
 
 
 def uses_compilation_cache(record: dict) -> bool:
@@ -292,96 +294,3 @@ def started_process(record: dict) -> bool:
     framework and compiling (a cold start, or a warm one with a compilation cache). A later
     run of a session is not, and its first epoch is never quoted."""
     return record["runs_before_in_process"] == 0
-
-
-def study_key(record: dict) -> tuple:
-    """Records with the same key belong to one study: same device, precision, length,
-    other settings, measuring code, software and compilation-cache use; only
-    framework, variant, batch size and seed vary."""
-    return (record["device"]["kind"], record["device"]["name"], record["precision"],
-            record["epochs"], settings_fingerprint(record), record.get("platform", {}).get("code_version"),
-            software_fingerprint(record), uses_compilation_cache(record))
-
-
-def setup_key(record: dict) -> tuple:
-    """A study's key without its length: runs whose steady epochs may be set side by side
-    (the variants train fewer epochs than the main grid, on the same setup)."""
-    key = study_key(record)
-    return key[:3] + (settings_fingerprint(record, ("epochs",)),) + key[5:]
-
-
-def group_by(records: list[dict], key) -> dict:
-    """Records grouped by ``key(record)``, groups in sorted key order."""
-    groups: dict = {}
-    for record in records:
-        groups.setdefault(key(record), []).append(record)
-    return dict(sorted(groups.items(), key=lambda item: _sortable(item[0])))
-
-
-def _sortable(key) -> tuple:
-    """A key that sorts numbers as numbers and anything else (None included) as text."""
-    parts = key if isinstance(key, tuple) else (key,)
-    return tuple((0, part, "") if isinstance(part, (int, float)) else (1, 0, str(part)) for part in parts)
-
-
-def newest(records: list[dict]) -> str:
-    return max(str(r.get("timestamp", "")) for r in records)
-
-
-def select_study(records: list[dict], device_kind: str | None = None) -> list[dict]:
-    """The valid runs of the main comparison (each framework's default) the report shows: a
-    GPU study if there is one (or the study of ``device_kind``), one made by the current
-    measuring code before an older one even when smaller, then the one with most runs, then
-    the longest, then the newest."""
-    current = code_version()
-    chosen = [r for r in records if r["valid"] and device_kind in (None, r["device"]["kind"])
-              and is_default(r)]
-    groups = group_by(chosen, study_key)
-    if not groups:
-        return []
-    best = max(groups, key=lambda key: (key[0] == "gpu", key[5] == current, len(groups[key]), key[3],
-                                        newest(groups[key])))
-    return groups[best]
-
-
-def is_default(record: dict) -> bool:
-    """Whether a run record is of its framework's default variant (the main comparison)."""
-    return record["variant"] == DEFAULT_VARIANT[record["framework"]]
-
-
-def default_variant_runs(records: list[dict]) -> list[dict]:
-    """The main comparison: each framework's default variant."""
-    return [r for r in records if is_default(r)]
-
-
-def summarize(records: list[dict]) -> list[dict]:
-    """One row per (study, framework, variant, batch size): medians and spreads over repeats."""
-    rows = []
-    groups = group_by(records, lambda r: (study_key(r), r["framework"], r["variant"], r["batch_size"]))
-    for (study, framework, variant, batch_size), runs in groups.items():
-        steady = [r["steady_epoch_s"] for r in runs if r["steady_epoch_s"] is not None]
-        starts = [r for r in runs if started_process(r)]  # first epochs and compile times: these runs only
-        compiles = [r["compile_total_s"] for r in starts if r["compile_total_s"] is not None]
-        firsts = [r["first_epoch_s"] for r in starts]
-        accuracy = np.array([r["test_accuracy"] for r in runs])
-        rows.append({
-            "study": study, "device_kind": study[0], "device": study[1], "precision": study[2], "epochs": study[3],
-            "software": ", ".join(f"{name} {runs[0].get('platform', {}).get(key)}" for name, key in
-                                  (("JAX", "jax"), ("PyTorch", "torch")) if runs[0].get("platform", {}).get(key)),
-            "train_subset": runs[0].get("config", {}).get("train_subset"), "compilation_cache": study[7],
-            "framework": framework, "variant": variant, "batch_size": batch_size, "repeats": len(runs),
-            "valid_runs": sum(bool(r["valid"]) for r in runs),
-            "first_epoch_s": float(np.median(firsts)) if firsts else None,
-            "first_epoch_range_s": [min(firsts), max(firsts)] if firsts else None, "first_epoch_runs": len(firsts),
-            "steady_epoch_s": float(np.median(steady)) if steady else None,
-            "steady_epoch_range_s": [min(steady), max(steady)] if steady else None,
-            "steps_per_epoch": runs[0]["steps_per_epoch"],
-            "compile_total_s": float(np.median(compiles)) if compiles else None,
-            "compile_count": max((r["compile_count"] for r in runs if r["compile_count"] is not None), default=None),
-            "test_accuracy": float(accuracy.mean()),
-            "test_accuracy_std": float(accuracy.std(ddof=1)) if len(runs) > 1 else 0.0,
-            "fraction_of_peak": float(np.median([r["fraction_of_peak"] for r in runs])),
-            "achieved_flops": float(np.median([r["achieved_flops"] for r in runs])),
-            "peak_matmul_flops": float(np.median([r["peak_matmul_flops"] for r in runs])),
-        })
-    return rows

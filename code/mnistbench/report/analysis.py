@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from ..bench.results import default_variant_runs, group_by, started_process
+from ..bench.results import started_process
+from ..bench.selection import default_variant_runs, group_by
 from ..bench.variants import GRANULARITIES, REGISTRY
 
 HORIZON = 1000  # epochs: a break-even later than this is not one a user would wait for

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import stats
 
 from ..bench.compare import CONFIDENCE
-from ..bench.results import group_by
+from ..bench.selection import group_by
 
 FIT_TOLERANCE = 0.15  # declared: the line fits a side where every size's mean step lies within 15% of it
 TARGET_ACCURACY = 0.975  # declared before the runs it reads: the time-to-accuracy target (validation accuracy)

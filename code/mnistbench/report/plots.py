@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from ..bench.results import default_variant_runs, group_by
+from ..bench.selection import default_variant_runs, group_by
 from ..bench.session import FULL
 from .tables import FRAMEWORK_NAMES, side_name
 

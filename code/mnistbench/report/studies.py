@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..bench import results
+from ..bench import results, selection
 
 RERUN_ENV = "MNISTBENCH_RERUN"
 
@@ -24,7 +24,7 @@ class Study:
 
     @functools.cached_property
     def runs(self) -> list[dict]:
-        return results.select_study(self.all_runs)
+        return selection.select_study(self.all_runs)
 
     @property
     def first(self) -> dict:
@@ -33,7 +33,7 @@ class Study:
     @functools.cached_property
     def main(self) -> list[dict]:
         """The main comparison: each framework's default variant."""
-        return results.default_variant_runs(self.runs)
+        return selection.default_variant_runs(self.runs)
 
     def same_setup(self, record: dict, reference: dict | None = None) -> bool:
         """Whether ``record`` was measured on the device, with the software, of ``reference`` (default: the study's)."""
@@ -48,16 +48,16 @@ class Study:
         software, code, settings; any length): the main study's when it has variants, else the setup
         with the most variant runs, GPU first, then the newest."""
         def variants(runs):
-            return sum(not results.is_default(r) for r in runs)
+            return sum(not selection.is_default(r) for r in runs)
 
-        groups = results.group_by([r for r in self.all_runs if r["valid"]], results.setup_key)
-        own = results.setup_key(self.first)
+        groups = selection.group_by([r for r in self.all_runs if r["valid"]], selection.setup_key)
+        own = selection.setup_key(self.first)
         if variants(groups.get(own, [])):
             return groups[own]
         candidates = {key: runs for key, runs in groups.items() if variants(runs)}
         if not candidates:
             return []
-        best = max(candidates, key=lambda k: (k[0] == "gpu", variants(candidates[k]),
+        best = max(candidates, key=lambda k: (k.device_kind == "gpu", variants(candidates[k]),
                                                max(r["timestamp"] for r in candidates[k])))
         return candidates[best]
 
@@ -65,7 +65,7 @@ class Study:
         """The main comparison of ``device_kind`` (the report's own when it is of that kind)."""
         if self.first["device"]["kind"] == device_kind:
             return self.runs
-        return results.select_study(self.all_runs, device_kind)
+        return selection.select_study(self.all_runs, device_kind)
 
     def evidence(self, name: str) -> list[dict]:
         """Evidence records ``name`` measured in parts (the current format), not --quick; GPU first, then by date."""
@@ -82,7 +82,7 @@ class Study:
 def runs_of_setup(study: Study, record: dict) -> list[dict]:
     """The runs an evidence record speaks for: the main cold float32 study (one length, one code
     version; ``select_study``'s choice) measured with ``record``'s device and software."""
-    return results.select_study([r for r in study.all_runs if study.same_setup(r, record)
+    return selection.select_study([r for r in study.all_runs if study.same_setup(r, record)
                                  and r["precision"] == "float32" and not results.uses_compilation_cache(r)])
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from ..bench.results import default_variant_runs, started_process, study_key, summarize
+from ..bench.results import started_process
+from ..bench.selection import default_variant_runs, study_key, summarize
 from ..bench.variants import DEFAULT_VARIANT
 from .analysis import median
 from .formatting import accuracy, code_note, commit_of, flops_text, plural, ratio_text, seconds, seconds_range
@@ -23,7 +24,7 @@ LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± stand
 
 
 def display_row(row: dict, with_variant: bool = False) -> dict:
-    """One ``results.summarize`` row as formatted strings."""
+    """One ``selection.summarize`` row as formatted strings."""
     return {
         "Framework": FRAMEWORK_NAMES[row["framework"]], **({"Variant": row["variant"]} if with_variant else {}),
         "Batch": row["batch_size"],

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..bench import compare
 from ..bench.evidence import costsplit, paired
-from ..bench.results import default_variant_runs, started_process
+from ..bench.results import started_process
+from ..bench.selection import default_variant_runs
 from ..networks.config import Config
 from . import analysis as analyze
 from . import costs, verdicts
