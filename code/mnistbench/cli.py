@@ -91,9 +91,8 @@ def cmd_run(args) -> int:
     check_writable(args.results_dir)
     check_data_dir(data_dir_of(args))
     check_not_a_file(args.compilation_cache, "--compilation-cache")
-    destination = args.results_dir / results.run_filename(args.framework, chosen.name, config.batch_size, config.seed,
-                                                          device, results.config_fingerprint(config),
-                                                          bool(args.compilation_cache))
+    destination = results.run_path(args.results_dir, args.framework, chosen.name, config, device,
+                                   bool(args.compilation_cache))
     results.check_destination(destination)  # a damaged file there: say so now, not after training
     bars = []  # the progress bar starts once the data are checked, so an error stays one line
 
@@ -140,8 +139,7 @@ def cmd_grid(args) -> int:
     version = code_version()
     software = results.software_fingerprint(describe_device(device))  # a run from another machine is redone
     cached = bool(args.compilation_cache)
-    paths = [args.results_dir / results.run_filename(fw, name, cfg.batch_size, cfg.seed, device,
-                                                     results.config_fingerprint(cfg), cached) for fw, name, cfg in plan]
+    paths = [results.run_path(args.results_dir, fw, name, cfg, device, cached) for fw, name, cfg in plan]
     todo = [(fw, name, cfg) for (fw, name, cfg), path in zip(plan, paths) if args.force or not results.is_current(
         path, results.config_fingerprint(cfg), version, software, cached)]
     say(args, f"grid: {plural(len(plan), 'run')} on {device}, {len(plan) - len(todo)} already recorded, "

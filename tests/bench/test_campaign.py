@@ -238,5 +238,6 @@ def test_a_quick_campaign_stops_within_its_budget_and_continues(tmp_path):
 def test_a_run_round_trips_through_its_record_file_name(tmp_path):
     session = next(s for s in campaign.plan("cpu", True, tmp_path) if s.kind == "session")
     run = session.runs[0]
-    assert isinstance(run.config, Config) and campaign.run_path(run, session.folder, "cpu").parent == tmp_path
+    assert isinstance(run.config, Config)
+    assert results.run_path(session.folder, run.framework, run.variant, run.config, "cpu").parent == tmp_path
     assert Run.from_dict(run.to_dict()) == run

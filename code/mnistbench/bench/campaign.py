@@ -39,7 +39,7 @@ from . import estimates, variants
 from .evidence import costsplit, paired
 from .evidence.items import current_data, describe_device, run_evidence
 from .evidence.measure import compile_parts, equality_parts, updates_parts
-from .results import config_fingerprint, is_current, load_records, results_folder, run_filename, software_fingerprint
+from .results import config_fingerprint, is_current, load_records, results_folder, run_path, software_fingerprint
 from .session import Run, run_session_in_fresh_process, size
 from .variants import FRAMEWORKS
 
@@ -84,6 +84,12 @@ def evidence_step(name: str, part: str, tier: int, folder: Path) -> Step:
     return Step(f"evidence  {name} {part}", "evidence", tier, folder=folder, evidence=name, part=part)
 
 
+def abba(number: int) -> tuple[str, ...]:
+    """The frameworks' order in the ``number``-th pair of adjacent processes: JAX first, then PyTorch
+    first, and so on (ABBA), so that neither framework always runs first."""
+    return FRAMEWORKS if number % 2 == 0 else FRAMEWORKS[::-1]
+
+
 def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     """Every step, tier 1 first."""
     results_dir = Path(results_dir)
@@ -115,19 +121,18 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     # the main grid's first seed: each batch size a cold start of each framework in adjacent processes
     # (ABBA), then, in the same process, the other variants (steady state only)
     for number, b in enumerate(sizes):
-        order = FRAMEWORKS if number % 2 == 0 else FRAMEWORKS[::-1]
-        for framework in order:
+        for framework in abba(number):
             runs = [run(framework, default[framework], b, seeds[0], profile=b in ends)]
             runs += [run(framework, v, b, seeds[0], short, profile=True) for v in others(framework) if b in ends]
             steps.append(session_step(runs, 1, results_dir))
     steps += [step for step in compiles if step.tier == 1]
     steps += [step for step in equality if step.tier == 2]
     # tier 2: the main grid's other seeds; on the CPU each run a cold start, the frameworks' processes
-    # adjacent (ABBA)
+    # adjacent (ABBA, its first pair PyTorch first: the full grid's tier 1 ends with JAX first)
     cells = [(s, b) for s in seeds[1:] for b in sizes]
     if device == "cpu":
         steps += [session_step([run(fw, default[fw], b, s)], 2, results_dir) for number, (s, b) in enumerate(cells)
-                  for fw in (FRAMEWORKS if number % 2 else FRAMEWORKS[::-1])]
+                  for fw in abba(number + 1)]
     else:  # on a GPU a process's start and compiles cost more than its epochs: one process per framework
         steps += [session_step([run(fw, default[fw], b, s) for s, b in cells], 2, results_dir) for fw in FRAMEWORKS]
     steps += [step for step in compiles if step.tier == 2]
@@ -144,18 +149,12 @@ def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
 # --- states ---------------------------------------------------------------------------------
 
 
-def run_path(run: Run, folder: Path, device: str, cached: bool = False) -> Path:
-    c = run.config
-    name = run_filename(run.framework, run.variant, c.batch_size, c.seed, device, config_fingerprint(c), cached)
-    return Path(folder) / name
-
-
 def runs_to_do(step: Step, device: str, code_version: str, software: str | None = None,
                cached: bool = False) -> tuple[Run, ...]:
     """A session's runs without a current record (this code, configuration, machine)."""
-    return tuple(run for run in step.runs if not is_current(run_path(run, step.folder, device, cached),
-                                                            config_fingerprint(run.config), code_version, software,
-                                                            cached))
+    return tuple(run for run in step.runs
+                 if not is_current(run_path(step.folder, run.framework, run.variant, run.config, device, cached),
+                                   config_fingerprint(run.config), code_version, software, cached))
 
 
 def blocked_by_equality(run: Run, equality: dict | None, running: bool = False) -> str | None:

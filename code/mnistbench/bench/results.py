@@ -178,6 +178,12 @@ def run_filename(framework: str, variant: str, batch_size: int, seed: int, devic
     return f"run-{framework}-{variant}-bs{batch_size}-seed{seed}-{device_kind}-{config_fingerprint}{cache}.json"
 
 
+def run_path(folder: Path | str, framework: str, variant: str, config, device_kind: str, cached: bool = False) -> Path:
+    """Where the run of ``config`` (a ``Config``) is recorded in ``folder``."""
+    return Path(folder) / run_filename(framework, variant, config.batch_size, config.seed, device_kind,
+                                       config_fingerprint(config), cached)
+
+
 def record_filename(record: dict) -> str:
     """Where a record lives inside its results folder."""
     if record["kind"] == "run":
