@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -180,19 +181,28 @@ def log_ratios(part: dict, a: str, b: str, clean: bool = False) -> list[float]:
     return logs
 
 
+class Cell(NamedTuple):
+    """One process of a paired part, as the drift's regression reads it."""
+
+    round: int
+    side: str
+    started_s: float  # when the process started, seconds on the part's clock
+    log_time: float  # the log of its one number (the mean of its steady blocks)
+
+
 def drift(part: dict) -> dict | None:
     """The slope (per minute) of a process's log time against the minutes since its round began,
     after its side's and its round's effects, with its interval; None without start times."""
-    cells = [(i, key, p["started_s"], math.log(process_mean(part, p))) for i, r in enumerate(part["rounds"])
-             for key, p in r.items() if usable(part, p) and "started_s" in p]
+    cells = [Cell(i, side, p["started_s"], math.log(process_mean(part, p))) for i, r in enumerate(part["rounds"])
+             for side, p in r.items() if usable(part, p) and "started_s" in p]
     if len(cells) < 4:
         return None
-    rounds, sides = sorted({c[0] for c in cells}), sorted({c[1] for c in cells})
-    columns = [[c[0] == i for c in cells] for i in rounds] + [[c[1] == s for c in cells] for s in sides[1:]]
-    starts = {i: min(c[2] for c in cells if c[0] == i) for i in rounds}
-    minutes = [(c[2] - starts[c[0]]) / 60 for c in cells]
+    rounds, sides = sorted({c.round for c in cells}), sorted({c.side for c in cells})
+    columns = [[c.round == i for c in cells] for i in rounds] + [[c.side == s for c in cells] for s in sides[1:]]
+    starts = {i: min(c.started_s for c in cells if c.round == i) for i in rounds}
+    minutes = [(c.started_s - starts[c.round]) / 60 for c in cells]
     design = np.column_stack([np.asarray(columns, dtype=float).T, minutes])
-    y = np.array([c[3] for c in cells])
+    y = np.array([c.log_time for c in cells])
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
     df = len(y) - design.shape[1]
     if df < 1:
