@@ -148,6 +148,11 @@ def gpu_values(study: Study) -> dict:
     evaluate_s = median(analyze.evaluation_compile_s(r) for r in jax_runs)
     out.update(gpu_jax_compile_small=seconds_value(compile_total), gpu_eval_compile=seconds_value(evaluate_s))
     split = {key: median(r["compile_split"][key] for r in jax_runs) for key in ("trace_s", "lower_s", "compile_s")}
+    tf32 = [r for r in study.all_runs if (r["framework"], r["batch_size"], r["precision"]) == ("jax", small, "tf32")
+            and study.same_setup(r, runs[0]) and started_process(r) and r["compile_total_s"]]
+    if tf32:  # the same step with TF32 matmuls, cold: what full float32 adds to the compile
+        out["gpu_tf32_compile_small"] = seconds_value(median(r["compile_total_s"] for r in tf32))
+        out["gpu_tf32_runs"] = Value("one seed" if len(tf32) == 1 else f"{len(tf32)} seeds", len(tf32))
     out.update({f"gpu_{key}": seconds_value(value) for key, value in split.items()})
     # what a user waits before epoch 2, seed by seed as Table 2 prints it: the first epoch and its validation
     cold = [r for r in jax_runs if started_process(r)]
