@@ -130,6 +130,7 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
     left.set_title("(a) a step's time", loc="left")
     left.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3, borderaxespad=0.2,
                 labelspacing=0.25, handlelength=1.2)  # beside the panel, at the text's 8.5 pt
+    first_s = {}  # each framework's earliest first point on the time axis, to name its curves there
     for (framework, batch_size), group in group_by(default_variant_runs(runs),
                                                    lambda r: (r["framework"], r["batch_size"])).items():
         color, marker = BATCH_STYLES.get(batch_size, ("#666666", "o"))
@@ -137,9 +138,14 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
         seconds = np.mean([np.cumsum(np.add(r["epoch_times_s"], r["val_times_s"])) for r in group], axis=0)
         epochs = np.arange(1, accuracy.shape[1] + 1)
         dash = FRAMEWORK_DASHES[framework]
+        first_s[framework] = min(first_s.get(framework, np.inf), seconds[0])
         for ax, x in ((middle, seconds), (right, epochs)):
             ax.fill_between(x, accuracy.min(axis=0), accuracy.max(axis=0), color=color, alpha=0.15, linewidth=0)
             ax.plot(x, accuracy.mean(axis=0), color=color, marker=marker, markersize=3, linewidth=1, linestyle=dash)
+    low = middle.get_ylim()[0]
+    for framework, x in first_s.items():  # the frameworks named beside their curves: JAX's start after its compiles
+        middle.annotate(FRAMEWORK_NAMES[framework], (x, low), xytext=(-3 if framework == "jax" else 3, 4),
+                        textcoords="offset points", ha="right" if framework == "jax" else "left", va="bottom")
     plain = FuncFormatter(lambda value, _: f"{value:g}")  # tick labels as plain numbers, not powers
     middle.set(xscale="log", xlabel="seconds (training, validation)", ylabel="validation acc. (%)")
     middle.set_xticks((0.5, 2, 8, 32))
