@@ -216,8 +216,9 @@ def cmd_campaign(args) -> int:
             os.environ[DATA_DIR_ENV] = str(Path(args.data_dir).resolve())
         fetch_mnist(args.data_dir, log=lambda m: say(args, m))  # once, before the children start
     steps = campaign.plan(args.device, args.quick, args.results_dir)
+    history = campaign.load_history(args.results_dir, args.device, device_name(args.device), args.quick)
     planned = campaign.assess(steps, args.device, args.quick, args.results_dir, cached=bool(args.compilation_cache),
-                              visible=visible)
+                              visible=visible, history=history)
     if args.dry_run and args.json:
         print(json.dumps(campaign.plan_json(planned)))
         return 0
@@ -226,7 +227,6 @@ def cmd_campaign(args) -> int:
             print("no GPU on this machine: the plan as a GPU would run it (a step recorded in the folder is done)")
         print(campaign.plan_text(planned, campaign.recorded_seconds(args.results_dir)))
         return 0
-    history = campaign.load_history(args.results_dir, args.device, device_name(args.device), args.quick)
     outcome = campaign.execute(planned, args.device, args.quick, args.results_dir, args.max_seconds,
                                args.compilation_cache, log=lambda m: say(args, m),
                                estimator=lambda step, todo: campaign.estimate(step, todo, history))

@@ -198,14 +198,16 @@ def estimate(step: Step, todo: tuple[Run, ...], history: estimates.History) -> e
 
 
 def assess(steps: list[Step], device: str, quick: bool, results_dir: Path, cached: bool = False,
-           visible: bool = True) -> list[Planned]:
-    """Each step with its state, the runs it has left and its estimate. ``visible``: the
-    device is on this machine (a GPU plan made elsewhere cannot tell which records were
-    made with this machine's software, and takes every current record as done)."""
+           visible: bool = True, history: estimates.History | None = None) -> list[Planned]:
+    """Each step with its state, the runs it has left and its estimate (from ``history``, read
+    here unless given). ``visible``: the device is on this machine (a GPU plan made elsewhere
+    cannot tell which records were made with this machine's software, and takes every current
+    record as done)."""
     version = code_version()
     described = describe_device(device) if visible else None
     software = software_fingerprint(described) if described else None
-    history = load_history(results_dir, device, device_name(device), quick)
+    if history is None:
+        history = load_history(results_dir, device, device_name(device), quick)
     cache: dict[str, dict | None] = {}
 
     def evidence_data(item: str) -> dict | None:

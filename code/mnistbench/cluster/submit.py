@@ -69,7 +69,7 @@ def longest_step(device: str, quick: bool, results_dir: Path) -> tuple[str, floa
     the first of a process: a session stops between runs). Read as a login node without a GPU would."""
     history = campaign.load_history(results_dir, device, device_name(device), quick)
     planned = campaign.assess(campaign.plan(device, quick, results_dir), device, quick, results_dir,
-                              visible=device == "cpu")
+                              visible=device == "cpu", history=history)
     left = [p for p in planned if p.state == "to do"]
     steps = [(p.step.label, p.estimate_s) for p in left if p.step.kind != "session"]
     steps += [(f"{p.step.label}: {run.name}", estimates.run_time(run, history).seconds)
