@@ -278,15 +278,15 @@ def costs_values(study: Study) -> dict:
 
 
 def older_gpu_values(study: Study) -> dict:
-    """What the H100 study's older evidence records (one process each, older code) say of the steps: the
-    kernels PyTorch's launched, JAX's optimized operations, and PyTorch's step time."""
+    """What the H100 study's older evidence records (one process each, older code) say of PyTorch's step: the
+    ATen operations it dispatched from the host, the GPU kernels they launched, and its time."""
     out = {}
     if fusion := study.older_evidence("fusion"):
         data = fusion["data"]
-        if kernels := data["torch"].get("gpu_kernels_per_step"):  # what the GPU ran for a step's operations
+        if ops := data["torch"].get("all_ops_per_step"):  # ATen operations a step dispatched from the host
+            out["gpu_torch_ops"] = Value(f"{ops:.0f}", ops)
+        if kernels := data["torch"].get("gpu_kernels_per_step"):  # the GPU kernels they launched (profiled)
             out["gpu_torch_kernels"] = Value(f"{kernels:.0f}", kernels)
-        if optimized := data["jax"].get("after_optimization"):  # JAX's step as XLA runs it: fusions, library calls
-            out["gpu_jax_operations"] = Value(f"{optimized['operations']}", optimized["operations"])
         torch_runs = [r for r in default_variant_runs(study.study_of("gpu"))
                       if (r["framework"], r["batch_size"]) == ("torch", data["torch"]["batch_size"])]
         if step := median(r["steady_epoch_s"] / r["steps_per_epoch"] for r in torch_runs if r["steady_epoch_s"]):
