@@ -263,11 +263,8 @@ def costs_values(study: Study) -> dict:
             top = sorted(fits["jax-jit"]["step_s"])[-2:]  # the cost split's two largest sizes, unpaired
             out["split_torch_faster_largest"] = all(fits["torch-eager"]["step_s"][b] < fits["jax-jit"]["step_s"][b]
                                                     for b in top)
-            peak = {side: np.exp(np.mean(np.log([process["matmul_peak_flops"] for process
-                                                 in record["data"]["parts"][side]["processes"]])))
-                    for side in ("torch-eager", "jax-jit")}  # each side's processes probe the peak
-            out["split_peak_ratio"] = Value(f"{peak['torch-eager'] / peak['jax-jit']:.2f}×",
-                                            float(peak["torch-eager"] / peak["jax-jit"]))
+            probed = costs.peaks(record["data"])  # each framework's matmul peak over its processes
+            out["split_peak_ratio"] = Value(f"{probed['torch'] / probed['jax']:.2f}×", probed["torch"] / probed["jax"])
         if split := {row["batch_size"]: row for row in costs.eager_split(record["data"])}.get(small):
             for key in ("step_s", "transform_s", "dispatch_s", "arithmetic_s", "unexplained_s"):
                 out[f"eager_{key.removesuffix('_s')}"] = seconds_value(split[key])

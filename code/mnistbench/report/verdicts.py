@@ -118,10 +118,12 @@ def paired_section(study: Study) -> str:
 def session_cell(estimate: dict | None) -> str:
     """One session's estimate of a comparison: its interval, and its verdict where it reaches one
     ("within" for within the margin: the columns stay narrow enough for three sessions)."""
-    if not estimate or estimate["verdict"] == "not resolved":
-        return "-" if not estimate else interval_text(estimate["difference"])
-    verdict = estimate["verdict"].replace(f" ±{100 * compare.MARGIN:.0f}%", "")
-    return f"{interval_text(estimate['difference'])}, {verdict}"
+    if not estimate:
+        return "-"
+    interval = interval_text(estimate["difference"])
+    if estimate["verdict"] == "not resolved":
+        return interval
+    return f"{interval}, {estimate['verdict'].replace(f' ±{100 * compare.MARGIN:.0f}%', '')}"
 
 
 def _side_row(part_name: str, part: dict, side: str) -> dict | None:
