@@ -1,8 +1,9 @@
 """Command line: ``python -m mnistbench {fetch-data,run,grid,summary,evidence,campaign,cluster}``.
 
-Argument checks and wiring only: each command checks its input, calls the package, and prints. A user
-mistake (or a damaged file) is one line on stderr and exit status 2; Ctrl-C, or SIGTERM (scancel, a job's
-time limit), is one line and exit status 130; neither shows a traceback, and neither loses a finished record.
+Each command checks its input, calls the package (``grid`` also skips the runs already recorded), and
+prints. A user mistake (or a damaged file) is one line on stderr and exit status 2; Ctrl-C, or SIGTERM
+(scancel, a job's time limit), is one line and exit status 130; neither shows a traceback, and neither
+loses a finished record.
 """
 
 from __future__ import annotations
@@ -139,9 +140,8 @@ def cmd_grid(args) -> int:
     version = code_version()
     software = results.software_fingerprint(describe_device(device))  # a run from another machine is redone
     cached = bool(args.compilation_cache)
-    paths = [results.run_path(args.results_dir, fw, name, cfg, device, cached) for fw, name, cfg in plan]
-    todo = [(fw, name, cfg) for (fw, name, cfg), path in zip(plan, paths) if args.force or not results.is_current(
-        path, results.config_fingerprint(cfg), version, software, cached)]
+    todo = [(fw, name, cfg) for fw, name, cfg in plan if args.force
+            or not results.is_recorded(args.results_dir, fw, name, cfg, device, version, software, cached)]
     say(args, f"grid: {plural(len(plan), 'run')} on {device}, {len(plan) - len(todo)} already recorded, "
               f"{len(todo)} to do ({epochs} epoch{'s' * (epochs != 1)} each)")
     started = time.perf_counter()
@@ -155,6 +155,7 @@ def cmd_grid(args) -> int:
                 on_epoch=lambda epoch, acc: (bar.update(1), bar.set_postfix(val_acc=f"{acc:.4f}")))
     say(args, f"grid done in {time.perf_counter() - started:.0f} s")
 
+    paths = [results.run_path(args.results_dir, fw, name, cfg, device, cached) for fw, name, cfg in plan]
     print(summary_text([results.read_record(path) for path in paths if path.exists()]))  # this grid's runs only
     return 0
 

@@ -12,9 +12,9 @@ import os
 import subprocess
 import sys
 
+from .bench.variants import FRAMEWORKS
 from .errors import UserError
 
-FRAMEWORKS = ("jax", "torch")
 # JAX on this machine's GPU, asked without claiming its memory (the child prints True or False)
 _JAX_PROBE = "import jax\ntry:\n    print(bool(jax.devices('gpu')))\nexcept RuntimeError:\n    print(False)"
 

@@ -39,10 +39,11 @@ from . import estimates, variants
 from .evidence import costsplit, paired
 from .evidence.items import current_data, describe_device, run_evidence
 from .evidence.measure import compile_parts, equality_parts, updates_parts
-from .results import config_fingerprint, is_current, load_records, results_folder, run_path, software_fingerprint
+from .results import is_recorded, load_records, results_folder, software_fingerprint
 from .session import Run, run_session_in_fresh_process, size
 from .variants import FRAMEWORKS
 
+EVIDENCE_FOLDER = "evidence"  # inside the results folder, where a campaign keeps its evidence records
 TIERS = {1: "what the two-page report needs", 2: "the other seeds, then everything else the supplement shows"}
 
 
@@ -93,7 +94,7 @@ def abba(number: int) -> tuple[str, ...]:
 def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
     """Every step, tier 1 first."""
     results_dir = Path(results_dir)
-    evidence_dir = results_dir / "evidence"
+    evidence_dir = results_dir / EVIDENCE_FOLDER
     study = size(quick)
     base = Config(epochs=study.epochs, train_subset=study.train_subset)
     sizes, seeds, short = study.batch_sizes, study.seeds, study.variant_epochs
@@ -153,8 +154,8 @@ def runs_to_do(step: Step, device: str, code_version: str, software: str | None 
                cached: bool = False) -> tuple[Run, ...]:
     """A session's runs without a current record (this code, configuration, machine)."""
     return tuple(run for run in step.runs
-                 if not is_current(run_path(step.folder, run.framework, run.variant, run.config, device, cached),
-                                   config_fingerprint(run.config), code_version, software, cached))
+                 if not is_recorded(step.folder, run.framework, run.variant, run.config, device, code_version,
+                                    software, cached))
 
 
 def blocked_by_equality(run: Run, equality: dict | None, running: bool = False) -> str | None:
@@ -212,7 +213,7 @@ def assess(steps: list[Step], device: str, quick: bool, results_dir: Path, cache
 
     def evidence_data(item: str) -> dict | None:
         if item not in cache:
-            cache[item] = current_data(item, device, quick, Path(results_dir) / "evidence", described)
+            cache[item] = current_data(item, device, quick, Path(results_dir) / EVIDENCE_FOLDER, described)
         return cache[item]
 
     planned = []
@@ -243,7 +244,7 @@ def execute_step(step: Step, todo: tuple[Run, ...], device: str, quick: bool, re
                  compilation_cache: Path | None, log: Callable[[str], None]) -> list[str]:
     """Run one step (a session: the runs ``todo``); returns why runs were left out, if any."""
     if step.kind == "session":
-        equality = current_data("equality", device, quick, Path(results_dir) / "evidence", describe_device(device))
+        equality = current_data("equality", device, quick, Path(results_dir) / EVIDENCE_FOLDER, describe_device(device))
         reasons = {run: blocked_by_equality(run, equality, running=True) for run in todo}  # as measured by now
         allowed = [run for run in todo if not reasons[run]]
         if not allowed:
@@ -252,7 +253,7 @@ def execute_step(step: Step, todo: tuple[Run, ...], device: str, quick: bool, re
                                      on_record=lambda path: log(f"    saved {Path(path).name}"))
         return sorted({f"{reason}: {run.name}" for run, reason in reasons.items() if reason})
     if step.evidence == "cost-split":  # a GPU-only side is timed only once its equality check has passed
-        equality = current_data("equality", device, quick, Path(results_dir) / "evidence", describe_device(device))
+        equality = current_data("equality", device, quick, Path(results_dir) / EVIDENCE_FOLDER, describe_device(device))
         if reason := blocked_by_equality(Run(*step.part.split("-", 1), Config()), equality, running=True):
             raise Blocked(reason)
     run_evidence(step.evidence, device, quick, step.folder, only_parts=[step.part], log=log)

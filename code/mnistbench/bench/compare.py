@@ -43,6 +43,7 @@ MARGIN = 0.10  # the smallest effect of interest, and the equivalence margin (se
 FAMILY_ALPHA = 0.05  # the family-wise error rate
 POWER_TARGET = 0.80  # rounds are planned for this power at MARGIN
 CONFIDENCE = 0.95  # of a single quantity's interval (a compile time, a fitted cost)
+UNRESOLVED, DISAGREE = "not resolved", "sessions disagree"  # the verdicts that are neither a direction nor the margin
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,20 +88,30 @@ def paired_interval(a_means: list[float], b_means: list[float], confidence: floa
     return log_ratio_interval([math.log(b / a) for a, b in zip(a_means, b_means)], confidence)
 
 
+def direction(interval: Interval) -> str | None:
+    """'faster' (B took less time than A) or 'slower' where the interval excludes 1; else None."""
+    return ("faster" if interval.high < 1 else "slower") if interval.excludes_one else None
+
+
+def verdict_text(towards: str | None, within: bool, margin: float = MARGIN) -> str:
+    """A verdict as printed: 'faster', 'slower', 'within ±10%', 'faster, within ±10%' or 'not resolved'."""
+    words = [towards] if towards else []
+    if within:
+        words.append(f"within ±{100 * margin:.0f}%")
+    return ", ".join(words) or UNRESOLVED
+
+
 def judged(log_ratios: list[float], alpha: float, margin: float = MARGIN) -> dict | None:
     """A comparison's verdict at the per-comparison level ``alpha``, with the intervals that decide
-    it: ``difference`` (1 - alpha) and ``equivalence`` (1 - 2 alpha, two one-sided tests)."""
+    it: ``difference`` (1 - alpha) and ``equivalence`` (1 - 2 alpha, two one-sided tests); the
+    verdict both as its parts (``direction``, ``within``) and as text."""
     difference = log_ratio_interval(log_ratios, 1 - alpha)
     equivalence = log_ratio_interval(log_ratios, 1 - 2 * alpha)
     if difference is None:
         return None
-    words = []
-    if difference.excludes_one:
-        words.append("faster" if difference.high < 1 else "slower")
-    if equivalence.within(margin):
-        words.append(f"within ±{100 * margin:.0f}%")
-    return {"difference": difference.to_dict(), "equivalence": equivalence.to_dict(),
-            "verdict": ", ".join(words) or "not resolved"}
+    towards, within = direction(difference), equivalence.within(margin)
+    return {"difference": difference.to_dict(), "equivalence": equivalence.to_dict(), "direction": towards,
+            "within": within, "verdict": verdict_text(towards, within, margin)}
 
 
 # --- planning: rounds from a power calculation ---------------------------------------------------
@@ -236,12 +247,12 @@ def analysis(sessions: list[dict[str, dict]], family: dict, aa: dict) -> dict:
             spread_between = [logs for logs in each if len(logs) > 1]
             heterogeneity = float(stats.f_oneway(*spread_between).pvalue) if len(spread_between) > 1 else None
             agree = heterogeneity is None or not heterogeneity < alpha
+            sd = float(np.std([x for logs in each for x in logs], ddof=1))
             rows.append({"part": name, "comparison": label, "a": a, "b": b, "meaning": meaning, **pooled,
-                         "verdict": pooled["verdict"] if agree else "sessions disagree",
-                         "without_interference": clean["verdict"] if clean else "not resolved",
+                         "agree": agree, "verdict": pooled["verdict"] if agree else DISAGREE,
+                         "without_interference": clean["verdict"] if clean else UNRESOLVED,
                          "sessions": [judged(logs, alpha) for logs in each], "heterogeneity_p": heterogeneity,
-                         "sd": (sd := float(np.std([x for logs in each for x in logs], ddof=1))),
-                         "power": power(sd, pooled["difference"]["n"], alpha),
+                         "sd": sd, "power": power(sd, pooled["difference"]["n"], alpha),
                          "rounds_needed": rounds_needed(sd, alpha)})
     aa_rows = []
     for number, parts in enumerate(sessions):

@@ -1,6 +1,7 @@
-"""Result records: one JSON file per run, written atomically, read strictly.
+"""Result records: one JSON file per run or evidence item, written atomically, read strictly.
 
-A record is a plain dictionary (see ``run.train_run``). Files are
+A run's record is a plain dictionary (see ``run.train_run``), an evidence item's too
+(``evidence.items.evidence_record``). Files are
 written to a temporary name and renamed, so an interrupted run leaves either
 the old file or the new one, never half of one. Reading checks the type and
 range of every field the code uses; a file that fails, or that holds another
@@ -184,13 +185,24 @@ def run_path(folder: Path | str, framework: str, variant: str, config, device_ki
                                        config_fingerprint(config), cached)
 
 
+def is_recorded(folder: Path | str, framework: str, variant: str, config, device_kind: str, code_version: str,
+                software: str | None = None, cached: bool = False) -> bool:
+    """Whether ``folder`` holds a current record of this run (this code, configuration, machine)."""
+    return is_current(run_path(folder, framework, variant, config, device_kind, cached), config_fingerprint(config),
+                      code_version, software, cached)
+
+
+def evidence_filename(name: str, device_kind: str) -> str:
+    """An evidence item's file name (odd characters in the name made dashes)."""
+    return f"evidence-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{device_kind}.json"
+
+
 def record_filename(record: dict) -> str:
     """Where a record lives inside its results folder."""
     if record["kind"] == "run":
         return run_filename(record["framework"], record["variant"], record["batch_size"], record["seed"],
                             record["device"]["kind"], record["config_fingerprint"], uses_compilation_cache(record))
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", record["name"])
-    return f"evidence-{slug}-{record['device']['kind']}.json"
+    return evidence_filename(record["name"], record["device"]["kind"])
 
 
 def read_record(path: Path) -> dict:

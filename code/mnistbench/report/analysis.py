@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ..bench.evidence.measure import COMPILE_PROGRAMS
 from ..bench.results import started_process
 from ..bench.selection import default_variant_runs, group_by
 from ..bench.variants import GRANULARITIES, REGISTRY
@@ -122,7 +123,7 @@ def compile_cells(compile_data: dict) -> list[dict]:
 def warm_cache_firsts(compile_data: dict) -> dict[int, dict]:
     """Per batch size: JAX's first epoch (step compile included) and evaluate compile with a warm cache."""
     cells = [c for c in compile_cells(compile_data) if c["setting"] == "warm" and c["applies"]]
-    firsts = {c["batch_size"]: c for c in cells if c["program"] == "jax step"}
+    firsts = {c["batch_size"]: c for c in cells if c["program"] == COMPILE_PROGRAMS["jax-jit"]}
     evaluates = {c["batch_size"]: c for c in cells if c["program"] == "jax evaluate" and c["variant"] == "jit"}
     return {b: {"first_epoch_s": firsts[b]["first_epoch_s"], "evaluate_compile_s": evaluates[b]["total_s"]}
             for b in firsts if b in evaluates}

@@ -34,12 +34,14 @@ def process_points(process: dict) -> list[tuple[int, float]]:
     return [(row["batch_size"], float(np.mean(row["step_s"]))) for row in process["sizes"]]
 
 
-def line(b: np.ndarray, t: np.ndarray) -> tuple[float, float]:
-    """a, c of t = a + c b by least squares weighted by the relative error (1 / t²)."""
+def weighted_fit(b: np.ndarray, t: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """a, c of t = a + c b by least squares weighted by the relative error (1 / t²), with the
+    weights and the normal equations' matrix (for the intervals)."""
     design = np.column_stack([np.ones_like(b), b])
     weights = 1 / t**2
-    a, c = np.linalg.solve(design.T @ (design * weights[:, None]), design.T @ (weights * t))
-    return float(a), float(c)
+    gram = design.T @ (design * weights[:, None])
+    a, c = np.linalg.solve(gram, design.T @ (weights * t))
+    return float(a), float(c), weights, gram
 
 
 def process_fits(part: dict) -> list[tuple[float, float]]:
@@ -48,17 +50,14 @@ def process_fits(part: dict) -> list[tuple[float, float]]:
     found = []
     for process in part["processes"]:
         if len(own := process_points(process)) > 2:
-            found.append(line(*(np.array(values, dtype=float) for values in zip(*own))))
+            found.append(weighted_fit(*(np.array(values, dtype=float) for values in zip(*own)))[:2])
     return found
 
 
 def fit_side(part: dict, floor_per_sample_s: float | None = None) -> dict:
     """The line t(b) = a + c b through one side's points, with intervals and its residuals."""
     b, t = (np.array(values, dtype=float) for values in zip(*points(part)))
-    weights = 1 / t**2
-    design = np.column_stack([np.ones_like(b), b])
-    gram = design.T @ (design * weights[:, None])
-    a, c = np.linalg.solve(gram, design.T @ (weights * t))
+    a, c, weights, gram = weighted_fit(b, t)
     df = len(t) - 2
     residual = t - (a + c * b)
     scale = float(np.sum(weights * residual**2) / df) if df > 0 else math.nan

@@ -60,7 +60,7 @@ def summary_text(records: list[dict], fmt: str = "simple") -> str:
     blocks = []
     for study, title in zip(studies, titles):
         if titles.count(title) > 1:  # same device and length, other settings, code or software
-            title += f" [settings {study[4]}, code {study[5]}, software {study[6]}]"
+            title += f" [settings {study.settings}, code {study.code_version}, software {study.software}]"
         chosen = [row for row in rows if row["study"] == study]
         with_variant = any(row["variant"] != DEFAULT_VARIANT[row["framework"]] for row in chosen)
         title = f"**{title}**\n" if fmt == "pipe" else title  # Markdown needs a blank line before a table

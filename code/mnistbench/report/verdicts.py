@@ -121,9 +121,8 @@ def session_cell(estimate: dict | None) -> str:
     if not estimate:
         return "-"
     interval = interval_text(estimate["difference"])
-    if estimate["verdict"] == "not resolved":
-        return interval
-    return f"{interval}, {estimate['verdict'].replace(f' ±{100 * compare.MARGIN:.0f}%', '')}"
+    words = [estimate["direction"]] * bool(estimate["direction"]) + ["within"] * estimate["within"]
+    return ", ".join([interval, *words])
 
 
 def _side_row(part_name: str, part: dict, side: str) -> dict | None:

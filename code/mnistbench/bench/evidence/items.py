@@ -14,7 +14,7 @@ from pathlib import Path
 from ... import provenance
 from ...errors import Error
 from ...provenance import evidence_code_version
-from ..results import SCHEMA_VERSION, read_record, save_record, software_fingerprint
+from ..results import SCHEMA_VERSION, evidence_filename, read_record, save_record, software_fingerprint
 from . import measure
 
 NAMES = ("equality", "compile", "updates", "paired", "cost-split")
@@ -35,7 +35,7 @@ def evidence_record(name: str, described: dict, data: dict) -> dict:
 
 
 def record_path(name: str, device: str, results_dir: Path) -> Path:
-    return Path(results_dir) / f"evidence-{name}-{device}.json"
+    return Path(results_dir) / evidence_filename(name, device)
 
 
 def current_data(name: str, device: str, quick: bool, results_dir: Path, described: dict | None) -> dict | None:
