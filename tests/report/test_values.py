@@ -96,8 +96,11 @@ def test_an_interval_that_holds_one_reads_not_resolved_and_an_equivalence_says_s
     ratio = values.Ratio(interval)
     assert ratio.verdict == "not resolved" and str(ratio).endswith(", not resolved")
     assert not ratio.slower and not ratio.faster
-    close = values.Ratio(compare.log_ratio_interval([0.01, -0.01, 0.0, 0.005]), "faster, within ±10%")
-    assert close.faster and close.equivalent and str(close).endswith(", within ±10%")
+    close = values.Ratio(compare.log_ratio_interval([0.01, -0.01, 0.0, 0.005]), within=True)
+    assert close.equivalent and str(close).endswith(", within ±10%")
+    assert close.verdict == ("faster, within ±10%" if close.faster else "within ±10%")
+    split = values.Ratio(compare.log_ratio_interval([0.2, 0.21, 0.19]), agree=False)
+    assert split.verdict == "sessions disagree" and not split.slower and str(split).endswith(", sessions disagree")
 
 
 def test_an_interval_that_excludes_one_never_prints_a_bound_of_one():

@@ -10,6 +10,7 @@ older GPU study (``gpu_values``)."""
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -48,26 +49,19 @@ class Ratio(Value):
     interval does not say it alone: '1.08× [0.86, 1.36], not resolved', '1.01× [0.95, 1.06], within ±10%'.
     A paired comparison prints its interval at the family's corrected level, whatever its verdict."""
 
-    def __new__(cls, interval: compare.Interval, verdict: str | None = None):
-        verdict = verdict or ("faster" if interval.high < 1 else "slower" if interval.low > 1 else "not resolved")
+    def __new__(cls, interval: compare.Interval, within: bool = False, agree: bool = True):
+        """``within``: the equivalence test placed it inside the margin; ``agree``: the sessions
+        do not differ (where they do, no verdict stands)."""
+        within = within and agree
+        towards = compare.direction(interval) if agree else None
+        verdict = compare.verdict_text(towards, within) if agree else compare.DISAGREE
         text = ratio_text(interval.ratio, interval.low, interval.high)
-        if verdict not in ("faster", "slower"):
-            text += ", " + verdict.removeprefix("faster, ").removeprefix("slower, ")
+        if verdict != towards:  # the interval says 'faster' or 'slower' alone; the rest is written out
+            text += ", " + (compare.verdict_text(None, within) if agree else verdict)
         obj = super().__new__(cls, text, interval.ratio)
         obj.interval, obj.verdict = interval, verdict
+        obj.slower, obj.faster, obj.equivalent = towards == "slower", towards == "faster", within
         return obj
-
-    @property
-    def slower(self) -> bool:  # B took longer than A, resolved
-        return self.verdict.startswith("slower")
-
-    @property
-    def faster(self) -> bool:
-        return self.verdict.startswith("faster")
-
-    @property
-    def equivalent(self) -> bool:  # within the margin, by the two one-sided tests
-        return "within" in self.verdict
 
 
 MISSING = Value(NOT_MEASURED)
@@ -75,7 +69,8 @@ MISSING.slower = MISSING.faster = None
 
 
 class Quoted(dict):
-    """Values by name, read as attributes; one the records do not hold reads "(not measured)"."""
+    """Values by name, read as attributes; one the records do not hold reads "(not measured)", and
+    so does a misspelt name: the report's strict test on the committed records fails on either."""
 
     def __getattr__(self, name):
         return self.get(name, MISSING)
@@ -188,11 +183,11 @@ def paired_values(study: Study) -> dict:
         for size, part in (("small", small), ("large", large)):
             if (row := rows.get((part, label))) is not None:
                 # the family's interval (99.6%) whatever the verdict; the supplement adds the equivalence test's
-                out[f"{name}_{size}"] = Ratio(compare.Interval(**row["difference"]), row["verdict"])
+                out[f"{name}_{size}"] = Ratio(compare.Interval(**row["difference"]), row["within"], row["agree"])
                 # what "not resolved" is worth: the power those rounds had at the margin with the spread they met
                 out[f"{name}_{size}_power"] = Value(f"{100 * row['power']:.0f}%", row["power"])
     row = rows.get(("dispatch", "dispatch: one operation"))
-    out["dispatch_op_jax_slower"] = None if row is None else row["verdict"].startswith("slower")
+    out["dispatch_op_jax_slower"] = None if row is None else row["agree"] and row["direction"] == "slower"
     parts = [r["data"]["parts"] for r in records]
     dispatch = [p["dispatch"] for p in parts if "dispatch" in p]
     calls = [compare.process_mean(d, r["jax-jit-call"]) / d["calls_per_block"] for d in dispatch for r in d["rounds"]
@@ -204,14 +199,20 @@ def paired_values(study: Study) -> dict:
                 and r["torch-compile"].get("compile_split")]
     if compiles:
         out["torch_compile_first"] = Value(f"{np.mean(compiles):.1f} s", float(np.mean(compiles)))
-    # PyTorch eager's matmul peak over JAX jit's, probed in the same round's processes (the largest batch)
-    peaks = [r["torch-eager"]["matmul_peak_flops"] / r["jax-jit"]["matmul_peak_flops"] for p in parts if large in p
-             for r in p[large]["rounds"] if compare.usable(p[large], r.get("torch-eager"))
-             and compare.usable(p[large], r.get("jax-jit"))]
-    if peaks:
+    # PyTorch eager's matmul peak over JAX jit's, probed in the same round's processes (the largest batch),
+    # and the defaults' time ratio per probed peak (time × peak), at the family's level (post hoc, not in it)
+    pairs = [(p[large], r["torch-eager"], r["jax-jit"]) for p in parts if large in p for r in p[large]["rounds"]
+             if compare.usable(p[large], r.get("torch-eager")) and compare.usable(p[large], r.get("jax-jit"))]
+    if pairs:
+        peaks = [torch["matmul_peak_flops"] / jax["matmul_peak_flops"] for _, torch, jax in pairs]
         ratio = float(np.exp(np.mean(np.log(peaks))))
         out["paired_peak_ratio_large"] = Value(f"{ratio:.2f}×", ratio)
-    out["sessions_agree"] = (all(row["verdict"] != "sessions disagree" for row in result["rows"])
+        per_peak = [math.log(compare.process_mean(part, jax) * jax["matmul_peak_flops"]
+                             / (compare.process_mean(part, torch) * torch["matmul_peak_flops"]))
+                    for part, torch, jax in pairs]
+        if interval := compare.log_ratio_interval(per_peak, 1 - result["alpha"]):
+            out["cpu_jax_over_torch_per_peak_large"] = Ratio(interval)
+    out["sessions_agree"] = (all(row["agree"] for row in result["rows"])
                              if len(records) > 1 else None)
     if (row := rows.get((small, paired.DEFAULTS[0]))) is not None:  # the session's spread against the pilot's
         pilot = paired.PILOT_SD["small"][paired.DEFAULTS[0]]
@@ -263,8 +264,6 @@ def costs_values(study: Study) -> dict:
             top = sorted(fits["jax-jit"]["step_s"])[-2:]  # the cost split's two largest sizes, unpaired
             out["split_torch_faster_largest"] = all(fits["torch-eager"]["step_s"][b] < fits["jax-jit"]["step_s"][b]
                                                     for b in top)
-            probed = costs.peaks(record["data"])  # each framework's matmul peak over its processes
-            out["split_peak_ratio"] = Value(f"{probed['torch'] / probed['jax']:.2f}×", probed["torch"] / probed["jax"])
         if split := {row["batch_size"]: row for row in costs.eager_split(record["data"])}.get(small):
             for key in ("step_s", "transform_s", "dispatch_s", "arithmetic_s", "unexplained_s"):
                 out[f"eager_{key.removesuffix('_s')}"] = seconds_value(split[key])
