@@ -16,7 +16,6 @@ from .tables import FRAMEWORK_NAMES, side_name
 
 FIGURES_ENV = "MNISTBENCH_FIGURES"  # where figures go; default figures/ in the working directory
 # a colour and a marker per batch size of the grid, so that the batch sizes are told apart in grey print too
-FRAMEWORK_DASHES = {"jax": "-", "torch": "--"}  # the accuracy curves' line per framework
 BATCH_STYLES = dict(zip(FULL.batch_sizes, (("#1b9e77", "o"), ("#d95f02", "s"), ("#7570b3", "^"))))
 plt.rcParams.update({"font.size": 8.5, "axes.titlesize": 8.5, "legend.fontsize": 8.5, "figure.dpi": 150,
                      "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "mnistbench"})
@@ -99,75 +98,83 @@ def updates(record: dict, folder: Path | None = None, name: str = "updates"):
 SIDE_STYLES = {"jax-eager": ("#1f77b4", "o", ":"), "jax-jit": ("#1f77b4", "s", "-"), "jax-scan": ("#1f77b4", "^", "--"),
                "torch-eager": ("#d62728", "o", ":"), "torch-compile": ("#d62728", "s", "-"),
                "torch-cudagraph": ("#d62728", "^", "--")}  # a colour per framework, a marker and line per variant
+# the twins' curves per epoch coincide, so PyTorch's is drawn wide and pale under JAX's thin one
+FRAMEWORK_LINES = {"jax": dict(linewidth=1, markersize=3, zorder=3), "torch": dict(linewidth=4, alpha=0.35, zorder=2)}
+PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # tick labels as plain numbers, not powers
+
+
+def step_time_panel(ax, fits: list[dict]) -> None:
+    """A step's time against the batch size: every side's measured means (markers; PyTorch's hollow,
+    as the sides overlap at large batches) and its fitted line t = a + c b, beside the physical floor
+    (a sample's FLOPs at the highest probed peak, times b)."""
+    sizes = np.array(sorted({b for fit in fits for b in fit["step_s"]}), dtype=float)
+    for fit in fits:
+        color, marker, line = SIDE_STYLES.get(fit["variant"], ("#666666", "o", "-"))
+        face = "white" if fit["variant"].startswith("torch") else color
+        points = dict(marker=marker, color=color, markerfacecolor=face, markersize=3.5)
+        measured = sorted(fit["step_s"].items())
+        ax.plot([b for b, _ in measured], [1e3 * t for _, t in measured], linestyle="", **points)
+        ax.plot(sizes, 1e3 * (fit["a_s"] + fit["c_s"] * sizes), color=color, linestyle=line, linewidth=1)
+        ax.plot([], [], linestyle=line, linewidth=1, label=side_name(fit["variant"]), **points)  # the legend's key
+    if fits and fits[0]["floor_per_sample_s"]:
+        ax.plot(sizes, 1e3 * fits[0]["floor_per_sample_s"] * sizes, color="black", linewidth=1.5, alpha=0.4,
+                label="floor")
+    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="time per step (ms)", xticks=(8, 64, 512, 4096))
+    ax.xaxis.set_major_formatter(PLAIN)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(PLAIN)
+    ax.set_title("(a) a step's time", loc="left")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3, borderaxespad=0.2,
+              labelspacing=0.25, handlelength=1.2)  # beside the panel, at the text's 8.5 pt
+    ax.grid(alpha=0.3, which="major")
+
+
+def per_epoch_panels(running, accuracy, runs: list[dict], target: float) -> None:
+    """Per epoch, a line per framework (``FRAMEWORK_LINES``) and batch size (a colour each), mean
+    over seeds with their range shaded: the running seconds of training and validation (compiles
+    inside) and the validation accuracy against the target (dotted)."""
+    epochs = None
+    for (framework, batch_size), group in group_by(default_variant_runs(runs),
+                                                   lambda r: (r["framework"], r["batch_size"])).items():
+        color, marker = BATCH_STYLES.get(batch_size, ("#666666", "o"))
+        style = dict(color=color, marker=marker if framework == "jax" else None, **FRAMEWORK_LINES[framework])
+        seconds = np.array([np.cumsum(np.add(r["epoch_times_s"], r["val_times_s"])) for r in group])
+        percent = 100 * np.array([r["val_accuracy"] for r in group])
+        epochs = np.arange(1, percent.shape[1] + 1)
+        for ax, values in ((running, seconds), (accuracy, percent)):
+            ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15, linewidth=0)
+            ax.plot(epochs, values.mean(axis=0), **style)
+    running.set(yscale="log", xlabel="epoch", ylabel="seconds so far")
+    low, high = running.get_ylim()
+    running.set_ylim(low, high * 2)  # room above JAX's lines, flat after the compiles of its first epoch
+    running.yaxis.set_major_locator(LogLocator(subs=(1, 3)))
+    running.yaxis.set_major_formatter(PLAIN)
+    running.yaxis.set_minor_formatter(NullFormatter())
+    running.set_title("(b) time so far", loc="left")
+    accuracy.axhline(100 * target, color="black", linestyle=":", linewidth=1)
+    accuracy.set(xlabel="epoch", ylabel="validation acc. (%)")
+    accuracy.set_title("(c) accuracy", loc="left")
+    for ax in (running, accuracy):
+        if epochs is not None:
+            ax.set_xticks(epochs[::3])
+        ax.grid(alpha=0.3, which="major")
 
 
 def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder: Path | None = None,
                        name: str = "costs"):
-    """The report's figure. (a) A step's time against the batch size, every side's measured means
-    (markers) and its fitted line t = a + c b, beside the physical floor (a sample's FLOPs at the
-    highest probed peak, times b); validation accuracy (b) against the seconds of timed training and
-    validation (compiles inside) and (c) against the epoch (where the curves a compile squeezes on
-    the time axis come apart): a line per framework (JAX solid, PyTorch dashed) and batch size (a
-    colour each), mean over seeds with their range shaded, the target dotted. ``runs`` is the study
-    whose curves it draws (the report's GPU)."""
+    """The report's figure: (a) a CPU step's time against the batch size (``step_time_panel``);
+    (b, c) the running time and validation accuracy per epoch of ``runs``, the study whose curves it
+    draws (the report's GPU; ``per_epoch_panels``), with one legend for both."""
     width, height = 7.0, 1.9  # inches; the panels placed by hand, each legend beside its panel
     fig = plt.figure(figsize=(width, height))
-    box = [(0.45, 1.4), (3.5, 1.4), (5.05, 1.05)]  # (left, width) of panels a, b, c
+    box = [(0.45, 1.4), (3.45, 1.2), (5.2, 1.0)]  # (left, width) of panels a, b, c
     left, middle, right = (fig.add_axes((x / width, 0.42 / height, w / width, 1.25 / height)) for x, w in box)
-    sizes = np.array(sorted({b for fit in fits for b in fit["step_s"]}), dtype=float)
-    for fit in fits:
-        color, marker, line = SIDE_STYLES.get(fit["variant"], ("#666666", "o", "-"))
-        measured = sorted(fit["step_s"].items())
-        left.plot([b for b, _ in measured], [1e3 * t for _, t in measured], marker=marker, color=color, linestyle="",
-                  markersize=3.5)
-        left.plot(sizes, 1e3 * (fit["a_s"] + fit["c_s"] * sizes), color=color, linestyle=line, linewidth=1)
-        left.plot([], [], marker=marker, color=color, linestyle=line, markersize=3.5, linewidth=1,
-                  label=side_name(fit["variant"]))  # the legend's key: the side's marker on its fitted line
-    if fits and fits[0]["floor_per_sample_s"]:
-        left.plot(sizes, 1e3 * fits[0]["floor_per_sample_s"] * sizes, color="black", linewidth=1.5, alpha=0.4,
-                  label="floor")
-    left.set(xscale="log", yscale="log", xlabel="batch size", ylabel="time per step (ms)")
-    left.set_title("(a) a step's time", loc="left")
-    left.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3, borderaxespad=0.2,
-                labelspacing=0.25, handlelength=1.2)  # beside the panel, at the text's 8.5 pt
-    first_s = {}  # each framework's earliest first point on the time axis, to name its curves there
-    for (framework, batch_size), group in group_by(default_variant_runs(runs),
-                                                   lambda r: (r["framework"], r["batch_size"])).items():
-        color, marker = BATCH_STYLES.get(batch_size, ("#666666", "o"))
-        accuracy = 100 * np.array([r["val_accuracy"] for r in group])
-        seconds = np.mean([np.cumsum(np.add(r["epoch_times_s"], r["val_times_s"])) for r in group], axis=0)
-        epochs = np.arange(1, accuracy.shape[1] + 1)
-        dash = FRAMEWORK_DASHES[framework]
-        first_s[framework] = min(first_s.get(framework, np.inf), seconds[0])
-        for ax, x in ((middle, seconds), (right, epochs)):
-            ax.fill_between(x, accuracy.min(axis=0), accuracy.max(axis=0), color=color, alpha=0.15, linewidth=0)
-            ax.plot(x, accuracy.mean(axis=0), color=color, marker=marker, markersize=3, linewidth=1, linestyle=dash)
-    low = middle.get_ylim()[0]
-    for framework, x in first_s.items():  # the frameworks named beside their curves: JAX's start after its compiles
-        middle.annotate(FRAMEWORK_NAMES[framework], (x, low), xytext=(-3 if framework == "jax" else 3, 4),
-                        textcoords="offset points", ha="right" if framework == "jax" else "left", va="bottom")
-    plain = FuncFormatter(lambda value, _: f"{value:g}")  # tick labels as plain numbers, not powers
-    middle.set(xscale="log", xlabel="seconds (training, validation)", ylabel="validation acc. (%)")
-    middle.set_xticks((0.5, 2, 8, 32))
-    right.set(xlabel="epoch", xticks=(1, 4, 7, 10))
-    right.sharey(middle)
-    right.tick_params(labelleft=False)
-    for ax in (middle, right):
-        ax.axhline(100 * target, color="black", linestyle=":", linewidth=1)
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    left.set_xticks((8, 64, 512, 4096))  # plain numbers, not powers
-    left.xaxis.set_major_formatter(plain)
-    left.xaxis.set_minor_formatter(NullFormatter())
-    left.yaxis.set_major_formatter(plain)
-    middle.set_title("(b) against time", loc="left")
-    right.set_title("(c) against the epoch", loc="left")
+    step_time_panel(left, fits)
+    per_epoch_panels(middle, right, runs, target)
     keys = [Line2D([], [], color=color, marker=marker, markersize=3, linewidth=1, label=f"batch {b}")
             for b, (color, marker) in BATCH_STYLES.items()]
-    keys += [Line2D([], [], color="black", linewidth=1, linestyle=dash, label=FRAMEWORK_NAMES[fw])
-             for fw, dash in FRAMEWORK_DASHES.items()]
+    keys += [Line2D([], [], color="black", label=FRAMEWORK_NAMES[fw], **line)
+             for fw, line in FRAMEWORK_LINES.items()]
     right.legend(handles=keys, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3,
                  borderaxespad=0.2, labelspacing=0.25, handlelength=1.6)  # colour: batch; line: framework
-    for ax in (left, middle, right):
-        ax.grid(alpha=0.3, which="both")
     return save(fig, name, folder)
