@@ -43,6 +43,7 @@ from .results import is_recorded, load_records, results_folder, software_fingerp
 from .session import Run, run_session_in_fresh_process, size
 from .variants import FRAMEWORKS
 
+DONE, TO_DO, BLOCKED = "done", "to do", "blocked: "  # a step's states; BLOCKED starts a reason
 EVIDENCE_FOLDER = "evidence"  # inside the results folder, where a campaign keeps its evidence records
 TIERS = {1: "what the two-page report needs", 2: "the other seeds, then everything else the supplement shows"}
 
@@ -63,7 +64,7 @@ class Step:
 @dataclasses.dataclass
 class Planned:
     step: Step
-    state: str  # "done", "to do" or "blocked: why"
+    state: str  # DONE, TO_DO or a reason starting with BLOCKED
     estimate_s: float
     estimate_from: str  # whose records the estimate used, or "defaults"
     todo: tuple[Run, ...] = ()  # a session's runs that are not recorded yet
@@ -166,20 +167,20 @@ def blocked_by_equality(run: Run, equality: dict | None, running: bool = False) 
     result = next((part[variant.key] for part in (equality or {}).get("parts", {}).values() if variant.key in part),
                   None)
     if result is not None and not result["passed"]:
-        return f"blocked: {variant.key} failed its equality check"
+        return f"{BLOCKED}{variant.key} failed its equality check"
     if running and variant.needs_gpu and result is None:
-        return f"blocked: {variant.key} has not passed its equality check"
+        return f"{BLOCKED}{variant.key} has not passed its equality check"
     return None
 
 
 def state_of(step: Step, todo: tuple[Run, ...], evidence_data: Callable) -> str:
     if step.kind == "session":
         if not todo:
-            return "done"
+            return DONE
         reasons = {blocked_by_equality(run, evidence_data("equality")) for run in todo}
-        return reasons.pop() if len(reasons) == 1 and None not in reasons else "to do"
+        return reasons.pop() if len(reasons) == 1 and None not in reasons else TO_DO
     data = evidence_data(step.evidence)
-    return "done" if data and step.part in data["parts"] else "to do"
+    return DONE if data and step.part in data["parts"] else TO_DO
 
 
 def load_history(results_dir: Path, device: str, device_name: str, quick: bool) -> estimates.History:
@@ -277,7 +278,7 @@ def execute(planned: list[Planned], device: str, quick: bool, results_dir: Path,
             estimator: Callable | None = None) -> Outcome:
     """Run every step that is to do, in order, within ``max_seconds``."""
     started = clock()
-    todo = [p for p in planned if p.state == "to do"]
+    todo = [p for p in planned if p.state == TO_DO]
     outcome = Outcome([], [], [], 0.0)
     for number, item in enumerate(todo):
         elapsed = clock() - started
@@ -296,8 +297,8 @@ def execute(planned: list[Planned], device: str, quick: bool, results_dir: Path,
             f"{format_seconds(item.estimate_s)}{runs}; {format_seconds(elapsed)}{budget} used)")
         try:
             left_out = run_step(item.step, item.todo, device, quick, results_dir, compilation_cache, log)
-        except Blocked as reason:
-            outcome.blocked.append((item, str(reason)))
+        except Blocked as reason:  # the step's reason, naming the step
+            outcome.blocked.append((item, f"{reason}: {item.step.label}"))
             log(f"    {reason}")
         except Error as error:
             outcome.failed.append((item, str(error)))
@@ -325,8 +326,7 @@ def outcome_text(outcome: Outcome, max_seconds: float | None, continue_command: 
     lines = [f"campaign: {len(outcome.done)} steps done in {format_seconds(outcome.seconds)}, "
              f"{len(outcome.failed)} failed, {len(outcome.blocked)} blocked, {len(outcome.left)} left"]
     lines += [f"  failed: {item.step.label}: {error}" for item, error in outcome.failed]
-    lines += [f"  {reason}" + ("" if ": " in reason.split("blocked: ", 1)[-1] else f": {item.step.label}")
-              for item, reason in outcome.blocked]
+    lines += [f"  {reason}" for _, reason in outcome.blocked]  # each names its run or step
     if outcome.left:
         lines.append(f"left (about {format_seconds(sum(p.estimate_s for p in outcome.left))}): "
                      + "; ".join(p.step.label for p in outcome.left[:4]) + (" ..." if len(outcome.left) > 4 else ""))
@@ -354,7 +354,7 @@ def plan_text(planned: list[Planned], recorded: tuple[float, int] | None = None)
                     if p.step.kind == "session" and p.todo and len(p.todo) < len(p.step.runs) else "")
             lines.append(f"{planned.index(p) + 1:3}. [{p.state}] {p.step.label}{left}  "
                          f"~{format_seconds(p.estimate_s)} ({p.estimate_from})")
-    todo = [p for p in planned if p.state == "to do"]
+    todo = [p for p in planned if p.state == TO_DO]
     sources = sorted({p.estimate_from for p in todo})
     lines.append(f"whole plan about {format_seconds(sum(p.estimate_s for p in planned))}; "
                  f"{len(planned) - len(todo)} of {len(planned)} steps done or blocked; {len(todo)} to do, about "
@@ -370,8 +370,8 @@ def plan_json(planned: list[Planned]) -> dict:
     states = [p.state for p in planned]
     return {"steps": [{"label": p.step.label, "tier": p.step.tier, "state": p.state, "estimate_s": p.estimate_s}
                       for p in planned],
-            "done": states.count("done"), "to_do": states.count("to do"),
-            "blocked": sum(state.startswith("blocked") for state in states)}
+            "done": states.count(DONE), "to_do": states.count(TO_DO),
+            "blocked": sum(state.startswith(BLOCKED) for state in states)}
 
 
 def recorded_seconds(results_dir: Path) -> tuple[float, int]:

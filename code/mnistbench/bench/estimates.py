@@ -37,9 +37,11 @@ class Estimate:
 
     @property
     def source(self) -> str:
-        named = sorted(self.sources - {"no record"})
-        text = " + ".join(f"{name} records" for name in named)
-        return text + " + no record" * bool(text and "no record" in self.sources) or text or "no record"
+        """Whose records the estimate read: 'AMD EPYC records', '... + no record', or 'no record'."""
+        parts = [f"{name} records" for name in sorted(self.sources - {"no record"})]
+        if "no record" in self.sources or not parts:
+            parts.append("no record")
+        return " + ".join(parts)
 
 
 def unmeasured(seconds: float = UNMEASURED_S) -> Estimate:

@@ -70,8 +70,9 @@ def cmd_cluster(args) -> int:
         return 0
     results_dir = args.results_dir.resolve()
     sbatch = [(name, getattr(args, name)) for name in SLURM_OPTIONS if getattr(args, name) is not None]
-    request = cluster.Request(results_dir, args.time, args.device, args.quick, tuple(args.setup), args.margin,
-                              not args.shared_node, tuple(sbatch + args.sbatch))
+    request = cluster.Request(results_dir, time_min=args.time, device=args.device, quick=args.quick,
+                              setup=tuple(args.setup), margin_s=args.margin, exclusive=not args.shared_node,
+                              sbatch=tuple(sbatch + args.sbatch))
     cluster.check_request(request)
     fetch_mnist(log=lambda message: print(message, file=sys.stderr))  # here: compute nodes often have no internet
     print(cluster.instructions(cluster.submit(request, submit_command(args)), results_dir))

@@ -70,7 +70,7 @@ def longest_step(device: str, quick: bool, results_dir: Path) -> tuple[str, floa
     history = campaign.load_history(results_dir, device, device_name(device), quick)
     planned = campaign.assess(campaign.plan(device, quick, results_dir), device, quick, results_dir,
                               visible=device == "cpu", history=history)
-    left = [p for p in planned if p.state == "to do"]
+    left = [p for p in planned if p.state == campaign.TO_DO]
     steps = [(p.step.label, p.estimate_s) for p in left if p.step.kind != "session"]
     steps += [(f"{p.step.label}: {run.name}", estimates.run_time(run, history).seconds)
               for p in left if p.step.kind == "session" for run in p.todo]

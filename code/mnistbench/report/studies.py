@@ -91,7 +91,7 @@ def load_study(results_dir: Path | str | None = None, rerun: bool = False) -> St
     without results. ``rerun`` (or $MNISTBENCH_RERUN) runs the whole study on this machine first."""
     results_dir = results.results_folder(results_dir)
     if rerun or os.environ.get(RERUN_ENV, "").lower() in ("1", "true", "yes"):
-        import torch
+        import torch  # only here: a document that reads records needs no PyTorch
 
         device = "gpu" if torch.cuda.is_available() else "cpu"
         subprocess.run([sys.executable, "-m", "mnistbench", "campaign", "--device", device, "--results-dir",

@@ -14,13 +14,14 @@ from .formatting import accuracy, code_note, commit_of, flops_text, plural, rati
 FRAMEWORK_NAMES = {"jax": "JAX", "torch": "PyTorch"}
 # a side of a comparison (framework-variant) as the documents name it: 'JAX jit', 'torch.compile'
 SIDE_NAMES = {"torch-compile": "torch.compile", "torch-cudagraph": "PyTorch CUDA graph"}
+LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± standard deviation over seeds; "
+          "epochs exclude validation.")
 
 
 def side_name(side: str) -> str:
+    """A side (framework-variant) as the documents name it."""
     framework, _, variant = side.partition("-")
     return SIDE_NAMES.get(side, f"{FRAMEWORK_NAMES.get(framework, framework)} {variant}".strip())
-LEGEND = ("Times: median over seeds, (range) over seeds; accuracy: mean ± standard deviation over seeds; "
-          "epochs exclude validation.")
 
 
 def display_row(row: dict, with_variant: bool = False) -> dict:

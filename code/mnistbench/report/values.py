@@ -178,7 +178,7 @@ def paired_values(study: Study) -> dict:
     names = {"cpu_jax_over_torch": paired.DEFAULTS[0], "jit_over_compile": paired.STEP[0],
              "jax_eager_over_torch_eager": paired.OPERATION[0], "jit_over_jax_eager": paired.JIT[0],
              "scan_over_jit": paired.SCAN[0], "donation": paired.DONATION[0]}
-    small, large = (f"bs{b}" for b in paired.batch_sizes(False))
+    small, large = (f"bs{b}" for b in paired.batch_sizes(quick=False))
     for name, label in names.items():
         for size, part in (("small", small), ("large", large)):
             if (row := rows.get((part, label))) is not None:
@@ -256,9 +256,9 @@ def costs_values(study: Study) -> dict:
             out["c_within_side"] = Value(f"{100 * (max(within) - 1):.0f}%", max(within))  # one side's processes
             sides = [fit["c_s"] for fit in fits.values()]
             out["c_between_sides"] = Value(f"{100 * (max(sides) / min(sides) - 1):.0f}%", max(sides) / min(sides))
-        small = paired.batch_sizes(False)[0]
+        small = paired.batch_sizes(quick=False)[0]
         if {"jax-jit", "torch-eager"} <= fits.keys():  # the defaults' step ratio the fitted lines predict
-            for size, b in zip(("small", "large"), paired.batch_sizes(False)):
+            for size, b in zip(("small", "large"), paired.batch_sizes(quick=False)):
                 jit, eager = (fits[side]["a_s"] + fits[side]["c_s"] * b for side in ("jax-jit", "torch-eager"))
                 out[f"fits_jit_over_eager_{size}"] = Value(f"{jit / eager:.2f}×", jit / eager)
             top = sorted(fits["jax-jit"]["step_s"])[-2:]  # the cost split's two largest sizes, unpaired

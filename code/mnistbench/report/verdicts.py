@@ -23,7 +23,7 @@ def paired_sessions(study: Study) -> list[dict]:
 
 
 def paired_analysis(records: list[dict]) -> dict:
-    return compare.analysis([r["data"]["parts"] for r in records], paired.family(False), paired.aa(False))
+    return compare.analysis([r["data"]["parts"] for r in records], paired.family(quick=False), paired.aa(quick=False))
 
 
 def design_section(study: Study) -> str:
@@ -32,7 +32,7 @@ def design_section(study: Study) -> str:
     k = paired.family_size()
     alpha = compare.FAMILY_ALPHA / k
     rows = []
-    for part, comparisons in paired.family(False).items():
+    for part, comparisons in paired.family(quick=False).items():
         pilot = paired.PILOT_SD[paired.role(part, False)]
         rounds = paired.rounds(part, False)
         for label, a, b, meaning in comparisons:
