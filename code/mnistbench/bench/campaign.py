@@ -92,54 +92,73 @@ def abba(number: int) -> tuple[str, ...]:
     return FRAMEWORKS if number % 2 == 0 else FRAMEWORKS[::-1]
 
 
-def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
-    """Every step, tier 1 first."""
-    results_dir = Path(results_dir)
-    evidence_dir = results_dir / EVIDENCE_FOLDER
+def grid_run(quick: bool, framework: str, variant: str, batch_size: int, seed: int, epochs: int | None = None,
+             precision: str = "float32", profile: bool = False) -> Run:
+    """One run of the main grid's study (quick or full) at this batch size and seed."""
     study = size(quick)
-    base = Config(epochs=study.epochs, train_subset=study.train_subset)
-    sizes, seeds, short = study.batch_sizes, study.seeds, study.variant_epochs
-    ends = (sizes[0], sizes[-1])
+    config = Config(epochs=epochs or study.epochs, train_subset=study.train_subset, batch_size=batch_size, seed=seed,
+                    matmul_precision=precision)
+    return Run(framework, variant, config, profile)
 
-    def run(framework, variant, batch_size, seed, epochs=None, precision="float32", profile=False):
-        config = base.replace(batch_size=batch_size, seed=seed, epochs=epochs or base.epochs,
-                              matmul_precision=precision)
-        return Run(framework, variant, config, profile)
+
+def grid_steps(device: str, quick: bool, results_dir: Path) -> tuple[list[Step], list[Step]]:
+    """The main grid's sessions: the first seed (tier 1) and the other seeds (tier 2)."""
+    study = size(quick)
+    sizes, seeds = study.batch_sizes, study.seeds
+    ends = (sizes[0], sizes[-1])
+    default = variants.DEFAULT_VARIANT
 
     def others(framework):  # on the CPU the paired item measures the variants, in rounds of processes
         return [] if device == "cpu" else [v.name for v in variants.for_device(device, (framework,))
                                            if not v.is_default]
 
-    default = variants.DEFAULT_VARIANT
-    small = f"bs{ends[0]}"
-    equality = [evidence_step("equality", part, 1 if part == "gpu-only" else 2, evidence_dir)
-                for part in equality_parts(device, quick)]
-    # on a GPU torch.compile's cold compile is measured by the sessions, not by the compile item
-    compile_parts_here = [part for part in compile_parts(device, quick)
-                          if not (device == "gpu" and part.startswith("torch-compile"))]
-    compiles = [evidence_step("compile", part, 1 if part == f"jax-jit {small}" and device == "cpu" else 2,
-                              evidence_dir) for part in compile_parts_here]
-    steps = [step for step in equality if step.tier == 1]  # the variants no CPU test covers, before any is timed
-    # the main grid's first seed: each batch size a cold start of each framework in adjacent processes
-    # (ABBA), then, in the same process, the other variants (steady state only)
+    # the first seed: each batch size a cold start of each framework in adjacent processes (ABBA),
+    # then, in the same process, the other variants (steady state only)
+    first = []
     for number, b in enumerate(sizes):
         for framework in abba(number):
-            runs = [run(framework, default[framework], b, seeds[0], profile=b in ends)]
-            runs += [run(framework, v, b, seeds[0], short, profile=True) for v in others(framework) if b in ends]
-            steps.append(session_step(runs, 1, results_dir))
-    steps += [step for step in compiles if step.tier == 1]
-    steps += [step for step in equality if step.tier == 2]
-    # tier 2: the main grid's other seeds; on the CPU each run a cold start, the frameworks' processes
-    # adjacent (ABBA, its first pair PyTorch first: the full grid's tier 1 ends with JAX first)
+            runs = [grid_run(quick, framework, default[framework], b, seeds[0], profile=b in ends)]
+            runs += [grid_run(quick, framework, v, b, seeds[0], study.variant_epochs, profile=True)
+                     for v in others(framework) if b in ends]
+            first.append(session_step(runs, 1, results_dir))
+    # the other seeds: on the CPU each run a cold start, the frameworks' processes adjacent (ABBA, its
+    # first pair PyTorch first: the full grid's tier 1 ends with JAX first)
     cells = [(s, b) for s in seeds[1:] for b in sizes]
     if device == "cpu":
-        steps += [session_step([run(fw, default[fw], b, s)], 2, results_dir) for number, (s, b) in enumerate(cells)
-                  for fw in abba(number + 1)]
+        rest = [session_step([grid_run(quick, fw, default[fw], b, s)], 2, results_dir)
+                for number, (s, b) in enumerate(cells) for fw in abba(number + 1)]
     else:  # on a GPU a process's start and compiles cost more than its epochs: one process per framework
-        steps += [session_step([run(fw, default[fw], b, s) for s, b in cells], 2, results_dir) for fw in FRAMEWORKS]
-    steps += [step for step in compiles if step.tier == 2]
+        rest = [session_step([grid_run(quick, fw, default[fw], b, s) for s, b in cells], 2, results_dir)
+                for fw in FRAMEWORKS]
+    return first, rest
+
+
+def compile_steps(device: str, quick: bool, evidence_dir: Path) -> list[Step]:
+    """The compile item's parts: JAX's step at the smallest batch in tier 1 on the CPU, the rest in tier 2;
+    on a GPU torch.compile's cold compile is measured by the sessions, not by the compile item."""
+    first = f"jax-jit bs{size(quick).batch_sizes[0]}"
+    return [evidence_step("compile", part, 1 if part == first and device == "cpu" else 2, evidence_dir)
+            for part in compile_parts(device, quick) if not (device == "gpu" and part.startswith("torch-compile"))]
+
+
+def plan(device: str, quick: bool, results_dir: Path) -> list[Step]:
+    """Every step, tier 1 first: the equality checks no CPU test covers, the grid's first seed and
+    (on the CPU) JAX's compile; then the other checks, seeds, compiles and evidence items."""
+    results_dir = Path(results_dir)
+    evidence_dir = results_dir / EVIDENCE_FOLDER
+    equality = [evidence_step("equality", part, 1 if part == "gpu-only" else 2, evidence_dir)
+                for part in equality_parts(device, quick)]
+    compiles = compile_steps(device, quick, evidence_dir)
+    first_seed, other_seeds = grid_steps(device, quick, results_dir)
+
+    def tier(steps, number):
+        return [step for step in steps if step.tier == number]
+
+    steps = tier(equality, 1) + first_seed + tier(compiles, 1) + tier(equality, 2) + other_seeds + tier(compiles, 2)
     if device == "gpu":  # TF32's compile time and epochs: JAX's at the largest batch size (most matmul), cold
-        steps.append(session_step([run("jax", "jit", ends[-1], seeds[0], precision="tf32")], 2, results_dir / "tf32"))
+        largest, seed = size(quick).batch_sizes[-1], size(quick).seeds[0]
+        steps.append(session_step([grid_run(quick, "jax", "jit", largest, seed, precision="tf32")], 2,
+                                  results_dir / "tf32"))
     if device == "cpu":  # the variants in rounds of fresh processes, where the machine's noise asks for them
         steps += [evidence_step("paired", part, 2, evidence_dir) for part in paired.parts(device, quick)]
     steps += [evidence_step("cost-split", part, 2, evidence_dir) for part in costsplit.parts(device, quick)]

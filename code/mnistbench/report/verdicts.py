@@ -58,6 +58,53 @@ def design_section(study: Study) -> str:
         markdown(rows)])
 
 
+def family_table(result: dict) -> str:
+    """The declared comparisons, every session's rounds together: intervals, verdict, power."""
+    level = f"{100 * (1 - result['alpha']):.1f}%"
+    return markdown([{
+        "Part": row["part"], "Comparison": row["comparison"], "B / A": f"{row['b']} / {row['a']}",
+        f"Ratio [{level}]": interval_text(row["difference"]),
+        f"[{100 * (1 - 2 * result['alpha']):.1f}%]": interval_text(row["equivalence"]).split(" ", 1)[1],
+        "Rounds": str(row["difference"]["n"]), "Verdict": row["verdict"],
+        "Power at its s.d.": f"{row['power']:.2f}", "Rounds for 80%": str(row["rounds_needed"] or ">1000"),
+        "Without interference": row["without_interference"]} for row in result["rows"]])
+
+
+def sessions_table(result: dict) -> str:
+    """Each comparison session by session, with the F test of the sessions' difference."""
+    level = f"{100 * (1 - result['alpha']):.1f}%"
+    return markdown([{"Comparison": row["comparison"] if row["comparison"].startswith(row["part"])
+                      else f"{row['part']}: {row['comparison']}",
+                      **{f"Session {n + 1} [{level}]": session_cell(s) for n, s in enumerate(row["sessions"])},
+                      "Sessions differ, p": "-" if row["heterogeneity_p"] is None else f"{row['heterogeneity_p']:.3f}"}
+                     for row in result["rows"]])
+
+
+def aa_table(result: dict) -> str:
+    """Each session's A/A comparisons: the instrument's interval and spread."""
+    return markdown([{"Session": str(row["session"] + 1), "Part": row["part"], f"A/A [{LEVEL}]": interval_text(row),
+                      "Covers 1": "yes" if row["covers_one"] else "NO", "s.d. of log ratio": f"{row['sd']:.3f}",
+                      "Rounds": str(row["n"])} for row in result["aa"]])
+
+
+def drift_table(result: dict) -> str:
+    """Each session's and part's drift a minute, with its interval."""
+    return markdown([{"Session": str(number + 1), "Part": name, f"Drift a minute [{LEVEL}]":
+                      f"{100 * d['per_minute']:+.2f}% [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
+                      "Processes": str(d["processes"])}
+                     for number, parts in enumerate(result["drift"]) for name, d in parts.items() if d])
+
+
+def sides_table(record: dict) -> str:
+    """Each side of one paired record (the newest session) over its usable processes."""
+    parts = record["data"]["parts"]
+    return markdown([row for name, part in parts.items() for side in sorted({key for r in part["rounds"] for key in r})
+                     if (row := _side_row(name, part, side))],
+                    absent={"Compile, s": "no compiled side", "Evaluate compile, s": "no JAX side",
+                            "One call, µs": "no dispatch part", "Steady block, s": "no training part",
+                            "Share of peak, %": "no training part"})
+
+
 def paired_section(study: Study) -> str:
     """The CPU's paired sessions: each session's A/A and drift, the family's verdicts (all sessions
     together, each session's beside them), and each side's costs."""
@@ -68,31 +115,6 @@ def paired_section(study: Study) -> str:
     sessions = "; ".join(f"session {n + 1}: {r['timestamp'][:16].replace('T', ' ')} UTC, {device_label(r)}"
                          for n, r in enumerate(records))
     level = f"{100 * (1 - result['alpha']):.1f}%"
-    family = markdown([{
-        "Part": row["part"], "Comparison": row["comparison"], "B / A": f"{row['b']} / {row['a']}",
-        f"Ratio [{level}]": interval_text(row["difference"]),
-        f"[{100 * (1 - 2 * result['alpha']):.1f}%]": interval_text(row["equivalence"]).split(" ", 1)[1],
-        "Rounds": str(row["difference"]["n"]), "Verdict": row["verdict"],
-        "Power at its s.d.": f"{row['power']:.2f}", "Rounds for 80%": str(row["rounds_needed"] or ">1000"),
-        "Without interference": row["without_interference"]} for row in result["rows"]])
-    each = markdown([{"Comparison": row["comparison"] if row["comparison"].startswith(row["part"])
-                      else f"{row['part']}: {row['comparison']}",
-                      **{f"Session {n + 1} [{level}]": session_cell(s) for n, s in enumerate(row["sessions"])},
-                      "Sessions differ, p": "-" if row["heterogeneity_p"] is None else f"{row['heterogeneity_p']:.3f}"}
-                     for row in result["rows"]])
-    aa = markdown([{"Session": str(row["session"] + 1), "Part": row["part"], f"A/A [{LEVEL}]": interval_text(row),
-                    "Covers 1": "yes" if row["covers_one"] else "NO", "s.d. of log ratio": f"{row['sd']:.3f}",
-                    "Rounds": str(row["n"])} for row in result["aa"]])
-    drift = markdown([{"Session": str(number + 1), "Part": name, f"Drift a minute [{LEVEL}]":
-                       f"{100 * d['per_minute']:+.2f}% [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
-                       "Processes": str(d["processes"])}
-                      for number, parts in enumerate(result["drift"]) for name, d in parts.items() if d])
-    parts = records[-1]["data"]["parts"]
-    sides = markdown([row for name, part in parts.items() for side in sorted({key for r in part["rounds"] for key in r})
-                      if (row := _side_row(name, part, side))],
-                     absent={"Compile, s": "no compiled side", "Evaluate compile, s": "no JAX side",
-                             "One call, µs": "no dispatch part", "Steady block, s": "no training part",
-                             "Share of peak, %": "no training part"})
     return "\n\n".join([
         f"{len(records)} session{'s' * (len(records) > 1)} ({sessions}); {result['processes']} processes, "
         f"{result['invalid_processes']} left out (a clock below the physical floor); "
@@ -102,17 +124,18 @@ def paired_section(study: Study) -> str:
         f"the {level} interval the verdict reads, and the equivalence test's; the power those rounds had at "
         f"±{100 * compare.MARGIN:.0f}% with the spread they met, and the rounds, all sessions together, that would "
         f"give {compare.POWER_TARGET:.0%}: a comparison not resolved at low power says nothing of its "
-        f"effect)\n\n{family}",
+        f"effect)\n\n{family_table(result)}",
         f"**Each session apart** (its own rounds, the same {level} interval, and its verdict where that session "
         "alone resolves the comparison, *within* meaning within the margin; the F test of the log ratios by "
-        f"session: a verdict above stands only where the sessions do not differ at the family's level)\n\n{each}",
-        f"**A/A** (the instrument: its interval should cover 1; its spread beside the family's)\n\n{aa}",
+        f"session: a verdict above stands only where the sessions do not differ at the family's level)\n\n"
+        f"{sessions_table(result)}",
+        f"**A/A** (the instrument: its interval should cover 1; its spread beside the family's)\n\n{aa_table(result)}",
         "**Drift** (a process's log time against the minutes since its round began, after its side's and its "
-        f"round's effects; the balanced order cancels it)\n\n{drift}",
+        f"round's effects; the balanced order cancels it)\n\n{drift_table(result)}",
         f"**Each side**, the newest session (mean over processes, {LEVEL} interval): the steady block; the share of "
         "peak (steady training FLOP/s over the matmul peak probed in the same process); the step's compile (JAX: "
         "trace + lower + compile; torch.compile: its first call, one step included) and JAX's `evaluate` compile; "
-        "for the dispatch part, one call\n\n" + sides])
+        "for the dispatch part, one call\n\n" + sides_table(records[-1])])
 
 
 def session_cell(estimate: dict | None) -> str:
