@@ -226,12 +226,42 @@ def drift(part: dict) -> dict | None:
             "processes": len(y)}
 
 
+def comparison_row(held: list[dict], label: str, a: str, b: str, alpha: float) -> dict | None:
+    """One declared comparison over the sessions that measured its part (``held``): its verdict from
+    every round together, with and without the processes under interference, each session's own,
+    and whether the sessions agree (an F test of the log ratios by session at the same level)."""
+    each = [log_ratios(part, a, b) for part in held]
+    pooled = judged([x for logs in each for x in logs], alpha)
+    if pooled is None:
+        return None
+    clean = judged([x for part in held for x in log_ratios(part, a, b, clean=True)], alpha)
+    spread_between = [logs for logs in each if len(logs) > 1]
+    heterogeneity = float(stats.f_oneway(*spread_between).pvalue) if len(spread_between) > 1 else None
+    agree = heterogeneity is None or not heterogeneity < alpha
+    sd = float(np.std([x for logs in each for x in logs], ddof=1))
+    return {**pooled, "agree": agree, "verdict": pooled["verdict"] if agree else DISAGREE,
+            "without_interference": clean["verdict"] if clean else UNRESOLVED,
+            "sessions": [judged(logs, alpha) for logs in each], "heterogeneity_p": heterogeneity,
+            "sd": sd, "power": power(sd, pooled["difference"]["n"], alpha), "rounds_needed": rounds_needed(sd, alpha)}
+
+
+def aa_rows(sessions: list[dict[str, dict]], aa: dict) -> list[dict]:
+    """Each session's A/A comparisons (the instrument): the interval, whether it covers 1, the spread."""
+    rows = []
+    for number, parts in enumerate(sessions):
+        for name, part in parts.items():
+            for label, a, b in aa.get(name, ()):
+                logs = log_ratios(part, a, b)
+                if (interval := log_ratio_interval(logs)) is not None:
+                    rows.append({"session": number, "part": name, "comparison": label, **interval.to_dict(),
+                                 "covers_one": not interval.excludes_one, "sd": float(np.std(logs, ddof=1))})
+    return rows
+
+
 def analysis(sessions: list[dict[str, dict]], family: dict, aa: dict) -> dict:
-    """Every declared comparison over every session (each a paired record's parts): its verdict
-    from all sessions' rounds together, at the family's corrected level, with and without the
-    processes under interference; each session's own verdict beside it; and whether the sessions
-    agree (the spread of the log ratios between sessions is no more than within them, an F test at
-    the same level): where they do not, no verdict stands. Each part's A/A and drift, per session."""
+    """Every declared comparison over every session (each a paired record's parts), at the family's
+    corrected level (``comparison_row``: where the sessions do not agree, no verdict stands); each
+    part's A/A and drift, per session; how many processes were left out or under interference."""
     names = list(dict.fromkeys(name for parts in sessions for name in parts))
     k = sum(len(comparisons) for comparisons in family.values())  # the declared family, measured or not
     alpha = FAMILY_ALPHA / max(k, 1)
@@ -239,34 +269,13 @@ def analysis(sessions: list[dict[str, dict]], family: dict, aa: dict) -> dict:
     for name in names:
         held = [parts[name] for parts in sessions if name in parts]
         for label, a, b, meaning in family.get(name, ()):
-            each = [log_ratios(part, a, b) for part in held]
-            pooled = judged([x for logs in each for x in logs], alpha)
-            if pooled is None:
-                continue
-            clean = judged([x for part in held for x in log_ratios(part, a, b, clean=True)], alpha)
-            spread_between = [logs for logs in each if len(logs) > 1]
-            heterogeneity = float(stats.f_oneway(*spread_between).pvalue) if len(spread_between) > 1 else None
-            agree = heterogeneity is None or not heterogeneity < alpha
-            sd = float(np.std([x for logs in each for x in logs], ddof=1))
-            rows.append({"part": name, "comparison": label, "a": a, "b": b, "meaning": meaning, **pooled,
-                         "agree": agree, "verdict": pooled["verdict"] if agree else DISAGREE,
-                         "without_interference": clean["verdict"] if clean else UNRESOLVED,
-                         "sessions": [judged(logs, alpha) for logs in each], "heterogeneity_p": heterogeneity,
-                         "sd": sd, "power": power(sd, pooled["difference"]["n"], alpha),
-                         "rounds_needed": rounds_needed(sd, alpha)})
-    aa_rows = []
-    for number, parts in enumerate(sessions):
-        for name, part in parts.items():
-            for label, a, b in aa.get(name, ()):
-                logs = log_ratios(part, a, b)
-                interval = log_ratio_interval(logs)
-                if interval is not None:
-                    aa_rows.append({"session": number, "part": name, "comparison": label, **interval.to_dict(),
-                                    "covers_one": not interval.excludes_one, "sd": float(np.std(logs, ddof=1))})
+            if (row := comparison_row(held, label, a, b, alpha)) is not None:
+                rows.append({"part": name, "comparison": label, "a": a, "b": b, "meaning": meaning, **row})
     processes = [(part, p) for parts in sessions for part in parts.values() for r in part["rounds"] for p in r.values()]
     training = [(part, p) for part, p in processes if part.get("calls_per_block") is None]
-    return {"k": k, "alpha": alpha, "margin": MARGIN, "sessions": len(sessions), "rows": rows, "aa": aa_rows,
-            "drift": [{name: drift(part) for name, part in parts.items()} for parts in sessions],
+    return {"k": k, "alpha": alpha, "margin": MARGIN, "sessions": len(sessions), "rows": rows,
+            "aa": aa_rows(sessions, aa), "drift": [{name: drift(part) for name, part in parts.items()}
+                                                    for parts in sessions],
             "processes": len(processes), "invalid_processes": sum(not usable(part, p) for part, p in processes),
             "interfered_processes": sum(interfered(part, p) for part, p in training), "training_processes":
             len(training)}

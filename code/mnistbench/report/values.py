@@ -121,7 +121,8 @@ def setup_values(study: Study) -> dict:
 
 
 def gpu_values(study: Study) -> dict:
-    """The older GPU study's defaults: PyTorch over JAX per seed, break-evens, JAX's cold start and its parts."""
+    """The older GPU study's defaults: PyTorch over JAX per seed, break-evens, the twins' accuracy gap;
+    JAX's cold start and its parts (``gpu_compile_values``)."""
     runs = default_variant_runs(study.study_of("gpu"))
     if not runs:
         return {}
@@ -138,6 +139,19 @@ def gpu_values(study: Study) -> dict:
         out["gpu_torch_ahead_throughout"] = not any(row["measured"] for row in amortized.values())
     if growth := seed_ratio(runs, ("torch", small), ("torch", large), per_step=True):
         out["gpu_torch_step_growth"] = growth
+    out.update(gpu_compile_values(study, runs, small))
+    cells = {}  # the twins' test accuracies by batch size and seed
+    for r in runs:
+        cells.setdefault((r["batch_size"], r["seed"]), {})[r["framework"]] = r["test_accuracy"]
+    if gaps := [abs(c["jax"] - c["torch"]) for c in cells.values() if len(c) == 2]:
+        out["twin_gap"] = Value(f"{100 * max(gaps):.2f}", 100 * max(gaps))
+    return out
+
+
+def gpu_compile_values(study: Study, runs: list[dict], small: int) -> dict:
+    """JAX's cold start on the older GPU study at its smallest batch: the step's compile and its parts,
+    evaluate's compile and its share of the wait before epoch 2, and the same step with TF32 matmuls."""
+    out = {}
     jax_runs = [r for r in runs if r["framework"] == "jax" and r["batch_size"] == small]
     compile_total = median(r["compile_total_s"] for r in jax_runs)
     evaluate_s = median(analyze.evaluation_compile_s(r) for r in jax_runs)
@@ -157,17 +171,13 @@ def gpu_values(study: Study) -> dict:
               if analyze.evaluation_compile_s(r) is not None]
     if share := median(shares):
         out["gpu_eval_share"] = Value(f"{100 * share:.0f}%", share)
-    cells = {}  # the twins' test accuracies by batch size and seed
-    for r in runs:
-        cells.setdefault((r["batch_size"], r["seed"]), {})[r["framework"]] = r["test_accuracy"]
-    if gaps := [abs(c["jax"] - c["torch"]) for c in cells.values() if len(c) == 2]:
-        out["twin_gap"] = Value(f"{100 * max(gaps):.2f}", 100 * max(gaps))
     return out
 
 
 def paired_values(study: Study) -> dict:
     """The CPU's paired sessions: the declared comparisons' verdicts (the family's corrected level, every
-    session's rounds together), the cost of one call, torch.compile's first call."""
+    session's rounds together) and their power, whether the sessions agree; then their processes' costs
+    (``paired_cost_values``) and matmul peaks (``peak_values``)."""
     records = verdicts.paired_sessions(study)
     if not records:
         return {}
@@ -188,7 +198,17 @@ def paired_values(study: Study) -> dict:
                 out[f"{name}_{size}_power"] = Value(f"{100 * row['power']:.0f}%", row["power"])
     row = rows.get(("dispatch", "dispatch: one operation"))
     out["dispatch_op_jax_slower"] = None if row is None else row["agree"] and row["direction"] == "slower"
+    out["sessions_agree"] = all(row["agree"] for row in result["rows"]) if len(records) > 1 else None
+    if (row := rows.get((small, paired.DEFAULTS[0]))) is not None:  # the session's spread against the pilot's
+        pilot = paired.PILOT_SD["small"][paired.DEFAULTS[0]]
+        out["defaults_sd_over_pilot"] = Value(f"{row['sd'] / pilot:.1f}", row["sd"] / pilot)
     parts = [r["data"]["parts"] for r in records]
+    return out | paired_cost_values(parts) | peak_values(parts, large, result["alpha"])
+
+
+def paired_cost_values(parts: list[dict]) -> dict:
+    """From the paired sessions' processes: one jitted call's cost, torch.compile's first call."""
+    out = {}
     dispatch = [p["dispatch"] for p in parts if "dispatch" in p]
     calls = [compare.process_mean(d, r["jax-jit-call"]) / d["calls_per_block"] for d in dispatch for r in d["rounds"]
              if compare.usable(d, r.get("jax-jit-call"))]
@@ -199,8 +219,14 @@ def paired_values(study: Study) -> dict:
                 and r["torch-compile"].get("compile_split")]
     if compiles:
         out["torch_compile_first"] = Value(f"{np.mean(compiles):.1f} s", float(np.mean(compiles)))
-    # PyTorch eager's matmul peak over JAX jit's, probed in the same round's processes (the largest batch),
-    # and the defaults' time ratio per probed peak (time × peak), at the family's level (post hoc, not in it)
+    return out
+
+
+def peak_values(parts: list[dict], large: str, alpha: float) -> dict:
+    """At the largest batch: PyTorch eager's matmul peak over JAX jit's, probed in the same round's
+    processes, and the defaults' time ratio per probed peak (time × peak), at the family's level
+    (post hoc: not a declared comparison)."""
+    out = {}
     pairs = [(p[large], r["torch-eager"], r["jax-jit"]) for p in parts if large in p for r in p[large]["rounds"]
              if compare.usable(p[large], r.get("torch-eager")) and compare.usable(p[large], r.get("jax-jit"))]
     if pairs:
@@ -210,13 +236,8 @@ def paired_values(study: Study) -> dict:
         per_peak = [math.log(compare.process_mean(part, jax) * jax["matmul_peak_flops"]
                              / (compare.process_mean(part, torch) * torch["matmul_peak_flops"]))
                     for part, torch, jax in pairs]
-        if interval := compare.log_ratio_interval(per_peak, 1 - result["alpha"]):
+        if interval := compare.log_ratio_interval(per_peak, 1 - alpha):
             out["cpu_jax_over_torch_per_peak_large"] = Ratio(interval)
-    out["sessions_agree"] = (all(row["agree"] for row in result["rows"])
-                             if len(records) > 1 else None)
-    if (row := rows.get((small, paired.DEFAULTS[0]))) is not None:  # the session's spread against the pilot's
-        pilot = paired.PILOT_SD["small"][paired.DEFAULTS[0]]
-        out["defaults_sd_over_pilot"] = Value(f"{row['sd'] / pilot:.1f}", row["sd"] / pilot)
     return out
 
 
