@@ -163,6 +163,14 @@ def gpu_compile_values(study: Study, runs: list[dict], small: int) -> dict:
         out["gpu_tf32_compile_small"] = seconds_value(median(r["compile_total_s"] for r in tf32))
         out["gpu_tf32_runs"] = Value("one seed" if len(tf32) == 1 else f"{len(tf32)} seeds", len(tf32))
     out.update({f"gpu_{key}": seconds_value(value) for key, value in split.items()})
+    compiles = {b: median(r["compile_total_s"] for r in runs if r["framework"] == "jax" and r["batch_size"] == b)
+                for b in sorted({r["batch_size"] for r in runs})}  # the step's compile (median) per batch size
+    if compile_total:  # longer at every larger batch size
+        out["gpu_compile_grows"] = all(compiles[b] > compile_total for b in compiles if b != small)
+    # how far a cold first epoch is from its step's compile alone (the slowest seed and batch size)
+    out["gpu_first_epoch_beyond_compile"] = seconds_value(max(
+        (r["first_epoch_s"] - r["compile_total_s"] for r in runs if r["framework"] == "jax" and started_process(r)),
+        default=None))
     # what a user waits before epoch 2, seed by seed as Table 2 prints it: the first epoch and its validation
     cold = [r for r in jax_runs if started_process(r)]
     out["gpu_jax_first_small"] = seconds_value(median(r["first_epoch_s"] for r in cold))
