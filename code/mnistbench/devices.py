@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 
-from .bench.variants import FRAMEWORKS
 from .errors import UserError
 
 # JAX on this machine's GPU, asked without claiming its memory (the child prints True or False)
@@ -43,7 +42,7 @@ def sees_gpu(framework: str, in_this_process: bool = False) -> bool:
     return done.stdout.strip().endswith("True")
 
 
-def resolve(requested: str, frameworks=FRAMEWORKS, in_this_process: bool = False) -> str:
+def resolve(requested: str, frameworks: tuple[str, ...], in_this_process: bool = False) -> str:
     """'cpu' or 'gpu' for a command that trains ``frameworks``: 'auto' is the GPU where every one of
     them sees it, else the CPU; 'gpu' where one does not is a UserError naming it."""
     if requested == "cpu":
