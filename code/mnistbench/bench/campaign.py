@@ -8,14 +8,11 @@ variant at the smallest and largest batch size in those processes. Tier 2: the o
 seeds (on the CPU pairs of cold processes too, ``compare.grid_pairs``), the compile
 causes, TF32 (GPU), and the rest; on the CPU the paired item measures the variants.
 
-Each thing is measured once, in the cheapest honest way. A step is a
-*session* (runs in one new process: the first is a cold start, the later
-ones share the process and are used only for steady epochs, accuracy and
-profiles, never for a first epoch; variants that only feed the steady state
-train fewer epochs, and every record says so), or one part of an evidence item
-(its own child processes). Kernel counts
-and host and device time per step come from a few profiled steps of the runs
-themselves.
+Each thing is measured once, in the cheapest honest way. A step is a *session* (runs in one new
+process: the first is a cold start, the later ones share the process and are used only for steady
+epochs, accuracy and profiles, never for a first epoch; variants that only feed the steady state train
+fewer epochs, and every record says so), or one part of an evidence item (its own child processes).
+Kernel counts and host and device time per step come from a few profiled steps of the runs themselves.
 
 ``execute`` runs what is not done, in order, and stops cleanly before a step
 that would end past the time budget (a session that does not fit runs as many

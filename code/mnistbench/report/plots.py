@@ -98,8 +98,10 @@ def updates(record: dict, folder: Path | None = None, name: str = "updates"):
 SIDE_STYLES = {"jax-eager": ("#1f77b4", "o", ":"), "jax-jit": ("#1f77b4", "s", "-"), "jax-scan": ("#1f77b4", "^", "--"),
                "torch-eager": ("#d62728", "o", ":"), "torch-compile": ("#d62728", "s", "-"),
                "torch-cudagraph": ("#d62728", "^", "--")}  # a colour per framework, a marker and line per variant
-# the twins' curves per epoch coincide, so PyTorch's is drawn wide and pale under JAX's thin one
-FRAMEWORK_LINES = {"jax": dict(linewidth=1, markersize=3, zorder=3), "torch": dict(linewidth=4, alpha=0.35, zorder=2)}
+# the twins' accuracy curves coincide, so PyTorch's points are rings around JAX's dots
+FRAMEWORK_LINES = {"jax": dict(linestyle="-", linewidth=1, markersize=2.5, zorder=3),
+                   "torch": dict(linestyle="--", linewidth=1, markersize=6, markerfacecolor="none",
+                                 markeredgewidth=0.8, zorder=2)}
 PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # tick labels as plain numbers, not powers
 
 
@@ -137,13 +139,16 @@ def per_epoch_panels(running, accuracy, runs: list[dict], target: float) -> None
     for (framework, batch_size), group in group_by(default_variant_runs(runs),
                                                    lambda r: (r["framework"], r["batch_size"])).items():
         color, marker = BATCH_STYLES.get(batch_size, ("#666666", "o"))
-        style = dict(color=color, marker=marker if framework == "jax" else None, **FRAMEWORK_LINES[framework])
+        style = dict(color=color, marker=marker, **FRAMEWORK_LINES[framework])
         seconds = np.array([np.cumsum(np.add(r["epoch_times_s"], r["val_times_s"])) for r in group])
         percent = 100 * np.array([r["val_accuracy"] for r in group])
         epochs = np.arange(1, percent.shape[1] + 1)
         for ax, values in ((running, seconds), (accuracy, percent)):
             ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15, linewidth=0)
             ax.plot(epochs, values.mean(axis=0), **style)
+    for framework, y in (("jax", 0.93), ("torch", 0.05)):  # JAX's lines lie together at the top, after its compiles
+        running.text(0.97, y, FRAMEWORK_NAMES[framework], transform=running.transAxes, ha="right",
+                     va="top" if framework == "jax" else "bottom")
     running.set(yscale="log", xlabel="epoch", ylabel="seconds so far")
     low, high = running.get_ylim()
     running.set_ylim(low, high * 2)  # room above JAX's lines, flat after the compiles of its first epoch
@@ -173,7 +178,7 @@ def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder
     per_epoch_panels(middle, right, runs, target)
     keys = [Line2D([], [], color=color, marker=marker, markersize=3, linewidth=1, label=f"batch {b}")
             for b, (color, marker) in BATCH_STYLES.items()]
-    keys += [Line2D([], [], color="black", label=FRAMEWORK_NAMES[fw], **line)
+    keys += [Line2D([], [], color="black", marker="o", label=FRAMEWORK_NAMES[fw], **line)
              for fw, line in FRAMEWORK_LINES.items()]
     right.legend(handles=keys, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3,
                  borderaxespad=0.2, labelspacing=0.25, handlelength=1.6)  # colour: batch; line: framework
