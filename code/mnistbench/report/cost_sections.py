@@ -50,8 +50,8 @@ def cost_split_section(study: Study) -> str:
                "."),
             "**t(b) = a + c b** per side (the fit over every point; in brackets each process's own; a side the "
             f"line misses by more than {100 * FIT_TOLERANCE:.0f}% at some size does not fit)\n\n{lines}",
-            f"**JAX eager's step, taken apart** (the step and the jitted step's arithmetic: means over the processes; the "
-            f"transformation and dispatch: medians; the transformation is `jax.make_jaxpr` of the "
+            "**JAX eager's step, taken apart** (the step and the jitted step's arithmetic: means over the "
+            "processes; the transformation and dispatch: medians; the transformation is `jax.make_jaxpr` of the "
             f"gradient: tracing and transposing, no arithmetic)\n\n{eager}",
             f"**The jitted step's optimized program, by batch size**\n\n{fusions}"])
     if not study.evidence("cost-split"):
