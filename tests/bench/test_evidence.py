@@ -154,3 +154,17 @@ def test_a_campaign_builds_a_record_part_by_part(tmp_path, monkeypatch):
     evidence.run_evidence("equality", "cpu", False, tmp_path, only_parts=["a"])  # another size: starts afresh
     assert list(json.loads(path.read_text())["data"]["parts"]) == ["a"]
     assert seen == ["a", "b", "a"]
+
+
+def test_a_paired_record_keeps_the_design_declared_before_measuring(tmp_path, monkeypatch):
+    from mnistbench.bench import compare
+    from mnistbench.bench.evidence import paired
+
+    monkeypatch.setitem(measure.MEASURE_PART, "paired", lambda part, device, quick, log: {"rounds": []})
+    path = evidence.run_evidence("paired", "cpu", False, tmp_path, only_parts=["dispatch"])
+    design = json.loads(path.read_text())["data"]["design"]
+    k = sum(len(comparisons) for comparisons in paired.family(False).values())
+    assert design["margin"] == compare.MARGIN and design["power_target"] == compare.POWER_TARGET
+    assert design["level"] == pytest.approx(1 - compare.FAMILY_ALPHA / k)
+    assert sum(map(len, design["family"].values())) == k and set(design["family"]) == set(paired.parts("cpu", False))
+    assert evidence.declared_design("equality", False) == {}  # the other items declare no comparisons

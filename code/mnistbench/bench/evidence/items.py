@@ -14,8 +14,9 @@ from pathlib import Path
 from ... import provenance
 from ...errors import Error
 from ...provenance import evidence_code_version
+from .. import compare
 from ..results import SCHEMA_VERSION, evidence_filename, read_record, save_record, software_fingerprint
-from . import measure
+from . import measure, paired
 
 NAMES = ("equality", "compile", "updates", "paired", "cost-split")
 
@@ -54,6 +55,19 @@ def current_data(name: str, device: str, quick: bool, results_dir: Path, describ
     return record["data"] if same else None
 
 
+def declared_design(name: str, quick: bool) -> dict:
+    """What an item declared before measuring, kept in its record's data: for the paired item the
+    smallest effect of interest (the equivalence margin), the family's comparisons per part with
+    the family-wise rate and each comparison's level, and the power its rounds were planned for."""
+    if name != "paired":
+        return {}
+    family = paired.family(quick)
+    k = sum(len(comparisons) for comparisons in family.values())
+    return {"design": {"margin": compare.MARGIN, "family_alpha": compare.FAMILY_ALPHA,
+                       "level": 1 - compare.FAMILY_ALPHA / k, "power_target": compare.POWER_TARGET,
+                       "family": {part: [label for label, *_ in comparisons] for part, comparisons in family.items()}}}
+
+
 def parts(name: str, device: str, quick: bool) -> list[str]:
     return measure.PARTS[name](device, quick)
 
@@ -70,6 +84,7 @@ def run_evidence(name: str, device: str, quick: bool, results_dir: Path, only_pa
     described = describe_device(device)
     data = (only_parts and current_data(name, device, quick, results_dir, described)) or {
         "quick": quick, "parts": {}, "seconds": {}}
+    data.update(declared_design(name, quick))
     path = None
     for part in only_parts or parts(name, device, quick):
         started = time.perf_counter()
