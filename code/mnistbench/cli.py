@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from . import devices
 from .arguments import build_parser
-from .bench import campaign, results, run, session, variants
+from .bench import campaign, campaign_text, results, run, session, variants
 from .bench.evidence import items as evidence
 from .bench.evidence.items import describe_device
 from .bench.process import prepare_process
@@ -28,7 +28,7 @@ from .bench.selection import select_study
 from .bench.session import size
 from .checks import check_data_dir, check_not_a_file, check_precision, check_writable
 from .cluster import cli as cluster_cli
-from .errors import Error, UserError
+from .errors import INTERRUPTED_STATUS, Error, UserError
 from .mnist_files import DATA_DIR_ENV, default_data_dir, fetch_mnist, load_raw
 from .networks.config import Config
 from .provenance import code_version, device_name
@@ -72,6 +72,7 @@ def say(args, message: str) -> None:
 
 
 def cmd_fetch_data(args) -> int:
+    """Fetch the four MNIST files, each checked by its content (``--check``: check those already there)."""
     check_data_dir(data_dir_of(args))
     if args.check:
         load_raw(data_dir_of(args))  # a missing or damaged file is one line naming it
@@ -161,6 +162,7 @@ def cmd_grid(args) -> int:
 
 
 def summary_of(results_dir: Path, show_all: bool) -> str:
+    """The results table of a folder's runs (its newest study, or every study with ``show_all``)."""
     check_not_a_file(results_dir, "results folder")
     records = load_records(results_dir) if results_dir.exists() else []
     if not records:
@@ -175,6 +177,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_evidence(args) -> int:
+    """Measure the named evidence items on a device and save their records."""
     device = devices.resolve(args.device, variants.FRAMEWORKS)
     check_writable(args.results_dir)
     names = list(evidence.NAMES) if "all" in args.names else list(dict.fromkeys(args.names))
@@ -194,6 +197,7 @@ def cmd_evidence(args) -> int:
 
 
 def continue_command(args, max_seconds: float | None = None) -> str:
+    """The command that continues this campaign, with ``max_seconds`` as its budget where given."""
     words = ["python -m mnistbench campaign", f"--device {args.device}", f"--results-dir {args.results_dir}"]
     budget = max_seconds or args.max_seconds
     words += ["--quick"] * args.quick + ([f"--max-seconds {budget:g}"] if budget else [])
@@ -221,17 +225,17 @@ def cmd_campaign(args) -> int:
     planned = campaign.assess(steps, args.device, args.quick, args.results_dir, cached=bool(args.compilation_cache),
                               visible=visible, history=history)
     if args.dry_run and args.json:
-        print(json.dumps(campaign.plan_json(planned)))
+        print(json.dumps(campaign_text.plan_json(planned)))
         return 0
     if args.dry_run:
         if not visible:
             print("no GPU on this machine: the plan as a GPU would run it (a step recorded in the folder is done)")
-        print(campaign.plan_text(planned, campaign.recorded_seconds(args.results_dir)))
+        print(campaign_text.plan_text(planned, campaign.recorded_seconds(args.results_dir)))
         return 0
     outcome = campaign.execute(planned, args.device, args.quick, args.results_dir, args.max_seconds,
                                args.compilation_cache, log=lambda m: say(args, m),
                                estimator=lambda step, todo: campaign.estimate(step, todo, history))
-    print(campaign.outcome_text(outcome, args.max_seconds, lambda budget: continue_command(args, budget)))
+    print(campaign_text.outcome_text(outcome, args.max_seconds, lambda budget: continue_command(args, budget)))
     return 1 if outcome.failed else 0
 
 
@@ -241,6 +245,7 @@ COMMANDS = {"fetch-data": cmd_fetch_data, "run": cmd_run, "grid": cmd_grid, "sum
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a user's mistake or an interruption is one line and an exit status."""
     args = None
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # scancel, a job's time limit: handled as Ctrl-C
     try:
@@ -253,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         command = getattr(args, "command", None)
         message = INTERRUPTED.get(command, "interrupted")
         print(f"mnistbench: {message.format(results_dir=getattr(args, 'results_dir', ''))}", file=sys.stderr)
-        return 130
+        return INTERRUPTED_STATUS
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0

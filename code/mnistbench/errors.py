@@ -6,6 +6,9 @@ bugs. This module imports nothing, so every module may use it.
 """
 
 
+INTERRUPTED_STATUS = 130  # the exit status of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT)
+
+
 class Error(Exception):
     """A problem the user can fix: reported as one line, exit status 2."""
 

@@ -16,8 +16,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # The modules whose code decides what a measurement measures are every module of the networks'
 # and the bench's folders (and the MNIST files' reader), less these, which plan, store or analyse
 # and never run inside a timed process. A new module is a measuring one unless it is named here.
-NOT_MEASURING = ("bench/campaign.py", "bench/estimates.py", "bench/results.py", "bench/selection.py",
-                 "bench/compare.py", "bench/evidence/items.py")
+NOT_MEASURING = ("bench/campaign.py", "bench/campaign_text.py", "bench/estimates.py", "bench/results.py",
+                 "bench/selection.py", "bench/compare.py", "bench/evidence/items.py")
 # Settings that change what a framework does; kept with every record.
 RECORDED_ENVIRONMENT = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES",
                         "OMP_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL")

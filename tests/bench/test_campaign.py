@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from mnistbench.bench import campaign, estimates, results, variants
+from mnistbench.bench import campaign, campaign_text, estimates, results, variants
 from mnistbench.bench.session import FULL, Run
 from mnistbench.networks.config import Config
 from tests.factories import run_record
@@ -200,7 +200,7 @@ def test_execute_goes_on_after_a_failure_and_says_what_was_blocked():
 def test_plan_text_shows_tiers_states_estimates_and_totals():
     items = planned([("a", 30)], "done") + planned([("b", 120), ("c", 60)])
     items[2].step = campaign.Step("c", "evidence", tier=2)
-    text = campaign.plan_text(items, (80.0, 3))
+    text = campaign_text.plan_text(items, (80.0, 3))
     assert "tier 1 (what the two-page report needs): 2 steps, about 2.5 min" in text
     assert "tier 2" in text and "[done] a" in text and "[to do] b" in text and "~2.0 min (defaults)" in text
     assert "whole plan about 3.5 min; 1 of 3 steps done or blocked; 2 to do, about 3.0 min" in text

@@ -24,7 +24,6 @@ run is simply done again.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +59,7 @@ class Step:
 
 @dataclasses.dataclass
 class Planned:
+    """A step as assessed now: its state, its estimate and whose records gave it, its runs left."""
     step: Step
     state: str  # DONE, TO_DO or a reason starting with BLOCKED
     estimate_s: float
@@ -71,6 +71,7 @@ class Planned:
 
 
 def session_step(runs: list[Run], tier: int, folder: Path) -> Step:
+    """A session of ``runs`` in one new process, labelled by its first (the cold start)."""
     first = runs[0]
     c = first.config
     label = (f"session   {first.framework}: {first.variant} batch {c.batch_size} seed {c.seed}"
@@ -190,6 +191,7 @@ def blocked_by_equality(run: Run, equality: dict | None, running: bool = False) 
 
 
 def state_of(step: Step, todo: tuple[Run, ...], evidence_data: Callable) -> str:
+    """DONE, TO_DO, or why the step is blocked (every run it has left waits for an equality check)."""
     if step.kind == "session":
         if not todo:
             return DONE
@@ -210,6 +212,7 @@ def load_history(results_dir: Path, device: str, device_name: str, quick: bool) 
 
 
 def estimate(step: Step, todo: tuple[Run, ...], history: estimates.History) -> estimates.Estimate:
+    """How long the step's runs left (or its evidence part) should take, from ``history``."""
     if step.kind == "session":
         return estimates.session(list(todo or step.runs), history)
     return estimates.evidence_part(step.evidence, step.part, history)
@@ -229,6 +232,7 @@ def assess(steps: list[Step], device: str, quick: bool, results_dir: Path, cache
     cache: dict[str, dict | None] = {}
 
     def evidence_data(item: str) -> dict | None:
+        """The item's current record data, read once."""
         if item not in cache:
             cache[item] = current_data(item, device, quick, Path(results_dir) / EVIDENCE_FOLDER, described)
         return cache[item]
@@ -246,6 +250,7 @@ def assess(steps: list[Step], device: str, quick: bool, results_dir: Path, cache
 
 @dataclasses.dataclass
 class Outcome:
+    """What ``execute`` did: the steps done, failed (with the error), left and blocked (with why)."""
     done: list[Planned]
     failed: list[tuple[Planned, str]]
     left: list[Planned]  # not started (or only partly): the budget would have run out
@@ -260,19 +265,21 @@ class Blocked(Error):
 def execute_step(step: Step, todo: tuple[Run, ...], device: str, quick: bool, results_dir: Path,
                  compilation_cache: Path | None, log: Callable[[str], None]) -> list[str]:
     """Run one step (a session: the runs ``todo``); returns why runs were left out, if any."""
+    def equality():  # the equality record as measured by now
+        return current_data("equality", device, quick, Path(results_dir) / EVIDENCE_FOLDER, describe_device(device))
+
     if step.kind == "session":
-        equality = current_data("equality", device, quick, Path(results_dir) / EVIDENCE_FOLDER, describe_device(device))
-        reasons = {run: blocked_by_equality(run, equality, running=True) for run in todo}  # as measured by now
+        checked = equality()
+        reasons = {run: blocked_by_equality(run, checked, running=True) for run in todo}
         allowed = [run for run in todo if not reasons[run]]
         if not allowed:
             raise Blocked("; ".join(sorted({reason for reason in reasons.values() if reason})))
         run_session_in_fresh_process(allowed, device, step.folder, compilation_cache=compilation_cache,
                                      on_record=lambda path: log(f"    saved {Path(path).name}"))
         return sorted({f"{reason}: {run.name}" for run, reason in reasons.items() if reason})
-    if step.evidence == "cost-split":  # a GPU-only side is timed only once its equality check has passed
-        equality = current_data("equality", device, quick, Path(results_dir) / EVIDENCE_FOLDER, describe_device(device))
-        if reason := blocked_by_equality(Run(*step.part.split("-", 1), Config()), equality, running=True):
-            raise Blocked(reason)
+    side = Run(*step.part.split("-", 1), Config()) if step.evidence == "cost-split" else None
+    if side and (reason := blocked_by_equality(side, equality(), running=True)):  # a GPU-only side waits for its check
+        raise Blocked(reason)
     run_evidence(step.evidence, device, quick, step.folder, only_parts=[step.part], log=log)
     return []
 
@@ -302,10 +309,9 @@ def execute(planned: list[Planned], device: str, quick: bool, results_dir: Path,
         if max_seconds is not None and elapsed + item.estimate_s > max_seconds:
             part = (fitting_prefix(item, max_seconds - elapsed, estimator)
                     if item.step.kind == "session" and estimator else None)
+            outcome.left += todo[number:]  # this step (or the rest of its session) and everything after it
             if part is None:
-                outcome.left += todo[number:]
                 break
-            outcome.left += todo[number:]  # the rest of this session, and everything after it
             item, last = part, True
         budget = f" of {format_seconds(max_seconds)}" if max_seconds else ""
         runs = f", {len(item.todo)} runs" if item.step.kind == "session" else ""
@@ -329,65 +335,12 @@ def execute(planned: list[Planned], device: str, quick: bool, results_dir: Path,
 
 
 def format_seconds(seconds: float) -> str:
+    """'45 s', '3.5 min', '12 min' or '1.6 h': how long a step or a plan takes, as a plan prints it."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
         return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def outcome_text(outcome: Outcome, max_seconds: float | None, continue_command: Callable) -> str:
-    """What a campaign did and what is left, with the command that continues; a budget
-    too small for the next step alone is said, and the command offers one that fits."""
-    lines = [f"campaign: {len(outcome.done)} steps done in {format_seconds(outcome.seconds)}, "
-             f"{len(outcome.failed)} failed, {len(outcome.blocked)} blocked, {len(outcome.left)} left"]
-    lines += [f"  failed: {item.step.label}: {error}" for item, error in outcome.failed]
-    lines += [f"  {reason}" for _, reason in outcome.blocked]  # each names its run or step
-    if outcome.left:
-        lines.append(f"left (about {format_seconds(sum(p.estimate_s for p in outcome.left))}): "
-                     + "; ".join(p.step.label for p in outcome.left[:4]) + (" ..." if len(outcome.left) > 4 else ""))
-        needed = outcome.left[0].estimate_s
-        budget = None
-        if not outcome.done and not outcome.failed and max_seconds and needed > max_seconds:
-            budget = math.ceil(needed * 1.5)  # the same budget again would do nothing again
-            lines.append(f"the next step alone is estimated at {format_seconds(needed)}, more than "
-                         f"--max-seconds {max_seconds:g}")
-        lines.append(f"continue with: {continue_command(budget)}")
-    return "\n".join(lines)
-
-
-def plan_text(planned: list[Planned], recorded: tuple[float, int] | None = None) -> str:
-    """The plan by tier, one step per line with its state and estimate, and the totals."""
-    lines = []
-    for tier, what in TIERS.items():
-        mine = [p for p in planned if p.step.tier == tier]
-        if not mine:
-            continue
-        whole = sum(p.estimate_s for p in mine)
-        lines.append(f"tier {tier} ({what}): {len(mine)} steps, about {format_seconds(whole)} in all")
-        for p in mine:
-            left = (f" ({len(p.todo)} of {len(p.step.runs)} runs left)"
-                    if p.step.kind == "session" and p.todo and len(p.todo) < len(p.step.runs) else "")
-            lines.append(f"{planned.index(p) + 1:3}. [{p.state}] {p.step.label}{left}  "
-                         f"~{format_seconds(p.estimate_s)} ({p.estimate_from})")
-    todo = [p for p in planned if p.state == TO_DO]
-    sources = sorted({p.estimate_from for p in todo})
-    lines.append(f"whole plan about {format_seconds(sum(p.estimate_s for p in planned))}; "
-                 f"{len(planned) - len(todo)} of {len(planned)} steps done or blocked; {len(todo)} to do, about "
-                 f"{format_seconds(sum(p.estimate_s for p in todo))} (estimates from: {'; '.join(sources) or '-'})")
-    if recorded:
-        lines.append(f"recorded so far: {format_seconds(recorded[0])} in {recorded[1]} records (their own walls)")
-    return "\n".join(lines)
-
-
-def plan_json(planned: list[Planned]) -> dict:
-    """The plan as plain data, for programs (the cluster job): every step's label, tier, state and
-    estimate, and how many steps are done, to do and blocked."""
-    states = [p.state for p in planned]
-    return {"steps": [{"label": p.step.label, "tier": p.step.tier, "state": p.state, "estimate_s": p.estimate_s}
-                      for p in planned],
-            "done": states.count(DONE), "to_do": states.count(TO_DO),
-            "blocked": sum(state.startswith(BLOCKED) for state in states)}
 
 
 def recorded_seconds(results_dir: Path) -> tuple[float, int]:

@@ -258,13 +258,19 @@ def aa_rows(sessions: list[dict[str, dict]], aa: dict) -> list[dict]:
     return rows
 
 
+def family_level(family: dict) -> tuple[int, float]:
+    """The family's size k (every declared comparison, measured or not) and each comparison's level
+    alpha / k (Bonferroni)."""
+    k = sum(len(comparisons) for comparisons in family.values())
+    return k, FAMILY_ALPHA / max(k, 1)
+
+
 def analysis(sessions: list[dict[str, dict]], family: dict, aa: dict) -> dict:
     """Every declared comparison over every session (each a paired record's parts), at the family's
     corrected level (``comparison_row``: where the sessions do not agree, no verdict stands); each
     part's A/A and drift, per session; how many processes were left out or under interference."""
     names = list(dict.fromkeys(name for parts in sessions for name in parts))
-    k = sum(len(comparisons) for comparisons in family.values())  # the declared family, measured or not
-    alpha = FAMILY_ALPHA / max(k, 1)
+    k, alpha = family_level(family)
     rows = []
     for name in names:
         held = [parts[name] for parts in sessions if name in parts]

@@ -26,6 +26,7 @@ UNMEASURED_S = 60.0  # a step no record resembles (the only number here that no 
 
 @dataclasses.dataclass
 class Estimate:
+    """Seconds, and the devices whose records gave them; estimates add up and scale."""
     seconds: float
     sources: set[str]  # devices whose records the estimate used; "no record" where UNMEASURED_S stood in
 

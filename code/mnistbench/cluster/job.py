@@ -21,7 +21,8 @@ from pathlib import Path
 
 import submitit
 
-from ..errors import Error, last_line
+from ..bench.results import RESULTS_ENV
+from ..errors import INTERRUPTED_STATUS, Error, last_line
 
 REPORT_DIR = "report"  # the rendered PDFs, inside the results folder
 SIGNAL_DELAY_S = 30  # submitit's requeue signal comes this long before the limit (the net under an overrun)
@@ -76,7 +77,7 @@ def run_campaign(command: list[str], log: Callable[[str], None]) -> int:
 def render_report(results_dir: Path, log: Callable[[str], None], timeout_s: float) -> Path | None:
     """Render the report and the supplement from ``results_dir`` into its ``report/``, in a copy of the
     documents (the project's figures/ and freeze cache stay untouched; two studies can render at once)."""
-    later = f"render later where Quarto is: MNISTBENCH_RESULTS={results_dir} make report"
+    later = f"render later where Quarto is: {RESULTS_ENV}={results_dir} make report"
     project = Path(__file__).resolve().parents[3]  # the clone the package runs from
     quarto = shutil.which("quarto", path=f"{os.environ.get('PATH', '')}{os.pathsep}{Path(sys.executable).parent}")
     # (where render.sh looks, given PYTHON: the PATH, then beside it)
@@ -89,7 +90,7 @@ def render_report(results_dir: Path, log: Callable[[str], None], timeout_s: floa
         for name in DOCUMENTS:
             (Path(scratch) / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(project / name, Path(scratch) / name)
-        env = {**os.environ, "MNISTBENCH_RESULTS": str(results_dir), "PYTHON": sys.executable}
+        env = {**os.environ, RESULTS_ENV: str(results_dir), "PYTHON": sys.executable}
         try:
             done = subprocess.run(["bash", "scripts/render.sh", "report.qmd", "supplement.qmd"], cwd=scratch,
                                   env=env, capture_output=True, text=True, timeout=max(timeout_s, 1))
@@ -135,7 +136,7 @@ def run_job(job: CampaignJob, log: Callable[[str], None], requeue: Callable[[], 
         f"(margin {job.margin_s:.0f} s)")
     status = run_campaign(
         campaign_command(job.device, job.quick, job.results_dir, "--max-seconds", f"{max(budget, 1):.1f}"), log)
-    if status == 130:
+    if status == INTERRUPTED_STATUS:
         log("cluster: the campaign was stopped (scancel or the time limit); its finished steps are kept. "
             "Submit the same command again to continue")
         return "interrupted"

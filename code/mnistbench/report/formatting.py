@@ -1,6 +1,6 @@
 """Numbers as text. Prose (``fmt_s``) reads "n/a" for a missing value, tables (``seconds``) "-";
 the two differ only where a table keeps more: two decimals of a second from 1 s up, a whole millisecond
-below 10 ms where prose keeps one decimal. (``campaign.format_seconds`` says how long a campaign
+below 10 ms where prose keeps one decimal. (``bench.campaign.format_seconds`` says how long a campaign
 takes, in minutes and hours: another quantity.)"""
 
 from __future__ import annotations

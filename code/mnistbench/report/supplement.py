@@ -15,6 +15,7 @@ def heading(record: dict) -> str:
 
 
 def not_measured(what: str, device: str = "gpu") -> str:
+    """The sentence that stands where a section's records are missing, with the command that measures them."""
     return (f"*{what[:1].upper() + what[1:]}: not measured on a {device.upper()} by the current code yet.* "
             f"`make gpu-study RESULTS=results/NAME` (or `python -m mnistbench campaign --device {device}`) "
             "measures it.")
@@ -39,6 +40,7 @@ def studies_section(study: Study) -> str:
 
 
 def equality_section(study: Study) -> str:
+    """Every variant against its framework's default, per device: the steps compared and the largest differences."""
     def render(record: dict) -> str:  # a part per framework, holding each of its variants' comparisons
         return markdown([{"Variant": p["variant"], "Against": p["reference"], "Steps": p["steps"],
                           "Largest parameter difference": f"{p['max_abs_difference']:.1e}",
@@ -64,6 +66,8 @@ def grid_pairs_section(study: Study) -> str:
 
 
 def breakdown_section(study: Study) -> str:
+    """The first epoch's excess over a steady one per framework and batch size: JAX's trace, lower and XLA
+compile, what is left unexplained, and the first validation's excess."""
     def part(row: dict, key: str) -> str:  # PyTorch eager compiles nothing: no parts to show
         return seconds(row[key]) if row["framework"] == "jax" else "none"
 
@@ -76,6 +80,7 @@ def breakdown_section(study: Study) -> str:
 
 
 def compile_section(study: Study) -> str:
+    """The compile item: each program's trace, lower and compile per batch size and cache setting."""
     def cell(c: dict | None) -> str:  # total = trace + lower + compile [the first epoch]
         if c is None or not c["applies"]:
             return "-" if c is None else "n/a"
@@ -98,6 +103,7 @@ def compile_section(study: Study) -> str:
 
 
 def amortization_table(rows: list[dict]) -> str:
+    """When JAX's running total passes PyTorch's, per cache setting and batch size."""
     return markdown([{
         "Cache": r["cache"], "Batch": r["batch_size"], "JAX steady + validation": seconds(r["steady_s"]["jax"]),
         "PyTorch steady + validation": seconds(r["steady_s"]["torch"]),
@@ -119,6 +125,8 @@ def amortization_section(study: Study) -> str:
 
 
 def granularity_section(study: Study) -> str:
+    """The variants by dispatch granularity (a GPU campaign's variant runs): calls and operations per step,
+steady epochs."""
     runs = study.variants_runs
     if not runs:
         return not_measured("the variants")
@@ -177,6 +185,7 @@ def older_gpu_section(study: Study) -> str:
 
 
 def overhead_section(study: Study) -> str:
+    """Host and device time per step of the profiled runs, per variant and batch size."""
     rows = analyze.overhead_rows(study.variants_runs)
     if not rows:
         return not_measured("host and device time per step")
@@ -191,6 +200,7 @@ def overhead_section(study: Study) -> str:
 
 
 def updates_section(study: Study) -> str:
+    """The updates experiment: each arm's accuracy at equal epochs and at equal updates."""
     if not (found := study.evidence("updates")):
         return "*Not measured yet:* `python -m mnistbench evidence updates --device cpu`."
     return f"{heading(found[-1])}\n\n" + markdown([{
@@ -236,6 +246,7 @@ def donation_section(study: Study) -> str:
 
 
 def precision_section(study: Study) -> str:
+    """TF32 against full float32 on the GPU: compile, steady epoch and accuracy."""
     if not (gpu := study.study_of("gpu")):
         return "*Not in this results folder:* TF32 is a matmul mode of NVIDIA GPUs; no GPU study is here."
     if not (rows := analyze.precision_comparison([r for r in study.all_runs if study.same_setup(r, gpu[0])])):
@@ -251,6 +262,7 @@ def precision_section(study: Study) -> str:
 
 
 def efficiency_section(study: Study) -> str:
+    """Each default run's steady epoch beside its physical floor and its share of the probed peak."""
     return "\n\n".join(f"{heading(runs[0])}\n\n" + markdown([{
         "Framework": FRAMEWORK_NAMES[r["framework"]], "Batch": r["batch_size"],
         "Steady epoch": seconds(r["steady_epoch_s"]), "Physical floor": seconds(r["physical_floor_s"]),

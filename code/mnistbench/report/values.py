@@ -107,6 +107,7 @@ def seed_ratio(runs: list[dict], a: tuple[str, int], b: tuple[str, int], per_ste
 
 
 def setup_values(study: Study) -> dict:
+    """The network and training settings the Setup section quotes, from the first run's configuration."""
     config = Config.from_dict(study.first["config"])
     hidden = config.layer_sizes[1:-1]
     words = {1: "one", 2: "two", 3: "three"}.get(len(hidden), str(len(hidden)))
@@ -200,7 +201,7 @@ def paired_values(study: Study) -> dict:
     for name, label in names.items():
         for size, part in (("small", small), ("large", large)):
             if (row := rows.get((part, label))) is not None:
-                # the family's interval (99.6%) whatever the verdict; the supplement adds the equivalence test's
+                # the family's corrected interval whatever the verdict; the supplement adds the equivalence test's
                 out[f"{name}_{size}"] = Ratio(compare.Interval(**row["difference"]), row["within"], row["agree"])
                 # what "not resolved" is worth: the power those rounds had at the margin with the spread they met
                 out[f"{name}_{size}_power"] = Value(f"{100 * row['power']:.0f}%", row["power"])
@@ -250,6 +251,7 @@ def peak_values(parts: list[dict], large: str, alpha: float) -> dict:
 
 
 def cpu_values(study: Study) -> dict:
+    """The CPU grid's: JAX's cold compile, and the fusion counts at the smallest batch."""
     runs = default_variant_runs(study.study_of("cpu"))
     if not runs:
         return {}
@@ -320,6 +322,7 @@ def older_gpu_values(study: Study) -> dict:
 
 
 def updates_values(study: Study) -> dict:
+    """The updates experiment's test accuracies (seed 0): the reference, equal epochs, equal updates."""
     record = max(study.evidence("updates"), key=lambda r: r["timestamp"], default=None)
     if record is None:
         return {}

@@ -29,8 +29,7 @@ def paired_analysis(records: list[dict]) -> dict:
 def design_section(study: Study) -> str:
     """What was declared before anything was measured (``compare``, ``evidence.paired``): the margin,
     the family and its level, the rounds from the pilot's spread and the power they give."""
-    k = paired.family_size()
-    alpha = compare.FAMILY_ALPHA / k
+    k, alpha = compare.family_level(paired.family(quick=False))
     rows = []
     for part, comparisons in paired.family(quick=False).items():
         pilot = paired.PILOT_SD[paired.role(part, False)]
@@ -66,7 +65,8 @@ def family_table(result: dict) -> str:
         f"Ratio [{level}]": interval_text(row["difference"]),
         f"[{100 * (1 - 2 * result['alpha']):.1f}%]": interval_text(row["equivalence"]).split(" ", 1)[1],
         "Rounds": str(row["difference"]["n"]), "Verdict": row["verdict"],
-        "Power at its s.d.": f"{row['power']:.2f}", "Rounds for 80%": str(row["rounds_needed"] or ">1000"),
+        "Power at its s.d.": f"{row['power']:.2f}",
+        f"Rounds for {compare.POWER_TARGET:.0%}": str(row["rounds_needed"] or ">1000"),
         "Without interference": row["without_interference"]} for row in result["rows"]])
 
 

@@ -62,9 +62,9 @@ def declared_design(name: str, quick: bool) -> dict:
     if name != "paired":
         return {}
     family = paired.family(quick)
-    k = sum(len(comparisons) for comparisons in family.values())
+    alpha = compare.family_level(family)[1]
     return {"design": {"margin": compare.MARGIN, "family_alpha": compare.FAMILY_ALPHA,
-                       "level": 1 - compare.FAMILY_ALPHA / k, "power_target": compare.POWER_TARGET,
+                       "level": 1 - alpha, "power_target": compare.POWER_TARGET,
                        "family": {part: [label for label, *_ in comparisons] for part, comparisons in family.items()}}}
 
 
