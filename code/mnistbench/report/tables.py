@@ -100,12 +100,16 @@ def platforms_markdown(study) -> str:
         runs = study.study_of(kind)
         if runs:
             device, platform = runs[0]["device"], runs[0]["platform"]
+            cuda = {r["framework"]: r["device"].get("cuda") for r in runs}  # PyTorch's CUDA; JAX's plugin
             host = platform["cpu"].replace("(R)", "").replace(" Processor", "")
             system = "Linux " + platform.get("os", "Linux-?").split("-")[1]  # the kernel's version
             rows.append({"Device": device["name"] if kind == "gpu" else f"{host} (CPU)",
                          "Host CPU, system": f"{host}, {system}",
                          "Python, JAX, PyTorch": f"{platform['python']}, {platform['jax']}, {platform['torch']}",
-                         "Driver, CUDA": (f"{device['driver']}, {device['cuda']}" if device.get("driver") else "-")})
+                         "Driver, CUDA": (f"{device['driver']}, " + "; ".join(
+                             f"CUDA {version}" if framework == "torch" else version
+                             for framework, version in sorted(cuda.items(), reverse=True) if version)
+                             if device.get("driver") else "-")})
     return tabulate(rows, headers="keys", tablefmt="pipe", disable_numparse=True)  # its caption follows it
 
 
