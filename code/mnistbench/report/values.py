@@ -193,7 +193,7 @@ def paired_values(study: Study) -> dict:
     result = verdicts.paired_analysis(records)
     rows = {(row["part"], row["comparison"]): row for row in result["rows"]}
     out = {"margin": Value(f"±{100 * compare.MARGIN:.0f}%", compare.MARGIN),
-           "level": Value(f"{100 * (1 - result['alpha']):.1f}%"), "sessions": Value(str(len(records)), len(records))}
+           "level": Value(verdicts.level_text(result["alpha"])), "sessions": Value(str(len(records)), len(records))}
     names = {"cpu_jax_over_torch": paired.DEFAULTS[0], "jit_over_compile": paired.STEP[0],
              "jax_eager_over_torch_eager": paired.OPERATION[0], "jit_over_jax_eager": paired.JIT[0],
              "scan_over_jit": paired.SCAN[0], "donation": paired.DONATION[0]}

@@ -26,6 +26,11 @@ def paired_analysis(records: list[dict]) -> dict:
     return compare.analysis([r["data"]["parts"] for r in records], paired.family(quick=False), paired.aa(quick=False))
 
 
+def level_text(alpha: float) -> str:
+    """A comparison's corrected level as printed: '99.6%' for alpha = 0.05 / 12."""
+    return f"{100 * (1 - alpha):.1f}%"
+
+
 def design_section(study: Study) -> str:
     """What was declared before anything was measured (``compare``, ``evidence.paired``): the margin,
     the family and its level, the rounds from the pilot's spread and the power they give."""
@@ -46,7 +51,7 @@ def design_section(study: Study) -> str:
         f"Smallest effect of interest and equivalence margin: **±{100 * compare.MARGIN:.0f}%**, fixed before any "
         f"data. Family: the **{k} comparisons the report states** (below); family-wise error "
         f"{compare.FAMILY_ALPHA:.0%}, each comparison at {alpha:.4f} (Bonferroni), so every interval printed beside "
-        f"a verdict is a {100 * (1 - alpha):.1f}% interval (the equivalence test's, {100 * (1 - 2 * alpha):.1f}%). "
+        f"a verdict is a {level_text(alpha)} interval (the equivalence test's, {level_text(2 * alpha)}). "
         "Rounds a session from the pilot's spread of each comparison's per-round log ratio, for "
         f"{compare.POWER_TARGET:.0%} power at the margin over {paired.SESSIONS} sessions; every side takes every "
         "position once in a Williams square, its rows and places drawn anew for each part of each campaign (the "
@@ -59,11 +64,11 @@ def design_section(study: Study) -> str:
 
 def family_table(result: dict) -> str:
     """The declared comparisons, every session's rounds together: intervals, verdict, power."""
-    level = f"{100 * (1 - result['alpha']):.1f}%"
+    level = level_text(result["alpha"])
     return markdown([{
         "Part": row["part"], "Comparison": row["comparison"], "B / A": f"{row['b']} / {row['a']}",
         f"Ratio [{level}]": interval_text(row["difference"]),
-        f"[{100 * (1 - 2 * result['alpha']):.1f}%]": interval_text(row["equivalence"]).split(" ", 1)[1],
+        f"[{level_text(2 * result['alpha'])}]": interval_text(row["equivalence"]).split(" ", 1)[1],
         "Rounds": str(row["difference"]["n"]), "Verdict": row["verdict"],
         "Power at its s.d.": f"{row['power']:.2f}",
         f"Rounds for {compare.POWER_TARGET:.0%}": str(row["rounds_needed"] or ">1000"),
@@ -72,7 +77,7 @@ def family_table(result: dict) -> str:
 
 def sessions_table(result: dict) -> str:
     """Each comparison session by session, with the F test of the sessions' difference."""
-    level = f"{100 * (1 - result['alpha']):.1f}%"
+    level = level_text(result["alpha"])
     return markdown([{"Comparison": row["comparison"] if row["comparison"].startswith(row["part"])
                       else f"{row['part']}: {row['comparison']}",
                       **{f"Session {n + 1} [{level}]": session_cell(s) for n, s in enumerate(row["sessions"])},
@@ -114,7 +119,7 @@ def paired_section(study: Study) -> str:
     result = paired_analysis(records)
     sessions = "; ".join(f"session {n + 1}: {r['timestamp'][:16].replace('T', ' ')} UTC, {device_label(r)}"
                          for n, r in enumerate(records))
-    level = f"{100 * (1 - result['alpha']):.1f}%"
+    level = level_text(result["alpha"])
     return "\n\n".join([
         f"{len(records)} session{'s' * (len(records) > 1)} ({sessions}); {result['processes']} processes, "
         f"{result['invalid_processes']} left out (a clock below the physical floor); "
