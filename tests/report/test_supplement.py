@@ -51,8 +51,23 @@ def test_the_paired_section_prints_the_verdicts_of_every_session_the_a_a_and_the
     assert "Ratio [99.6%]" in text and "[99.2%]" in text  # the intervals the verdicts read, at the family's level
     assert "**A/A**" in text and "| yes " in text and "Drift a minute" in text
     assert "One call, µs" in text and "0 left out" in text
+    looks = text.split("**As the sessions joined**")[1].split("**A/A**")[0]  # the verdicts look by look
+    assert "| Session 1 " in looks and "| Sessions 1-2 " in looks and "planned as 2 sessions" in looks
     design = verdicts.design_section(Study(all_runs=[], all_evidence=[]))
     assert "±10%" in design and "12 comparisons" in design and "Williams square" in design
+
+
+def test_the_values_name_the_verdicts_the_last_session_changed(monkeypatch):
+    """A last session that agrees changes nothing; one that contradicts the first turns its verdict into
+    'sessions disagree', and the report's values name it."""
+    rng = np.random.default_rng(0)
+    first = paired_record(rng)
+    for last_jax_jit, changed in ((0.8, []), (1.25, ["cpu_jax_over_torch_small"])):
+        records = [first, paired_record(rng, "2026-12-07T09:00:00+00:00", jax_jit=last_jax_jit)]
+        monkeypatch.setattr(Study, "evidence", lambda self, name, records=records: records if name == "paired" else [])
+        paired = values.paired_values(Study(all_runs=[], all_evidence=[]))
+        assert paired["changed_by_last_session"].value == changed and paired["last_session"] == "second"
+        assert paired["cpu_jax_over_torch_small"].verdict == ("faster" if not changed else "sessions disagree")
 
 
 def hlo(with_matmul: int, without_matmul: int) -> dict:

@@ -29,6 +29,7 @@ from .studies import Study
 
 STRICT_ENV = "MNISTBENCH_STRICT"
 NOT_MEASURED = "(not measured)"
+ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", 6: "sixth"}
 
 
 class ClaimContradicted(AssertionError):
@@ -198,15 +199,23 @@ def paired_values(study: Study) -> dict:
              "jax_eager_over_torch_eager": paired.OPERATION[0], "jit_over_jax_eager": paired.JIT[0],
              "scan_over_jit": paired.SCAN[0], "donation": paired.DONATION[0]}
     small, large = (f"bs{b}" for b in paired.batch_sizes(quick=False))
+    # the verdicts without the last session: a verdict it changed was reached only at the last look
+    before_last = verdicts.paired_analysis(records[:-1])["rows"] if len(records) > 1 else []
+    before_last = {(row["part"], row["comparison"]): row["verdict"] for row in before_last}
+    changed = []
     for name, label in names.items():
         for size, part in (("small", small), ("large", large)):
             if (row := rows.get((part, label))) is not None:
+                if before_last and before_last.get((part, label)) != row["verdict"]:
+                    changed.append(f"{name}_{size}")
                 # the family's corrected interval whatever the verdict; the supplement adds the equivalence test's
                 out[f"{name}_{size}"] = Ratio(compare.Interval(**row["difference"]), row["within"], row["agree"])
                 # what "not resolved" is worth: the power those rounds had at the margin with the spread they met
                 out[f"{name}_{size}_power"] = Value(f"{100 * row['power']:.0f}%", row["power"])
     row = rows.get(("dispatch", "dispatch: one operation"))
     out["dispatch_op_jax_slower"] = None if row is None else row["agree"] and row["direction"] == "slower"
+    out["changed_by_last_session"] = Value(", ".join(changed) or "none", changed) if before_last else None
+    out["last_session"] = Value(ORDINALS.get(len(records), f"{len(records)}th"), len(records))
     out["sessions_agree"] = all(row["agree"] for row in result["rows"]) if len(records) > 1 else None
     if (row := rows.get((small, paired.DEFAULTS[0]))) is not None:  # the session's spread against the pilot's
         pilot = paired.PILOT_SD["small"][paired.DEFAULTS[0]]

@@ -75,14 +75,36 @@ def family_table(result: dict) -> str:
         "Without interference": row["without_interference"]} for row in result["rows"]])
 
 
+def comparison_name(part: str, label: str) -> str:
+    """A declared comparison as one name: 'bs64: JAX: donation', 'dispatch: one operation'."""
+    return label if label.startswith(part) else f"{part}: {label}"
+
+
 def sessions_table(result: dict) -> str:
     """Each comparison session by session, with the F test of the sessions' difference."""
     level = level_text(result["alpha"])
-    return markdown([{"Comparison": row["comparison"] if row["comparison"].startswith(row["part"])
-                      else f"{row['part']}: {row['comparison']}",
+    return markdown([{"Comparison": comparison_name(row["part"], row["comparison"]),
                       **{f"Session {n + 1} [{level}]": session_cell(s) for n, s in enumerate(row["sessions"])},
                       "Sessions differ, p": "-" if row["heterogeneity_p"] is None else f"{row['heterogeneity_p']:.3f}"}
                      for row in result["rows"]])
+
+
+def verdicts_as_sessions_joined(records: list[dict]) -> dict[tuple[str, str], list[str | None]]:
+    """Each declared comparison's verdict from the first k sessions' rounds, for k = 1 to all: how each
+    look at the data read (None: not measured by then)."""
+    looks = {}
+    for k in range(1, len(records) + 1):
+        for row in paired_analysis(records[:k])["rows"]:
+            looks.setdefault((row["part"], row["comparison"]), [None] * len(records))[k - 1] = row["verdict"]
+    return looks
+
+
+def looks_table(records: list[dict]) -> str:
+    """The verdicts as the sessions joined, a column per look."""
+    return markdown([{"Comparison": comparison_name(part, label),
+                      **{"Session 1" if k == 0 else f"Sessions 1-{k + 1}": verdict or "-"
+                         for k, verdict in enumerate(looks)}}
+                     for (part, label), looks in verdicts_as_sessions_joined(records).items()])
 
 
 def aa_table(result: dict) -> str:
@@ -134,6 +156,10 @@ def paired_section(study: Study) -> str:
         "alone resolves the comparison, *within* meaning within the margin; the F test of the log ratios by "
         f"session: a verdict above stands only where the sessions do not differ at the family's level)\n\n"
         f"{sessions_table(result)}",
+        *[f"**As the sessions joined** (each comparison's verdict from the first sessions' rounds: the study was "
+          f"planned as {paired.SESSIONS} sessions, and every session beyond them is another look at the data that "
+          "the family's level does not count, so a verdict reached only at a later look is weaker than its "
+          f"interval says)\n\n{looks_table(records)}"] * (len(records) > 1),
         f"**A/A** (the instrument: its interval should cover 1; its spread beside the family's)\n\n{aa_table(result)}",
         "**Drift** (a process's log time against the minutes since its round began, after its side's and its "
         f"round's effects; the balanced order cancels it)\n\n{drift_table(result)}",
@@ -145,7 +171,7 @@ def paired_section(study: Study) -> str:
 
 def session_cell(estimate: dict | None) -> str:
     """One session's estimate of a comparison: its interval, and its verdict where it reaches one
-    ("within" for within the margin: the columns stay narrow enough for three sessions)."""
+    ("within" for within the margin: the columns stay narrow enough for four sessions)."""
     if not estimate:
         return "-"
     interval = interval_text(estimate["difference"])
