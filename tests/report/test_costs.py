@@ -18,10 +18,10 @@ def side(variant, a, c, sizes=(8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096), 
 
 def test_the_fit_recovers_a_known_fixed_and_per_sample_cost_with_intervals():
     [row] = costs.cost_split({"parts": {"jax-jit": side("jax-jit", a=0.002, c=1e-4)}})
-    assert row["a_low"] < 0.002 < row["a_high"] and row["c_low"] < 1e-4 < row["c_high"]
-    assert row["crossing"] == pytest.approx(20, rel=0.2) and row["crossing_low"] < 20 < row["crossing_high"]
-    assert row["fits"] and row["points"] == 20 and row["processes"] == 2
-    assert row["floor_per_sample_s"] == pytest.approx(9.5e6 / 1e11) and row["over_floor"] == pytest.approx(
+    assert row.a.low < 0.002 < row.a.high and row.c.low < 1e-4 < row.c.high
+    assert row.crossing.value == pytest.approx(20, rel=0.2) and row.crossing.low < 20 < row.crossing.high
+    assert row.fits and row.points == 20 and row.processes == 2
+    assert row.floor_per_sample_s == pytest.approx(9.5e6 / 1e11) and row.over_floor == pytest.approx(
         1e-4 / 9.5e-5, rel=0.1)
 
 
@@ -31,15 +31,15 @@ def test_each_process_gets_its_own_line_and_one_below_the_floor_none():
     slow["sizes"] = [dict(row, step_s=[2 * t for t in row["step_s"]]) for row in slow["sizes"]]
     part["processes"][2]["floor_violations"] = ["epoch 1 took 1 ms, below the physical floor of 2 ms"]
     [row] = costs.cost_split({"parts": {"jax-jit": part}})
-    assert len(row["a_processes"]) == 2  # the process below the floor has no line
-    assert row["a_processes"][0] == pytest.approx(0.002, rel=0.1)
-    assert row["a_processes"][1] == pytest.approx(0.004, rel=0.1)
-    assert row["c_processes"][1] == pytest.approx(2e-4, rel=0.1)  # a slower process shows as spread, not as a point
+    assert len(row.a_processes) == 2  # the process below the floor has no line
+    assert row.a_processes[0] == pytest.approx(0.002, rel=0.1)
+    assert row.a_processes[1] == pytest.approx(0.004, rel=0.1)
+    assert row.c_processes[1] == pytest.approx(2e-4, rel=0.1)  # a slower process shows as spread, not as a point
 
 
 def test_a_side_the_line_does_not_fit_is_said_to_be_so():
     [row] = costs.cost_split({"parts": {"torch-eager": side("torch-eager", a=0.002, c=1e-4, curve=3.0)}})
-    assert not row["fits"] and max(abs(r) for r in row["residuals"].values()) > costs.FIT_TOLERANCE
+    assert not row.fits and max(abs(r) for r in row.residuals.values()) > costs.FIT_TOLERANCE
 
 
 def test_jax_eager_is_taken_apart_into_transformation_dispatch_and_arithmetic():

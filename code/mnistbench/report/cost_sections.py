@@ -7,6 +7,7 @@ from ..bench.compare import CONFIDENCE
 from .costs import (
     FIT_TOLERANCE,
     TARGET_ACCURACY,
+    Bounded,
     cost_split,
     eager_split,
     fusions_by_size,
@@ -27,12 +28,12 @@ def cost_split_section(study: Study) -> str:
         fits = cost_split(record["data"])
         probed = peaks(record["data"])
         lines = markdown([{
-            "Side": side_name(fit["variant"]), "Fixed a, ms": processes_text(fit, "a", 1e3, 3),
-            "Per sample c, µs": processes_text(fit, "c", 1e6, 2), "b* = a / c": f"{fit['crossing']:.0f}",
-            f"Pooled {LEVEL} interval of c": _range_text(fit, "c_s", 1e6, 1),
-            "c / floor": f"{fit['over_floor']:.1f}" if fit["over_floor"] else "-",
-            "Largest residual": f"{100 * max(fit['residuals'].values(), key=abs):+.0f}%",
-            "Line fits": "yes" if fit["fits"] else "no", "Points": str(fit["points"])} for fit in fits])
+            "Side": side_name(fit.variant), "Fixed a, ms": processes_text(fit.a, fit.a_processes, 1e3, 3),
+            "Per sample c, µs": processes_text(fit.c, fit.c_processes, 1e6, 2),
+            "b* = a / c": f"{fit.crossing.value:.0f}", f"Pooled {LEVEL} interval of c": bounded_text(fit.c, 1e6, 1),
+            "c / floor": f"{fit.over_floor:.1f}" if fit.over_floor else "-",
+            "Largest residual": f"{100 * max(fit.residuals.values(), key=abs):+.0f}%",
+            "Line fits": "yes" if fit.fits else "no", "Points": str(fit.points)} for fit in fits])
         eager = markdown([{"Batch": str(r["batch_size"]), "Eager step": seconds(r["step_s"]),
                            "Transformation": seconds(r["transform_s"]),
                            "Dispatch (calls × one)": f"{seconds(r['dispatch_s'])} ({r['calls']})",
@@ -42,7 +43,7 @@ def cost_split_section(study: Study) -> str:
                              "Without": str(r["without_matmul"]), "Matmuls alone": str(r["matmuls_outside_fusions"]),
                              "The update's loops": str(r["update_loops"])}
                             for r in fusions_by_size(record["data"])])
-        floor = fits[0]["floor_per_sample_s"] if fits else None
+        floor = fits[0].floor_per_sample_s if fits else None
         return "\n\n".join([
             "Each framework's probed matmul peak: " + ", ".join(f"{FRAMEWORK_NAMES[fw]} {flops_text(v)}"
                                                                 for fw, v in probed.items())
@@ -59,16 +60,16 @@ def cost_split_section(study: Study) -> str:
     return each_device(study, "cost-split", "the cost split", render)
 
 
-def processes_text(fit: dict, key: str, scale: float, digits: int) -> str:
+def processes_text(pooled: Bounded, processes: list[float], scale: float, digits: int) -> str:
     """'16.80 (16.74, 16.85)': the fit over every point, then each process's own fit, lowest first."""
-    own = ", ".join(f"{value * scale:.{digits}f}" for value in sorted(fit[f"{key}_processes"]))
-    return f"{fit[key + '_s'] * scale:.{digits}f}" + (f" ({own})" if own else "")
+    own = ", ".join(f"{value * scale:.{digits}f}" for value in sorted(processes))
+    return f"{pooled.value * scale:.{digits}f}" + (f" ({own})" if own else "")
 
 
-def _range_text(fit: dict, key: str, scale: float, digits: int) -> str:
-    base = key.removesuffix("_s")
-    return (f"{fit[key] * scale:.{digits}f} [{fit[base + '_low'] * scale:.{digits}f}, "
-            f"{fit[base + '_high'] * scale:.{digits}f}]")
+def bounded_text(quantity: Bounded, scale: float, digits: int) -> str:
+    """'55.6 [54.4, 56.9]': a fitted quantity and its interval, scaled."""
+    value, low, high = (f"{x * scale:.{digits}f}" for x in quantity)
+    return f"{value} [{low}, {high}]"
 
 
 def time_to_accuracy_section(study: Study) -> str:
@@ -87,8 +88,8 @@ def time_to_accuracy_section(study: Study) -> str:
 def report_table(study) -> str:
     """The report's table of the CPU's cost split: per side a and c (each process's own fit beside), b* (where
     the line fits) and c over the floor."""
-    return markdown([{"Side": side_name(fit["variant"]), "Fixed a, ms": processes_text(fit, "a", 1e3, 2),
-                      "Per sample c, µs": processes_text(fit, "c", 1e6, 1),
-                      "b* = a / c": f"{fit['crossing']:.0f}" if fit["fits"] else "-",
-                      "c / floor": f"{fit['over_floor']:.2f}", "Line fits": "yes" if fit["fits"] else "no"}
+    return markdown([{"Side": side_name(fit.variant), "Fixed a, ms": processes_text(fit.a, fit.a_processes, 1e3, 2),
+                      "Per sample c, µs": processes_text(fit.c, fit.c_processes, 1e6, 1),
+                      "b* = a / c": f"{fit.crossing.value:.0f}" if fit.fits else "-",
+                      "c / floor": f"{fit.over_floor:.2f}", "Line fits": "yes" if fit.fits else "no"}
                      for fit in report_fits(study)])

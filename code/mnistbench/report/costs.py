@@ -11,6 +11,8 @@ eager's step as transformation + dispatch + arithmetic. ``time_to_accuracy``: fr
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -20,6 +22,33 @@ from ..bench.selection import group_by
 
 FIT_TOLERANCE = 0.15  # declared: the line fits a side where every size's mean step lies within 15% of it
 TARGET_ACCURACY = 0.975  # declared before the runs it reads: the time-to-accuracy target (validation accuracy)
+
+
+class Bounded(NamedTuple):
+    """A fitted quantity and its interval (``CONFIDENCE``)."""
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class SideFit:
+    """One side's line t(b) = a + c b: a the fixed cost of a step and c the cost per sample (seconds),
+    b* = a / c (``crossing``), each with its interval; c over the physical floor per sample; each size's
+    mean step and the line's relative residual there, and every process's own a and c."""
+    variant: str
+    a: Bounded
+    c: Bounded
+    crossing: Bounded
+    points: int
+    processes: int
+    residuals: dict[int, float]
+    fits: bool  # every size's mean within FIT_TOLERANCE of the line
+    floor_per_sample_s: float | None
+    over_floor: float | None
+    step_s: dict[int, float]
+    a_processes: list[float]
+    c_processes: list[float]
 
 
 def points(part: dict) -> list[tuple[int, float]]:
@@ -54,7 +83,7 @@ def process_fits(part: dict) -> list[tuple[float, float]]:
     return found
 
 
-def fit_side(part: dict, floor_per_sample_s: float | None = None) -> dict:
+def fit_side(part: dict, floor_per_sample_s: float | None = None) -> SideFit:
     """The line t(b) = a + c b through one side's points, with intervals and its residuals."""
     b, t = (np.array(values, dtype=float) for values in zip(*points(part)))
     a, c, weights, gram = weighted_fit(b, t)
@@ -67,21 +96,20 @@ def fit_side(part: dict, floor_per_sample_s: float | None = None) -> dict:
     crossing = a / c if c > 0 else math.nan  # b*: the delta method's interval, on the log scale
     se_log = math.sqrt(covariance[0, 0] / a**2 + covariance[1, 1] / c**2 - 2 * covariance[0, 1] / (a * c)) \
         if a > 0 and c > 0 else math.nan
-    by_size = {size: float(np.mean([ti for bi, ti in zip(b, t) if bi == size])) for size in sorted(set(b))}
-    residuals = {int(size): mean / (a + c * size) - 1 for size, mean in by_size.items()}
+    by_size = {int(size): float(np.mean([ti for bi, ti in zip(b, t) if bi == size])) for size in sorted(set(b))}
+    residuals = {size: mean / (a + c * size) - 1 for size, mean in by_size.items()}
     own = process_fits(part)
-    return {"variant": part["variant"], "a_s": float(a), "a_low": float(a - q * se_a), "a_high": float(a + q * se_a),
-            "c_s": float(c), "c_low": float(c - q * se_c), "c_high": float(c + q * se_c),
-            "crossing": crossing, "crossing_low": crossing * math.exp(-q * se_log),
-            "crossing_high": crossing * math.exp(q * se_log), "points": len(t), "processes": len(part["processes"]),
-            "residuals": residuals, "fits": all(abs(r) <= FIT_TOLERANCE for r in residuals.values()),
-            "floor_per_sample_s": floor_per_sample_s,
-            "over_floor": c / floor_per_sample_s if floor_per_sample_s else None,
-            "step_s": {int(size): mean for size, mean in by_size.items()},
-            "a_processes": [a for a, _ in own], "c_processes": [c for _, c in own]}
+    return SideFit(variant=part["variant"], a=Bounded(a, a - q * se_a, a + q * se_a),
+                   c=Bounded(c, c - q * se_c, c + q * se_c),
+                   crossing=Bounded(crossing, crossing * math.exp(-q * se_log), crossing * math.exp(q * se_log)),
+                   points=len(t), processes=len(part["processes"]), residuals=residuals,
+                   fits=all(abs(r) <= FIT_TOLERANCE for r in residuals.values()),
+                   floor_per_sample_s=floor_per_sample_s,
+                   over_floor=c / floor_per_sample_s if floor_per_sample_s else None, step_s=by_size,
+                   a_processes=[a for a, _ in own], c_processes=[c for _, c in own])
 
 
-def cost_split(data: dict) -> list[dict]:
+def cost_split(data: dict) -> list[SideFit]:
     """Every side of a cost-split record, fitted, against the floor at the study's highest probed peak."""
     parts = data["parts"]
     peaks = [process["matmul_peak_flops"] for part in parts.values() for process in part["processes"]]
@@ -96,7 +124,7 @@ def newest_record(study, device_kind: str = "cpu") -> dict | None:
                key=lambda r: r["timestamp"], default=None)
 
 
-def report_fits(study) -> list[dict]:
+def report_fits(study) -> list[SideFit]:
     """The report's figure's lines: the CPU's sides, fitted (none without a record)."""
     record = newest_record(study)
     return cost_split(record["data"]) if record else []
@@ -118,7 +146,7 @@ def eager_split(data: dict) -> list[dict]:
     eager, jit = data["parts"].get("jax-eager"), data["parts"].get("jax-jit")
     if not eager or not jit:
         return []
-    jitted = fit_side(jit)["step_s"]
+    jitted = fit_side(jit).step_s
     rows = []
     for size, group in group_by([row for p in eager["processes"] for row in p["sizes"]],
                                 lambda row: row["batch_size"]).items():

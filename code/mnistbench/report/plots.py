@@ -109,17 +109,17 @@ def step_time_panel(ax, fits: list[dict]) -> None:
     """A step's time against the batch size: every side's measured means (markers; PyTorch's hollow,
     as the sides overlap at large batches) and its fitted line t = a + c b, beside the physical floor
     (a sample's FLOPs at the highest probed peak, times b)."""
-    sizes = np.array(sorted({b for fit in fits for b in fit["step_s"]}), dtype=float)
+    sizes = np.array(sorted({b for fit in fits for b in fit.step_s}), dtype=float)
     for fit in fits:
-        color, marker, line = SIDE_STYLES.get(fit["variant"], ("#666666", "o", "-"))
-        face = "white" if fit["variant"].startswith("torch") else color
+        color, marker, line = SIDE_STYLES.get(fit.variant, ("#666666", "o", "-"))
+        face = "white" if fit.variant.startswith("torch") else color
         points = dict(marker=marker, color=color, markerfacecolor=face, markersize=3.5)
-        measured = sorted(fit["step_s"].items())
+        measured = sorted(fit.step_s.items())
         ax.plot([b for b, _ in measured], [1e3 * t for _, t in measured], linestyle="", **points)
-        ax.plot(sizes, 1e3 * (fit["a_s"] + fit["c_s"] * sizes), color=color, linestyle=line, linewidth=1)
-        ax.plot([], [], linestyle=line, linewidth=1, label=side_name(fit["variant"]), **points)  # the legend's key
-    if fits and fits[0]["floor_per_sample_s"]:
-        ax.plot(sizes, 1e3 * fits[0]["floor_per_sample_s"] * sizes, color="black", linewidth=1.5, alpha=0.4,
+        ax.plot(sizes, 1e3 * (fit.a.value + fit.c.value * sizes), color=color, linestyle=line, linewidth=1)
+        ax.plot([], [], linestyle=line, linewidth=1, label=side_name(fit.variant), **points)  # the legend's key
+    if fits and fits[0].floor_per_sample_s:
+        ax.plot(sizes, 1e3 * fits[0].floor_per_sample_s * sizes, color="black", linewidth=1.5, alpha=0.4,
                 label="floor")
     ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="time per step (ms)", xticks=(8, 64, 512, 4096))
     ax.xaxis.set_major_formatter(PLAIN)

@@ -280,29 +280,28 @@ def costs_values(study: Study) -> dict:
     record = costs.newest_record(study)
     if record is not None:
         out["cpu_label"] = Value(device_label(record))
-        fits = {fit["variant"]: fit for fit in costs.cost_split(record["data"])}
+        fits = {fit.variant: fit for fit in costs.cost_split(record["data"])}
         for side, fit in fits.items():
             name = side.replace("-", "_")
-            out[f"a_{name}"] = Value(f"{1e3 * fit['a_s']:.2g} ms [{1e3 * fit['a_low']:.2g}, {1e3 * fit['a_high']:.2g}]",
-                                     fit["a_s"])
-            out[f"c_{name}"] = Value(f"{1e6 * fit['c_s']:.3g} µs [{1e6 * fit['c_low']:.3g}, {1e6 * fit['c_high']:.3g}]",
-                                     fit["c_s"])
-            out[f"crossing_{name}"] = Value(f"{fit['crossing']:.0f}", fit["crossing"])
-            out[f"over_floor_{name}"] = Value(f"{fit['over_floor']:.1f}", fit["over_floor"])
-            out[f"fits_{name}"] = fit["fits"]
-        if own := [c for fit in fits.values() for c in fit.get("c_processes", [])]:  # every side's processes
+            a, c = fit.a, fit.c
+            out[f"a_{name}"] = Value(f"{1e3 * a.value:.2g} ms [{1e3 * a.low:.2g}, {1e3 * a.high:.2g}]", a.value)
+            out[f"c_{name}"] = Value(f"{1e6 * c.value:.3g} µs [{1e6 * c.low:.3g}, {1e6 * c.high:.3g}]", c.value)
+            out[f"crossing_{name}"] = Value(f"{fit.crossing.value:.0f}", fit.crossing.value)
+            out[f"over_floor_{name}"] = Value(f"{fit.over_floor:.1f}", fit.over_floor)
+            out[f"fits_{name}"] = fit.fits
+        if own := [c for fit in fits.values() for c in fit.c_processes]:  # every side's processes
             out["c_spread"] = Value(f"{100 * (max(own) / min(own) - 1):.0f}%", max(own) / min(own))
-        if within := [max(f["c_processes"]) / min(f["c_processes"]) for f in fits.values() if f.get("c_processes")]:
+        if within := [max(f.c_processes) / min(f.c_processes) for f in fits.values() if f.c_processes]:
             out["c_within_side"] = Value(f"{100 * (max(within) - 1):.0f}%", max(within))  # one side's processes
-            sides = [fit["c_s"] for fit in fits.values()]
+            sides = [fit.c.value for fit in fits.values()]
             out["c_between_sides"] = Value(f"{100 * (max(sides) / min(sides) - 1):.0f}%", max(sides) / min(sides))
         small = paired.batch_sizes(quick=False)[0]
         if {"jax-jit", "torch-eager"} <= fits.keys():  # the defaults' step ratio the fitted lines predict
             for size, b in zip(("small", "large"), paired.batch_sizes(quick=False)):
-                jit, eager = (fits[side]["a_s"] + fits[side]["c_s"] * b for side in ("jax-jit", "torch-eager"))
+                jit, eager = (fits[side].a.value + fits[side].c.value * b for side in ("jax-jit", "torch-eager"))
                 out[f"fits_jit_over_eager_{size}"] = Value(f"{jit / eager:.2f}×", jit / eager)
-            top = sorted(fits["jax-jit"]["step_s"])[-2:]  # the cost split's two largest sizes, unpaired
-            out["split_torch_faster_largest"] = all(fits["torch-eager"]["step_s"][b] < fits["jax-jit"]["step_s"][b]
+            top = sorted(fits["jax-jit"].step_s)[-2:]  # the cost split's two largest sizes, unpaired
+            out["split_torch_faster_largest"] = all(fits["torch-eager"].step_s[b] < fits["jax-jit"].step_s[b]
                                                     for b in top)
         if split := {row["batch_size"]: row for row in costs.eager_split(record["data"])}.get(small):
             for key in ("step_s", "transform_s", "dispatch_s", "arithmetic_s", "unexplained_s"):
