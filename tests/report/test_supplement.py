@@ -53,6 +53,7 @@ def test_the_paired_section_prints_the_verdicts_of_every_session_the_a_a_and_the
     assert "One call, µs" in text and "0 left out" in text
     looks = text.split("**As the sessions joined**")[1].split("**A/A**")[0]  # the verdicts look by look
     assert "| Session 1 " in looks and "| Sessions 1-2 " in looks and "planned as 2 sessions" in looks
+    assert "The last session changed: none." in looks
     design = verdicts.design_section(Study(all_runs=[], all_evidence=[]))
     assert "±10%" in design and "12 comparisons" in design and "Williams square" in design
 
@@ -68,6 +69,7 @@ def test_the_values_name_the_verdicts_the_last_session_changed(monkeypatch):
         paired = values.paired_values(Study(all_runs=[], all_evidence=[]))
         assert paired["changed_by_last_session"].value == changed and paired["last_session"] == "second"
         assert paired["cpu_jax_over_torch_small"].verdict == ("faster" if not changed else "sessions disagree")
+        assert paired["changed_hold_over_looks"] is (not changed)  # 'sessions disagree' is no verdict at any level
 
 
 def hlo(with_matmul: int, without_matmul: int) -> dict:

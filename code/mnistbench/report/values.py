@@ -199,14 +199,12 @@ def paired_values(study: Study) -> dict:
              "jax_eager_over_torch_eager": paired.OPERATION[0], "jit_over_jax_eager": paired.JIT[0],
              "scan_over_jit": paired.SCAN[0], "donation": paired.DONATION[0]}
     small, large = (f"bs{b}" for b in paired.batch_sizes(quick=False))
-    # the verdicts without the last session: a verdict it changed was reached only at the last look
-    before_last = verdicts.paired_analysis(records[:-1])["rows"] if len(records) > 1 else []
-    before_last = {(row["part"], row["comparison"]): row["verdict"] for row in before_last}
+    last = verdicts.last_look(records)  # the verdicts the last session changed, and whether they hold over the looks
     changed = []
     for name, label in names.items():
         for size, part in (("small", small), ("large", large)):
             if (row := rows.get((part, label))) is not None:
-                if before_last and before_last.get((part, label)) != row["verdict"]:
+                if (part, label) in last["changed"]:
                     changed.append(f"{name}_{size}")
                 # the family's corrected interval whatever the verdict; the supplement adds the equivalence test's
                 out[f"{name}_{size}"] = Ratio(compare.Interval(**row["difference"]), row["within"], row["agree"])
@@ -214,7 +212,8 @@ def paired_values(study: Study) -> dict:
                 out[f"{name}_{size}_power"] = Value(f"{100 * row['power']:.0f}%", row["power"])
     row = rows.get(("dispatch", "dispatch: one operation"))
     out["dispatch_op_jax_slower"] = None if row is None else row["agree"] and row["direction"] == "slower"
-    out["changed_by_last_session"] = Value(", ".join(changed) or "none", changed) if before_last else None
+    out["changed_by_last_session"] = Value(", ".join(changed) or "none", changed) if len(records) > 1 else None
+    out["changed_hold_over_looks"] = last["hold"]
     out["last_session"] = Value(ORDINALS.get(len(records), f"{len(records)}th"), len(records))
     out["sessions_agree"] = all(row["agree"] for row in result["rows"]) if len(records) > 1 else None
     if (row := rows.get((small, paired.DEFAULTS[0]))) is not None:  # the session's spread against the pilot's
@@ -291,9 +290,10 @@ def costs_values(study: Study) -> dict:
             out[f"fits_{name}"] = fit.fits
         if own := [c for fit in fits.values() for c in fit.c_processes]:  # every side's processes
             out["c_spread"] = Value(f"{100 * (max(own) / min(own) - 1):.0f}%", max(own) / min(own))
-        if within := [max(f.c_processes) / min(f.c_processes) for f in fits.values() if f.c_processes]:
+        fitted = [fit for fit in fits.values() if fit.fits]  # c means a cost per sample only where the line fits
+        if within := [max(f.c_processes) / min(f.c_processes) for f in fitted if f.c_processes]:
             out["c_within_side"] = Value(f"{100 * (max(within) - 1):.0f}%", max(within))  # one side's processes
-            sides = [fit.c.value for fit in fits.values()]
+            sides = [fit.c.value for fit in fitted]
             out["c_between_sides"] = Value(f"{100 * (max(sides) / min(sides) - 1):.0f}%", max(sides) / min(sides))
         small = paired.batch_sizes(quick=False)[0]
         if {"jax-jit", "torch-eager"} <= fits.keys():  # the defaults' step ratio the fitted lines predict

@@ -99,6 +99,34 @@ def verdicts_as_sessions_joined(records: list[dict]) -> dict[tuple[str, str], li
     return looks
 
 
+def last_look(records: list[dict]) -> dict:
+    """What the last session changed: the comparisons ((part, label)) whose verdict differs from the
+    other sessions' alone, the number of looks (the planned analysis, then one per added session),
+    and whether those new verdicts hold with the family's level split over the looks (Bonferroni again)."""
+    if len(records) < 2:
+        return {"changed": [], "looks": 1, "hold": None}
+    before = {(row["part"], row["comparison"]): row["verdict"] for row in paired_analysis(records[:-1])["rows"]}
+    result = paired_analysis(records)
+    changed = [row for row in result["rows"] if before.get((row["part"], row["comparison"])) != row["verdict"]]
+    looks = max(len(records) - paired.SESSIONS + 1, 1)
+    hold = all(compare.judged([x for r in records if row["part"] in r["data"]["parts"]
+                               for x in compare.log_ratios(r["data"]["parts"][row["part"]], row["a"], row["b"])],
+                              result["alpha"] / looks)["verdict"] == row["verdict"] for row in changed)
+    return {"changed": [(row["part"], row["comparison"]) for row in changed], "looks": looks, "hold": hold}
+
+
+def looks_text(records: list[dict]) -> str:
+    """The verdicts as the sessions joined, and whether the last session's new verdicts hold over the looks."""
+    last = last_look(records)
+    changed = "; ".join(comparison_name(*key) for key in last["changed"]) or "none"
+    held = (f" With the family's level split over the {last['looks']} looks (the planned analysis, then one per "
+            f"added session), they {'hold' if last['hold'] else 'do not all hold'}.") if last["changed"] else ""
+    return (f"**As the sessions joined** (each comparison's verdict from the first sessions' rounds: the study was "
+            f"planned as {paired.SESSIONS} sessions, and every session beyond them is another look at the data that "
+            "the family's level does not count, so a verdict reached only at a later look is weaker than its "
+            f"interval says). The last session changed: {changed}.{held}\n\n{looks_table(records)}")
+
+
 def looks_table(records: list[dict]) -> str:
     """The verdicts as the sessions joined, a column per look."""
     return markdown([{"Comparison": comparison_name(part, label),
@@ -156,10 +184,7 @@ def paired_section(study: Study) -> str:
         "alone resolves the comparison, *within* meaning within the margin; the F test of the log ratios by "
         f"session: a verdict above stands only where the sessions do not differ at the family's level)\n\n"
         f"{sessions_table(result)}",
-        *[f"**As the sessions joined** (each comparison's verdict from the first sessions' rounds: the study was "
-          f"planned as {paired.SESSIONS} sessions, and every session beyond them is another look at the data that "
-          "the family's level does not count, so a verdict reached only at a later look is weaker than its "
-          f"interval says)\n\n{looks_table(records)}"] * (len(records) > 1),
+        *[looks_text(records)] * (len(records) > 1),
         f"**A/A** (the instrument: its interval should cover 1; its spread beside the family's)\n\n{aa_table(result)}",
         "**Drift** (a process's log time against the minutes since its round began, after its side's and its "
         f"round's effects; the balanced order cancels it)\n\n{drift_table(result)}",
