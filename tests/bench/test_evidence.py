@@ -168,3 +168,40 @@ def test_a_paired_record_keeps_the_design_declared_before_measuring(tmp_path, mo
     assert design["level"] == pytest.approx(1 - compare.FAMILY_ALPHA / k)
     assert sum(map(len, design["family"].values())) == k and set(design["family"]) == set(paired.parts("cpu", False))
     assert evidence.declared_design("equality", False) == {}  # the other items declare no comparisons
+
+
+def _declared_at(commit: str) -> dict[str, float] | None:
+    """The margin, family-wise rate and planned power that ``compare.py`` declared at ``commit``
+    (None without the project's git history)."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    shown = subprocess.run(["git", "-C", str(root), "show", f"{commit}:code/mnistbench/bench/compare.py"],
+                           capture_output=True, text=True)
+    if shown.returncode:
+        return None
+    return {key: float(re.search(rf"^{name} = ([0-9.]+)", shown.stdout, re.M).group(1))
+            for key, name in (("margin", "MARGIN"), ("family_alpha", "FAMILY_ALPHA"), ("power_target", "POWER_TARGET"))}
+
+
+def test_every_committed_paired_session_ran_under_one_declared_design():
+    """The sessions measured before a record kept its design name their commit: the margin, the
+    family-wise rate and the planned power in ``compare.py`` there are those the later records keep,
+    and one evidence version (which hashes ``paired.py``: the family, rounds and orders) holds them all."""
+    from pathlib import Path
+
+    records = [json.loads(path.read_text()) for path in
+               sorted((Path(__file__).resolve().parents[2] / "results").rglob("evidence-paired-cpu.json"))]
+    kept = [r["data"]["design"] for r in records if "design" in r["data"]]
+    assert len(records) >= 2 and kept, "the committed study holds sessions, one at least with its design"
+    assert len({r["platform"]["code_version"] for r in records}) == 1
+    assert all(design == kept[0] for design in kept)
+    for record in records:
+        if "design" in record["data"]:
+            continue
+        declared = _declared_at(record["platform"]["git"]["commit"])
+        if declared is None:
+            pytest.skip("no git history to read an older session's design from")
+        assert declared == {key: kept[0][key] for key in declared}, record["timestamp"]

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from mnistbench.bench import compare
+from mnistbench.bench.evidence import paired
 from mnistbench.report import supplement, values
 from mnistbench.report.studies import Study
 from tests.factories import run_record
@@ -53,23 +55,38 @@ def test_the_paired_section_prints_the_verdicts_of_every_session_the_a_a_and_the
     assert "One call, µs" in text and "0 left out" in text
     looks = text.split("**As the sessions joined**")[1].split("**A/A**")[0]  # the verdicts look by look
     assert "| Session 1 " in looks and "| Sessions 1-2 " in looks and "planned as 2 sessions" in looks
-    assert "The last session changed: none." in looks
+    assert "Reached only after the planned sessions: none." in looks and "every verdict holds" in looks
     design = verdicts.design_section(Study(all_runs=[], all_evidence=[]))
     assert "±10%" in design and "12 comparisons" in design and "Williams square" in design
 
 
-def test_the_values_name_the_verdicts_the_last_session_changed(monkeypatch):
-    """A last session that agrees changes nothing; one that contradicts the first turns its verdict into
-    'sessions disagree', and the report's values name it."""
+def test_the_values_name_the_verdicts_reached_only_after_the_planned_sessions(monkeypatch):
+    """Two sessions that agree are the planned analysis: no verdict is late. A third that reverses the
+    first two turns the verdict into 'sessions disagree' (no verdict, never late); a third that carries a
+    weak effect over the line makes it late, and the split level over the two looks decides if it holds."""
     rng = np.random.default_rng(0)
-    first = paired_record(rng)
-    for last_jax_jit, changed in ((0.8, []), (1.25, ["cpu_jax_over_torch_small"])):
-        records = [first, paired_record(rng, "2026-12-07T09:00:00+00:00", jax_jit=last_jax_jit)]
-        monkeypatch.setattr(Study, "evidence", lambda self, name, records=records: records if name == "paired" else [])
-        paired = values.paired_values(Study(all_runs=[], all_evidence=[]))
-        assert paired["changed_by_last_session"].value == changed and paired["last_session"] == "second"
-        assert paired["cpu_jax_over_torch_small"].verdict == ("faster" if not changed else "sessions disagree")
-        assert paired["changed_hold_over_looks"] is (not changed)  # 'sessions disagree' is no verdict at any level
+    planned = [paired_record(rng), paired_record(rng, "2026-12-07T09:00:00+00:00")]
+    monkeypatch.setattr(Study, "evidence", lambda self, name: records if name == "paired" else [])
+    records = planned
+    two = values.paired_values(Study(all_runs=[], all_evidence=[]))
+    assert two["late_verdicts"].value == [] and two["late_session"] is None and two["looks"] == "1"
+    assert two["cpu_jax_over_torch_small"].verdict == "faster" and two["all_hold_over_looks"] is True
+    records = [*planned, paired_record(rng, "2026-12-08T09:00:00+00:00", jax_jit=1.25)]
+    reversed_ = values.paired_values(Study(all_runs=[], all_evidence=[]))
+    assert reversed_["cpu_jax_over_torch_small"].verdict == "sessions disagree"
+    assert reversed_["late_verdicts"].value == [] and reversed_["looks"] == "2"
+    from mnistbench.report import verdicts
+
+    key = ("bs64", "frameworks' defaults")
+    for seed, holds in ((0, False), (2, True)):  # a 1% effect the third session carries over the line
+        weak = [paired_record(np.random.default_rng(100 * seed + i), f"2026-12-0{6 + i}T09:00:00+00:00", jax_jit=0.99)
+                for i in range(3)]
+        assert verdicts.verdicts_as_sessions_joined(weak)[key] == ["within ±10%", "within ±10%", "faster, within ±10%"]
+        found = verdicts.over_looks(weak)
+        assert found["looks"] == 2 and found["late"] == {key: 3} and (key not in found["weaker"]) is holds
+        pooled = [x for r in weak for x in compare.log_ratios(r["data"]["parts"]["bs64"], "torch-eager", "jax-jit")]
+        split = compare.family_level(paired.family(False))[1] / 2  # the family's level split over the two looks
+        assert compare.log_ratio_interval(pooled, 1 - split).excludes_one is holds
 
 
 def hlo(with_matmul: int, without_matmul: int) -> dict:

@@ -199,22 +199,25 @@ def paired_values(study: Study) -> dict:
              "jax_eager_over_torch_eager": paired.OPERATION[0], "jit_over_jax_eager": paired.JIT[0],
              "scan_over_jit": paired.SCAN[0], "donation": paired.DONATION[0]}
     small, large = (f"bs{b}" for b in paired.batch_sizes(quick=False))
-    last = verdicts.last_look(records)  # the verdicts the last session changed, and whether they hold over the looks
-    changed = []
+    looks = verdicts.over_looks(records)  # the verdicts reached only at an added look, and what holds over the looks
+    late = {}
     for name, label in names.items():
         for size, part in (("small", small), ("large", large)):
             if (row := rows.get((part, label))) is not None:
-                if (part, label) in last["changed"]:
-                    changed.append(f"{name}_{size}")
+                if (part, label) in looks["late"]:
+                    late[f"{name}_{size}"] = looks["late"][part, label]
                 # the family's corrected interval whatever the verdict; the supplement adds the equivalence test's
                 out[f"{name}_{size}"] = Ratio(compare.Interval(**row["difference"]), row["within"], row["agree"])
                 # what "not resolved" is worth: the power those rounds had at the margin with the spread they met
                 out[f"{name}_{size}_power"] = Value(f"{100 * row['power']:.0f}%", row["power"])
     row = rows.get(("dispatch", "dispatch: one operation"))
     out["dispatch_op_jax_slower"] = None if row is None else row["agree"] and row["direction"] == "slower"
-    out["changed_by_last_session"] = Value(", ".join(changed) or "none", changed) if len(records) > 1 else None
-    out["changed_hold_over_looks"] = last["hold"]
-    out["last_session"] = Value(ORDINALS.get(len(records), f"{len(records)}th"), len(records))
+    out["late_verdicts"] = Value(", ".join(late) or "none", sorted(late))  # the report's names of them
+    first = max(late.values(), default=None)  # the session that reached the last of them
+    out["late_session"] = None if first is None else Value(ORDINALS.get(first, f"{first}th"), first)
+    out["late_hold_over_looks"] = not any(key in looks["weaker"] for key in looks["late"])
+    out["all_hold_over_looks"] = not looks["weaker"]
+    out["looks"] = Value(str(looks["looks"]), looks["looks"])
     out["sessions_agree"] = all(row["agree"] for row in result["rows"]) if len(records) > 1 else None
     if (row := rows.get((small, paired.DEFAULTS[0]))) is not None:  # the session's spread against the pilot's
         pilot = paired.PILOT_SD["small"][paired.DEFAULTS[0]]

@@ -99,32 +99,44 @@ def verdicts_as_sessions_joined(records: list[dict]) -> dict[tuple[str, str], li
     return looks
 
 
-def last_look(records: list[dict]) -> dict:
-    """What the last session changed: the comparisons ((part, label)) whose verdict differs from the
-    other sessions' alone, the number of looks (the planned analysis, then one per added session),
-    and whether those new verdicts hold with the family's level split over the looks (Bonferroni again)."""
-    if len(records) < 2:
-        return {"changed": [], "looks": 1, "hold": None}
-    before = {(row["part"], row["comparison"]): row["verdict"] for row in paired_analysis(records[:-1])["rows"]}
-    result = paired_analysis(records)
-    changed = [row for row in result["rows"] if before.get((row["part"], row["comparison"])) != row["verdict"]]
+def over_looks(records: list[dict]) -> dict:
+    """The verdicts against the looks taken at them (the planned analysis, then one per added session):
+    ``late`` maps each comparison ((part, label)) whose verdict was first reached, and kept, after the
+    planned sessions to the number of sessions that reached it; ``weaker`` lists the verdicts that do
+    not hold with the family's level split over the looks (Bonferroni again: what guards the verdicts
+    against the added looks)."""
     looks = max(len(records) - paired.SESSIONS + 1, 1)
-    hold = all(compare.judged([x for r in records if row["part"] in r["data"]["parts"]
-                               for x in compare.log_ratios(r["data"]["parts"][row["part"]], row["a"], row["b"])],
-                              result["alpha"] / looks)["verdict"] == row["verdict"] for row in changed)
-    return {"changed": [(row["part"], row["comparison"]) for row in changed], "looks": looks, "hold": hold}
+    joined, result = verdicts_as_sessions_joined(records), paired_analysis(records)
+    late, weaker = {}, []
+    for row in result["rows"]:
+        key = (row["part"], row["comparison"])
+        if row["verdict"] in (compare.UNRESOLVED, compare.DISAGREE):
+            continue
+        since = len(records)  # the fewest sessions from which this verdict stood at every look
+        while since > 1 and joined[key][since - 2] == row["verdict"]:
+            since -= 1
+        if since > paired.SESSIONS:
+            late[key] = since
+        pooled = [x for r in records if row["part"] in r["data"]["parts"]
+                  for x in compare.log_ratios(r["data"]["parts"][row["part"]], row["a"], row["b"])]
+        if compare.judged(pooled, result["alpha"] / looks)["verdict"] != row["verdict"]:
+            weaker.append(key)
+    return {"looks": looks, "late": late, "weaker": weaker}
 
 
 def looks_text(records: list[dict]) -> str:
-    """The verdicts as the sessions joined, and whether the last session's new verdicts hold over the looks."""
-    last = last_look(records)
-    changed = "; ".join(comparison_name(*key) for key in last["changed"]) or "none"
-    held = (f" With the family's level split over the {last['looks']} looks (the planned analysis, then one per "
-            f"added session), they {'hold' if last['hold'] else 'do not all hold'}.") if last["changed"] else ""
+    """The verdicts as the sessions joined: those reached only at an added look, and whether every
+    verdict holds with the level split over the looks."""
+    found = over_looks(records)
+    late = "; ".join(f"{comparison_name(*key)} (session {since})" for key, since in found["late"].items())
+    held = ("every verdict holds" if not found["weaker"] else
+            "these do not hold: " + "; ".join(comparison_name(*key) for key in found["weaker"]))
     return (f"**As the sessions joined** (each comparison's verdict from the first sessions' rounds: the study was "
             f"planned as {paired.SESSIONS} sessions, and every session beyond them is another look at the data that "
             "the family's level does not count, so a verdict reached only at a later look is weaker than its "
-            f"interval says). The last session changed: {changed}.{held}\n\n{looks_table(records)}")
+            f"interval says). Reached only after the planned sessions: {late or 'none'}. With the family's level "
+            f"split over the {found['looks']} looks (the planned analysis, then one per added session), "
+            f"{held}.\n\n{looks_table(records)}")
 
 
 def looks_table(records: list[dict]) -> str:
