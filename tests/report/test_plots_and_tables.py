@@ -62,7 +62,8 @@ def test_results_markdown_covers_every_framework_and_batch(runs):
 def test_seconds_formatting():
     assert tables.seconds(0.125) == "125 ms" and tables.seconds(12.345) == "12.35 s"
     assert tables.seconds_range(1.0, [0.9, 1.2]) == "1.00 s (900 ms–1.20 s)"
-    assert tables.seconds_range(0.017, [0.0171, 0.0172]) == "17 ms"
+    assert tables.seconds_range(0.0171, [0.0169, 0.0172]) == "17.1 (16.9–17.2) ms"  # a digit more, not a lone 17
+    assert tables.seconds_range(0.017, [0.017, 0.017]) == "17 ms"
 
 
 def test_summary_text_has_one_table_per_study(runs):

@@ -108,6 +108,7 @@ def test_an_interval_that_excludes_one_never_prints_a_bound_of_one():
     assert ratio_text(0.921, 0.849, 0.9986) == "0.921× [0.849, 0.999]"  # faster: 0.9986 is not 1.00
     assert ratio_text(0.92, 0.85, 1.004) == "0.920× [0.850, 1.004]"  # not resolved: the bound says it includes 1
     assert ratio_text(8.8, 5.71, 13.5) == "8.8× [5.7, 13.5]"
+    assert ratio_text(0.27, 0.091, 0.78) == "0.27× [0.09, 0.78]"  # not 0.3× [0.1, 0.8]
 
 
 def test_a_value_the_records_do_not_hold_reads_not_measured_and_fails_its_check(capsys, monkeypatch):

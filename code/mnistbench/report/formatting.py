@@ -63,9 +63,9 @@ def flops_text(flops: float) -> str:
 
 
 def ratio_text(ratio: float, low: float, high: float) -> str:
-    """'0.82× [0.78, 0.86]': a ratio of times and its interval; one digit past 10, and three where a
-    bound would otherwise print as 1.00 (0.997 and 1.003 say on which side of 1 it lies)."""
-    digits = 1 if max(high, 1 / low) >= 10 else 2
+    """'0.82× [0.78, 0.86]': a ratio of times and its interval; one digit where a bound passes 10, and
+    three where a bound would otherwise print as 1.00 (0.997 and 1.003 say on which side of 1 it lies)."""
+    digits = 1 if high >= 10 else 2  # a small ratio keeps two: 0.27× [0.09, 0.78], not 0.3× [0.1, 0.8]
     if 1 in (round(low, digits), round(high, digits)) and 1 not in (low, high):
         digits = 3
     return f"{ratio:.{digits}f}× [{low:.{digits}f}, {high:.{digits}f}]"
@@ -97,10 +97,13 @@ def seconds(value: float | None) -> str:
 
 def seconds_range(value: float | None, bounds: list[float] | None) -> str:
     """'1.23 (1.20–1.30) s': a median with its range over repeats, in the median's unit where the
-    range shares it ('125 ms (98 ms–1.02 s)' where it does not)."""
+    range shares it ('125 ms (98 ms–1.02 s)' where it does not); a digit more where the range would
+    round to one number ('17.2 (16.9–17.2) ms'), none where the repeats are one."""
     if value is None:
         return "-"
     low, high = (seconds(b) for b in bounds) if bounds else (None, None)
+    if low == high and bounds and bounds[0] != bounds[1] and 1e-3 <= value < 1:
+        return f"{value * 1e3:.1f} ({bounds[0] * 1e3:.1f}–{bounds[1] * 1e3:.1f}) ms"
     if low == high:
         return seconds(value)
     number, unit = seconds(value).split(" ")

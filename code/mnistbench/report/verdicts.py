@@ -49,7 +49,8 @@ def design_section(study: Study) -> str:
     warmups = ", ".join(f"{side} {n} ({role})" for role, sides in paired.WARMUP.items() for side, n in sides.items())
     return "\n\n".join([
         f"Smallest effect of interest and equivalence margin: **±{100 * compare.MARGIN:.0f}%**, fixed before any "
-        f"data. Family: the **{k} comparisons the report states** (below); family-wise error "
+        f"data (a ratio within it lies in [1/{1 + compare.MARGIN:g}, {1 + compare.MARGIN:g}], the same size of "
+        f"effect either way). Family: the **{k} comparisons the report states** (below); family-wise error "
         f"{compare.FAMILY_ALPHA:.0%}, each comparison at {alpha:.4f} (Bonferroni), so every interval printed beside "
         f"a verdict is a {level_text(alpha)} interval (the equivalence test's, {level_text(2 * alpha)}). "
         "Rounds a session from the pilot's spread of each comparison's per-round log ratio, for "
