@@ -166,6 +166,21 @@ def test_sessions_that_disagree_leave_no_verdict():
     assert [s["verdict"] for s in rows["defaults"]["sessions"]][1] == "slower"
 
 
+def test_with_the_sessions_as_the_unit_a_small_effect_the_rounds_resolve_stays_open():
+    """Three sessions with a 5% effect: pooling the rounds resolves it; three session means, each
+    with its own shift of the effect, at the same level do not; a large effect is resolved either way."""
+    rng = np.random.default_rng(11)
+    study = synthetic_study(rng, {"torch-eager": 1.0, "jax-jit": 0.95, "jax-eager": 0.5, "torch-compile": 1.0,
+                                  "torch-eager again": 1.0}, rounds=8, sessions=3, sd=0.01)
+    for shift, session in zip((1.0, 1.03, 0.97), study):  # the effect itself moves a little with the session
+        for r in session["bs64"]["rounds"]:
+            r["jax-jit"]["blocks_s"] = [t * shift for t in r["jax-jit"]["blocks_s"]]
+    rows = {row["comparison"]: row for row in compare.analysis(study, FAMILY, AA)["rows"]}
+    defaults, op = compare.Interval(**rows["defaults"]["by_session"]), compare.Interval(**rows["op"]["by_session"])
+    assert rows["defaults"]["direction"] == "faster" and not defaults.excludes_one and defaults.n == 3
+    assert rows["op"]["direction"] == "faster" and op.excludes_one
+
+
 def test_a_process_below_the_physical_floor_or_under_interference_is_left_out_where_it_should_be():
     rng = np.random.default_rng(1)
     sides = {"torch-eager": 1.0, "torch-eager again": 1.0, "jax-jit": 0.8, "jax-eager": 4.0, "torch-compile": 0.8}

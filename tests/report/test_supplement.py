@@ -48,6 +48,7 @@ def test_the_paired_section_prints_the_verdicts_of_every_session_the_a_a_and_the
     assert "0.80× [" in text and "slower" in text
     each = text.split("**Each session apart**")[1].split("**A/A**")[0]  # every session's own estimate, side by side
     assert "| Session 1 [99.6%]" in each and "| Session 2 [99.6%]" in each and "Sessions differ, p" in each
+    assert "| Sessions as units [99.6%]" in each  # two session means: an interval, however wide
     assert each.count(", faster") >= 2
     assert "not resolved" not in each  # a session's cell names a verdict only where that session reaches one
     assert "Ratio [99.6%]" in text and "[99.2%]" in text  # the intervals the verdicts read, at the family's level

@@ -229,7 +229,8 @@ def drift(part: dict) -> dict | None:
 def comparison_row(held: list[dict], label: str, a: str, b: str, alpha: float) -> dict | None:
     """One declared comparison over the sessions that measured its part (``held``): its verdict from
     every round together, with and without the processes under interference, each session's own,
-    and whether the sessions agree (an F test of the log ratios by session at the same level)."""
+    whether the sessions agree (an F test of the log ratios by session at the same level), and the
+    interval with the sessions as the unit (``by_session``)."""
     each = [log_ratios(part, a, b) for part in held]
     pooled = judged([x for logs in each for x in logs], alpha)
     if pooled is None:
@@ -239,7 +240,10 @@ def comparison_row(held: list[dict], label: str, a: str, b: str, alpha: float) -
     heterogeneity = float(stats.f_oneway(*spread_between).pvalue) if len(spread_between) > 1 else None
     agree = heterogeneity is None or not heterogeneity < alpha
     sd = float(np.std([x for logs in each for x in logs], ddof=1))
+    # the sessions as the unit (each its mean log ratio): what a session effect, if any, would leave
+    by_session = log_ratio_interval([float(np.mean(logs)) for logs in each if logs], 1 - alpha)
     return {**pooled, "agree": agree, "verdict": pooled["verdict"] if agree else DISAGREE,
+            "by_session": by_session.to_dict() if by_session else None,
             "without_interference": clean["verdict"] if clean else UNRESOLVED,
             "sessions": [judged(logs, alpha) for logs in each], "heterogeneity_p": heterogeneity,
             "sd": sd, "power": power(sd, pooled["difference"]["n"], alpha), "rounds_needed": rounds_needed(sd, alpha)}

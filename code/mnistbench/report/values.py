@@ -212,6 +212,11 @@ def paired_values(study: Study) -> dict:
                 out[f"{name}_{size}_power"] = Value(f"{100 * row['power']:.0f}%", row["power"])
     row = rows.get(("dispatch", "dispatch: one operation"))
     out["dispatch_op_jax_slower"] = None if row is None else row["agree"] and row["direction"] == "slower"
+    open_by_session = sorted(f"{name}_{size}" for name, label in names.items()
+                             for size, part in (("small", small), ("large", large))
+                             if (row := rows.get((part, label))) is not None and row["direction"]
+                             and (row["by_session"] is None or not compare.Interval(**row["by_session"]).excludes_one))
+    out["open_by_session"] = Value(", ".join(open_by_session) or "none", open_by_session)  # pooled only
     out["late_verdicts"] = Value(", ".join(late) or "none", sorted(late))  # the report's names of them
     first = max(late.values(), default=None)  # the session that reached the last of them
     out["late_session"] = None if first is None else Value(ORDINALS.get(first, f"{first}th"), first)

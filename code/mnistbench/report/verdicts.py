@@ -86,7 +86,8 @@ def sessions_table(result: dict) -> str:
     level = level_text(result["alpha"])
     return markdown([{"Comparison": comparison_name(row["part"], row["comparison"]),
                       **{f"Session {n + 1} [{level}]": session_cell(s) for n, s in enumerate(row["sessions"])},
-                      "Sessions differ, p": "-" if row["heterogeneity_p"] is None else f"{row['heterogeneity_p']:.3f}"}
+                      "Sessions differ, p": "-" if row["heterogeneity_p"] is None else f"{row['heterogeneity_p']:.3f}",
+                      f"Sessions as units [{level}]": by_session_cell(row["by_session"])}
                      for row in result["rows"]])
 
 
@@ -195,7 +196,9 @@ def paired_section(study: Study) -> str:
         f"effect)\n\n{family_table(result)}",
         f"**Each session apart** (its own rounds, the same {level} interval, and its verdict where that session "
         "alone resolves the comparison, *within* meaning within the margin; the F test of the log ratios by "
-        f"session: a verdict above stands only where the sessions do not differ at the family's level)\n\n"
+        "session: a verdict above stands only where the sessions do not differ at the family's level; last, the "
+        "sessions as the unit, each its mean log ratio: the interval a session effect would call for, which the "
+        "declared analysis, pooling rounds, does not use)\n\n"
         f"{sessions_table(result)}",
         *[looks_text(records)] * (len(records) > 1),
         f"**A/A** (the instrument: its interval should cover 1; its spread beside the family's)\n\n{aa_table(result)}",
@@ -205,6 +208,14 @@ def paired_section(study: Study) -> str:
         "peak (steady training FLOP/s over the matmul peak probed in the same process); the step's compile (JAX: "
         "trace + lower + compile; torch.compile: its first call, one step included) and JAX's `evaluate` compile; "
         "for the dispatch part, one call\n\n" + sides_table(records[-1])])
+
+
+def by_session_cell(interval: dict | None) -> str:
+    """The interval over the sessions' means, and its direction where it excludes 1."""
+    if not interval:
+        return "-"
+    towards = compare.direction(compare.Interval(**interval))
+    return interval_text(interval) + (f", {towards}" if towards else "")
 
 
 def session_cell(estimate: dict | None) -> str:
