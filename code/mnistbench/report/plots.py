@@ -131,10 +131,10 @@ def step_time_panel(ax, fits: list[dict]) -> None:
     ax.grid(alpha=0.3, which="major")
 
 
-def per_epoch_panels(running, accuracy, runs: list[dict], target: float) -> None:
+def per_epoch_panels(running, accuracy, loss, runs: list[dict], target: float) -> None:
     """Per epoch, a line per framework (``FRAMEWORK_LINES``) and batch size (a colour each), mean
     over seeds with their range shaded: the running seconds of training and validation (compiles
-    inside) and the validation accuracy against the target (dotted)."""
+    inside), the validation accuracy against the target (dotted) and the training loss."""
     epochs = None
     for (framework, batch_size), group in group_by(default_variant_runs(runs),
                                                    lambda r: (r["framework"], r["batch_size"])).items():
@@ -142,14 +142,15 @@ def per_epoch_panels(running, accuracy, runs: list[dict], target: float) -> None
         style = dict(color=color, marker=marker, **FRAMEWORK_LINES[framework])
         seconds = np.array([np.cumsum(np.add(r["epoch_times_s"], r["val_times_s"])) for r in group])
         percent = 100 * np.array([r["val_accuracy"] for r in group])
+        train_loss = np.array([r["train_loss"] for r in group])
         epochs = np.arange(1, percent.shape[1] + 1)
-        for ax, values in ((running, seconds), (accuracy, percent)):
+        for ax, values in ((running, seconds), (accuracy, percent), (loss, train_loss)):
             ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15, linewidth=0)
             ax.plot(epochs, values.mean(axis=0), **style)
     for framework, y in (("jax", 0.93), ("torch", 0.05)):  # JAX's lines lie together at the top, after its compiles
         running.text(0.97, y, FRAMEWORK_NAMES[framework], transform=running.transAxes, ha="right",
                      va="top" if framework == "jax" else "bottom")
-    running.set(yscale="log", xlabel="epoch", ylabel="seconds so far")
+    running.set(yscale="log", xlabel="epoch", ylabel="seconds")
     low, high = running.get_ylim()
     running.set_ylim(low, high * 2)  # room above JAX's lines, flat after the compiles of its first epoch
     running.yaxis.set_major_locator(LogLocator(subs=(1, 3)))
@@ -157,9 +158,13 @@ def per_epoch_panels(running, accuracy, runs: list[dict], target: float) -> None
     running.yaxis.set_minor_formatter(NullFormatter())
     running.set_title("(b) time so far", loc="left")
     accuracy.axhline(100 * target, color="black", linestyle=":", linewidth=1)
-    accuracy.set(xlabel="epoch", ylabel="validation acc. (%)")
-    accuracy.set_title("(c) accuracy", loc="left")
-    for ax in (running, accuracy):
+    accuracy.set(xlabel="epoch", ylabel="percent")
+    accuracy.set_title("(c) val. accuracy", loc="left")
+    loss.set(yscale="log", xlabel="epoch")
+    loss.yaxis.set_major_locator(LogLocator(numticks=4))
+    loss.yaxis.set_minor_formatter(NullFormatter())
+    loss.set_title("(d) training loss", loc="left")
+    for ax in (running, accuracy, loss):
         if epochs is not None:
             ax.set_xticks(epochs[::3])
         ax.grid(alpha=0.3, which="major")
@@ -168,18 +173,18 @@ def per_epoch_panels(running, accuracy, runs: list[dict], target: float) -> None
 def costs_and_accuracy(fits: list[dict], runs: list[dict], target: float, folder: Path | None = None,
                        name: str = "costs"):
     """The report's figure: (a) a CPU step's time against the batch size (``step_time_panel``);
-    (b, c) the running time and validation accuracy per epoch of ``runs``, the study whose curves it
-    draws (the report's GPU; ``per_epoch_panels``), with one legend for both."""
-    width, height = 7.0, 1.9  # inches; the panels placed by hand, each legend beside its panel
+    (b, c, d) the running time, validation accuracy and training loss per epoch of ``runs``, the study
+    whose curves it draws (the report's GPU; ``per_epoch_panels``), with one legend for the three."""
+    width, height = 7.0, 2.0  # inches; the panels placed by hand, (a)'s legend beside it, the others' below them
     fig = plt.figure(figsize=(width, height))
-    box = [(0.45, 1.4), (3.45, 1.2), (5.2, 1.0)]  # (left, width) of panels a, b, c
-    left, middle, right = (fig.add_axes((x / width, 0.42 / height, w / width, 1.25 / height)) for x, w in box)
+    box = [(0.42, 1.1), (3.12, 0.92), (4.47, 0.92), (5.88, 0.92)]  # (left, width) of panels a, b, c, d
+    left, middle, right, last = (fig.add_axes((x / width, 0.66 / height, w / width, 1.08 / height)) for x, w in box)
     step_time_panel(left, fits)
-    per_epoch_panels(middle, right, runs, target)
+    per_epoch_panels(middle, right, last, runs, target)
     keys = [Line2D([], [], color=color, marker=marker, markersize=3, linewidth=1, label=f"batch {b}")
             for b, (color, marker) in BATCH_STYLES.items()]
     keys += [Line2D([], [], color="black", marker="o", label=FRAMEWORK_NAMES[fw], **line)
              for fw, line in FRAMEWORK_LINES.items()]
-    right.legend(handles=keys, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.3,
-                 borderaxespad=0.2, labelspacing=0.25, handlelength=1.6)  # colour: batch; line: framework
+    fig.legend(handles=keys, loc="lower left", bbox_to_anchor=(3.05 / width, -0.02), ncol=len(keys), frameon=False,
+               handletextpad=0.3, columnspacing=1.0, handlelength=1.6)  # colour: batch; line: framework
     return save(fig, name, folder)
