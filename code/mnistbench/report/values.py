@@ -200,23 +200,21 @@ def paired_values(study: Study) -> dict:
              "scan_over_jit": paired.SCAN[0], "donation": paired.DONATION[0]}
     small, large = (f"bs{b}" for b in paired.batch_sizes(quick=False))
     looks = verdicts.over_looks(records)  # the verdicts reached only at an added look, and what holds over the looks
-    late = {}
+    late, open_by_session = {}, []
     for name, label in names.items():
         for size, part in (("small", small), ("large", large)):
             if (row := rows.get((part, label))) is not None:
                 if (part, label) in looks["late"]:
                     late[f"{name}_{size}"] = looks["late"][part, label]
+                if row["direction"] and not (row["by_session"] and compare.Interval(**row["by_session"]).excludes_one):
+                    open_by_session.append(f"{name}_{size}")  # resolved pooled, not with the sessions as units
                 # the family's corrected interval whatever the verdict; the supplement adds the equivalence test's
                 out[f"{name}_{size}"] = Ratio(compare.Interval(**row["difference"]), row["within"], row["agree"])
                 # what "not resolved" is worth: the power those rounds had at the margin with the spread they met
                 out[f"{name}_{size}_power"] = Value(f"{100 * row['power']:.0f}%", row["power"])
     row = rows.get(("dispatch", "dispatch: one operation"))
     out["dispatch_op_jax_slower"] = None if row is None else row["agree"] and row["direction"] == "slower"
-    open_by_session = sorted(f"{name}_{size}" for name, label in names.items()
-                             for size, part in (("small", small), ("large", large))
-                             if (row := rows.get((part, label))) is not None and row["direction"]
-                             and (row["by_session"] is None or not compare.Interval(**row["by_session"]).excludes_one))
-    out["open_by_session"] = Value(", ".join(open_by_session) or "none", open_by_session)  # pooled only
+    out["open_by_session"] = Value(", ".join(sorted(open_by_session)) or "none", sorted(open_by_session))
     out["late_verdicts"] = Value(", ".join(late) or "none", sorted(late))  # the report's names of them
     first = max(late.values(), default=None)  # the session that reached the last of them
     out["late_session"] = None if first is None else Value(ORDINALS.get(first, f"{first}th"), first)
